@@ -1,0 +1,47 @@
+"""tf2onnx conversion of a trained run's encoder into a native-LSTM ONNX graph."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf2onnx  # noqa: E402
+
+from train.model import ENCODER, build_encoder  # noqa: E402
+
+from .sequence_lengths import add_sequence_lengths, check_native_lstm  # noqa: E402
+
+OPSET = 17
+TOKEN_IDS = "token_ids"
+ENCODING = "encoding"
+
+
+def load_trained_encoder(model_path: str) -> keras.Model:
+    """The masked Keras encoder of a saved pair model (safe_mode: no code runs on load)."""
+    return keras.models.load_model(model_path, safe_mode=True).get_layer(ENCODER)
+
+
+def export_encoder_graph(encoder: keras.Model) -> keras.Model:
+    """The same weights rebuilt without mask or dropout, ending in the final LSTM states."""
+    embedding = encoder.get_layer("char_embedding")
+    units = [layer.forward_layer.units for layer in encoder.layers if isinstance(layer, keras.layers.Bidirectional)]
+    clone = build_encoder(np.zeros(embedding.embeddings.shape, np.float32), units, export_graph=True)
+    clone.set_weights(encoder.get_weights())
+    return clone
+
+
+def convert_encoder(encoder: keras.Model) -> onnx.ModelProto:
+    """tf2onnx conversion with dynamic batch and sequence axes, then true sequence lengths."""
+    signature = (tf.TensorSpec((None, None), tf.int32, name=TOKEN_IDS),)
+    model, _ = tf2onnx.convert.from_keras(export_encoder_graph(encoder), input_signature=signature, opset=OPSET)
+    model = add_sequence_lengths(model, TOKEN_IDS)
+    check_native_lstm(model)
+    if [o.name for o in model.graph.output] != [ENCODING]:
+        raise ValueError(f"expected one output named {ENCODING!r}, got {[o.name for o in model.graph.output]}")
+    return model
+

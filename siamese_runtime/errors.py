@@ -1,0 +1,25 @@
+"""Exceptions raised by the runtime; the CLI turns them into messages and exit codes."""
+
+from __future__ import annotations
+
+
+class SiameseRuntimeError(Exception):
+    """Base class of every error the runtime raises on purpose."""
+
+
+class ModelLoadError(SiameseRuntimeError):
+    """A model folder or one of its files cannot be used; the message names the file."""
+
+
+class ProviderUnavailableError(SiameseRuntimeError):
+    """An execution provider was requested explicitly but cannot run here."""
+
+
+class BadRowError(SiameseRuntimeError):
+    """An input row cannot be scored; the message names the file, line and reason."""
+
+    def __init__(self, source: str, line: int, reason: str) -> None:
+        super().__init__(f"{source}:{line}: {reason}")
+        self.source = source
+        self.line = line
+        self.reason = reason

@@ -1,0 +1,123 @@
+"""The model folder contract: manifest schema, checksums, and load errors that name the file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .errors import ModelLoadError
+from .tokenizer import Tokenizer
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def manifest_schema() -> dict[str, Any]:
+    return json.loads(resources.files(__package__).joinpath("manifest.schema.json").read_text("utf-8"))
+
+
+def validate_manifest(manifest: dict[str, Any], source: str) -> None:
+    """Raise ModelLoadError naming `source` unless the manifest matches the schema."""
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if version != FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{source}: unknown manifest format_version {version!r}; this runtime reads version {FORMAT_VERSION}"
+        )
+    try:
+        jsonschema.validate(manifest, manifest_schema())
+    except jsonschema.ValidationError as error:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ModelLoadError(f"{source}: invalid manifest at {where}: {error.message}") from None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def default_model_path() -> Path:
+    """The model shipped with the package (wheel), or the repository's models/default in a checkout."""
+    packaged = Path(str(resources.files(__package__))) / "models" / "default"
+    if (packaged / MANIFEST).is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """A verified model folder: its manifest, tokenizer and the paths of its ONNX files."""
+
+    path: Path
+    manifest: dict[str, Any]
+    tokenizer: Tokenizer
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> ModelFolder:
+        """Read and check a model folder; the embedded default model when `path` is None."""
+        folder = Path(path) if path is not None else default_model_path()
+        manifest_path = folder / MANIFEST
+        if not manifest_path.is_file():
+            raise ModelLoadError(f"{manifest_path}: no such file; is {folder} a model folder?")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ModelLoadError(f"{manifest_path}: not valid JSON: {error}") from None
+        validate_manifest(manifest, str(manifest_path))
+        for name, entry in manifest["files"].items():
+            _verify_checksum(folder / name, entry["sha256"])
+        tokenizer_info = manifest["tokenizer"]
+        vocab_path = folder / tokenizer_info["file"]
+        _verify_checksum(vocab_path, tokenizer_info["vocab_sha256"])
+        try:
+            tokenizer = Tokenizer.load(vocab_path)
+        except (ValueError, KeyError, json.JSONDecodeError) as error:
+            raise ModelLoadError(f"{vocab_path}: unusable vocabulary: {error}") from None
+        if tokenizer.vocab_size != tokenizer_info["vocab_size"]:
+            raise ModelLoadError(
+                f"{vocab_path}: holds {tokenizer.vocab_size} tokens, the manifest says {tokenizer_info['vocab_size']}"
+            )
+        return cls(folder, manifest, tokenizer)
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def head(self) -> str:
+        return self.manifest["head"]["name"]
+
+    @property
+    def encoding_dim(self) -> int:
+        return int(self.manifest["encoding_dim"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.manifest["threshold"])
+
+    def encoder_path(self, precision: str = "fp32") -> Path:
+        for name, entry in self.manifest["files"].items():
+            if entry["role"] == "encoder" and entry["precision"] == precision:
+                return self.path / name
+        available = sorted(e["precision"] for e in self.manifest["files"].values() if e["role"] == "encoder")
+        raise ModelLoadError(
+            f"{self.path / MANIFEST}: no {precision} encoder in this model; available: {', '.join(available)}"
+        )
+
+
+def _verify_checksum(path: Path, expected: str) -> None:
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: listed in the manifest but missing")
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ModelLoadError(
+            f"{path}: sha256 {actual} does not match the manifest ({expected}); the file is truncated or altered"
+        )

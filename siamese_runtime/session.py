@@ -1,0 +1,119 @@
+"""onnxruntime sessions: which execution providers run, checked before and after creation."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Union
+
+import onnxruntime as ort
+
+from .errors import ModelLoadError, ProviderUnavailableError
+
+log = logging.getLogger(__name__)
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+ALIASES = {"cpu": [CPU], "cuda": [CUDA, CPU]}
+ProviderSpec = Union[str, tuple[str, dict[str, Any]]]
+GPU_FIX = (
+    "install the GPU build alone: pip uninstall -y onnxruntime onnxruntime-gpu && "
+    "pip install siamese-runtime-gpu (see the README, 'GPU')"
+)
+
+
+def installed_onnxruntime_distributions() -> list[str]:
+    """Names of the installed distributions that provide the `onnxruntime` module."""
+    names = []
+    for name in ("onnxruntime", "onnxruntime-gpu"):
+        try:
+            metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+        names.append(name)
+    return names
+
+
+def check_single_onnxruntime() -> None:
+    """Warn when both onnxruntime and onnxruntime-gpu are installed: they overwrite each other."""
+    found = installed_onnxruntime_distributions()
+    if len(found) > 1:
+        warnings.warn(
+            "both onnxruntime and onnxruntime-gpu are installed; they share one module and whichever was "
+            f"installed last wins, so CUDA may be silently missing. Fix: {GPU_FIX}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def resolve_providers(request: str | Sequence[ProviderSpec]) -> list[ProviderSpec]:
+    """Turn 'auto' | 'cpu' | 'cuda' | an explicit list into providers for InferenceSession.
+
+    An explicit request that this onnxruntime build cannot run raises ProviderUnavailableError;
+    'auto' takes CUDA when the build has it and otherwise CPU, and logs why.
+    """
+    available = ort.get_available_providers()
+    if request == "auto":
+        if CUDA in available:
+            log.info("provider auto: CUDA is available in this onnxruntime build, using it")
+            return [CUDA, CPU]
+        log.info("provider auto: this onnxruntime build has no CUDA (%s), using CPU", ", ".join(available))
+        return [CPU]
+    if isinstance(request, str):
+        if request not in ALIASES:
+            raise ProviderUnavailableError(
+                f"unknown provider {request!r}; use auto, cpu, cuda or a list of onnxruntime provider names"
+            )
+        requested: list[ProviderSpec] = list(ALIASES[request])
+    else:
+        requested = list(request)
+    for spec in requested:
+        name = spec if isinstance(spec, str) else spec[0]
+        if name not in available:
+            hint = f" Fix: {GPU_FIX}" if name == CUDA else ""
+            raise ProviderUnavailableError(
+                f"{name} was requested but this onnxruntime build offers only {', '.join(available)}.{hint}"
+            )
+    return requested
+
+
+def default_threads() -> int:
+    """Physical cores where known (half the logical ones), at least one."""
+    return max(1, (os.cpu_count() or 2) // 2) if _has_smt() else max(1, os.cpu_count() or 1)
+
+
+def _has_smt() -> bool:
+    try:
+        return Path("/sys/devices/system/cpu/smt/active").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+def create_session(
+    model_path: Path, providers: str | Sequence[ProviderSpec] = "auto", intra_op_num_threads: int | None = None
+) -> ort.InferenceSession:
+    """An InferenceSession for `model_path` whose providers are the ones requested, or an error."""
+    check_single_onnxruntime()
+    requested = resolve_providers(providers)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_num_threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(model_path), sess_options=options, providers=requested)
+    except Exception as error:  # onnxruntime raises several unrelated types for unreadable models
+        raise ModelLoadError(f"{model_path}: onnxruntime cannot load it: {error}") from None
+    first = requested[0] if isinstance(requested[0], str) else requested[0][0]
+    running = session.get_providers()
+    if first != CPU and first not in running and providers != "auto":
+        raise ProviderUnavailableError(
+            f"{first} was requested but onnxruntime fell back to {', '.join(running)} "
+            f"(driver, CUDA or cuDNN libraries missing?). Fix: {GPU_FIX}"
+        )
+    if first not in running:
+        log.warning("provider %s could not start; running on %s", first, ", ".join(running))
+    return session

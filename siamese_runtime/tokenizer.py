@@ -1,0 +1,109 @@
+"""Text to token ids: the one normalization and vocabulary shared by training and serving."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+NORMALIZATION = "nfkc-collapse-whitespace-v1"
+PAD_ID = 0
+OOV_ID = 1
+PAD_TOKEN = "<pad>"
+OOV_TOKEN = "<oov>"
+VOCAB_FORMAT = 1
+
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """Unicode NFKC (full-width -> half-width), whitespace runs collapsed to one space, ends stripped."""
+    return _WHITESPACE_RUN.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def characters(text: str) -> list[str]:
+    """The tokens of a sentence: its normalized characters, as the notebook's `list(sentence)`."""
+    return list(normalize(text))
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """Character vocabulary: id 0 pads, id 1 stands for every character outside the vocabulary."""
+
+    tokens: tuple[str, ...]
+    max_length: int
+
+    def __post_init__(self) -> None:
+        if self.tokens[:2] != (PAD_TOKEN, OOV_TOKEN):
+            raise ValueError(f"vocabulary must start with {PAD_TOKEN!r}, {OOV_TOKEN!r}")
+        if self.max_length < 1:
+            raise ValueError("max_length must be at least 1")
+        object.__setattr__(self, "_ids", {token: i for i, token in enumerate(self.tokens)})
+
+    @classmethod
+    def fit(
+        cls, sentences: Iterable[str], max_length: int, min_count: int = 1
+    ) -> Tokenizer:
+        """Build a vocabulary from training sentences, most frequent characters first."""
+        counts = Counter(char for sentence in sentences for char in characters(sentence))
+        kept = sorted((c for c, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c))
+        return cls((PAD_TOKEN, OOV_TOKEN, *kept), max_length)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokens)
+
+    def ids(self, text: str) -> list[int]:
+        """Token ids of one sentence, truncated to max_length."""
+        return self.ids_batch([text])[0][0]
+
+    def ids_batch(self, texts: Iterable[str]) -> tuple[list[list[int]], int]:
+        """Token ids of each sentence, truncated to max_length, and how many were truncated."""
+        lookup = self._ids  # type: ignore[attr-defined]
+        sequences, truncated = [], 0
+        for text in texts:
+            chars = normalize(text)
+            truncated += len(chars) > self.max_length
+            sequences.append([lookup.get(char, OOV_ID) for char in chars[: self.max_length]])
+        return sequences, truncated
+
+    def pad(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
+        """Post-pad id sequences with PAD_ID to the longest one: int32 [n, longest]."""
+        width = max((len(s) for s in sequences), default=0)
+        batch = np.zeros((len(sequences), max(width, 1)), dtype=np.int32)
+        for row, sequence in enumerate(sequences):
+            batch[row, : len(sequence)] = sequence
+        return batch
+
+    def to_json(self) -> dict:
+        return {
+            "format": VOCAB_FORMAT,
+            "normalization": NORMALIZATION,
+            "max_length": self.max_length,
+            "pad_id": PAD_ID,
+            "oov_id": OOV_ID,
+            "tokens": list(self.tokens),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Tokenizer:
+        if data.get("format") != VOCAB_FORMAT:
+            raise ValueError(f"unknown vocabulary format {data.get('format')!r}, expected {VOCAB_FORMAT}")
+        if data.get("normalization") != NORMALIZATION:
+            raise ValueError(
+                f"vocabulary uses normalization {data.get('normalization')!r}, this runtime implements {NORMALIZATION!r}"
+            )
+        return cls(tuple(data["tokens"]), int(data["max_length"]))
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Tokenizer:
+        return cls.from_json(json.loads(path.read_text(encoding="utf-8")))

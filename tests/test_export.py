@@ -1,0 +1,62 @@
+"""export/: a real tf2onnx conversion to native LSTMs with sequence lengths, parity-checked against Keras."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from siamese_runtime import ModelFolder, Scorer
+from siamese_runtime.model_folder import sha256_of
+
+keras = pytest.importorskip("keras", reason="export needs the [train] extra")
+
+from export.parity import TOLERANCE, check_parity  # noqa: E402
+from export.sequence_lengths import FORBIDDEN_OPS, op_types  # noqa: E402
+from train.data import load_pairs  # noqa: E402
+
+from .conftest import DEFAULT_MODEL  # noqa: E402
+
+
+@pytest.mark.parametrize("folder", ["tiny", "default"])
+def test_encoder_graph_uses_native_lstm_with_sequence_lengths(folder: str, tiny_model: Path) -> None:
+    path = (tiny_model if folder == "tiny" else DEFAULT_MODEL) / "encoder.onnx"
+    graph = onnx.load(str(path))
+    ops = op_types(graph)
+    assert "LSTM" in ops and not ops & FORBIDDEN_OPS
+    assert all(node.input[4] == "sequence_lens" for node in graph.graph.node if node.op_type == "LSTM")
+
+
+def test_manifest_checksums_and_recorded_parity(tiny_model: Path) -> None:
+    model = ModelFolder.load(tiny_model)
+    for name, entry in model.manifest["files"].items():
+        assert sha256_of(tiny_model / name) == entry["sha256"]
+    parity = model.manifest["metrics"]["parity"]
+    assert parity["pairs"] == 200 and parity["max_abs_score_diff"] <= TOLERANCE
+
+
+def test_parity_on_varied_real_pairs_with_edge_lengths_and_oov(tiny_run: Path, tiny_model: Path, data: Path) -> None:
+    pairs = load_pairs([str(data / "lcqmc" / "dev.tsv")])
+    scorer = Scorer(tiny_model, providers="cpu")
+    max_length = scorer.model.tokenizer.max_length
+    edge = ["花", "?", "借" * max_length, "还款" * max_length, "😀龘𠀀 unseen ⅷ", "ＡＢＣ全角"]
+    left = pairs.left[:1000] + edge
+    right = pairs.right[:1000] + edge[::-1]
+    report = check_parity(keras.models.load_model(tiny_run / "model.keras"), scorer, left, right)
+    assert report.passed, report
+    assert report.pairs == 1006
+
+
+def test_exported_model_scores_through_the_cli(tiny_model: Path, lcqmc_500: Path, tmp_path: Path) -> None:
+    from .conftest import run_cli
+
+    out = tmp_path / "scores.tsv"
+    result = run_cli("score", str(lcqmc_500), "-o", str(out), "--model", str(tiny_model), "--provider", "cpu")
+    assert result.returncode == 0, result.stderr.decode()
+    scores = np.array([float(line.rsplit("\t", 1)[1]) for line in out.read_text(encoding="utf-8").splitlines()])
+    expected = Scorer(tiny_model, providers="cpu").score(
+        *zip(*(line.split("\t")[:2] for line in lcqmc_500.read_text(encoding="utf-8").splitlines()))
+    )
+    np.testing.assert_allclose(scores, expected, atol=1e-7)

@@ -1,0 +1,61 @@
+"""Execution providers: explicit requests that cannot be met fail clearly, auto falls back and says so."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import onnxruntime as ort
+import pytest
+
+from siamese_runtime import ProviderUnavailableError, Scorer
+from siamese_runtime.session import CPU, CUDA, check_single_onnxruntime, installed_onnxruntime_distributions, resolve_providers
+
+HAS_CUDA = CUDA in ort.get_available_providers()
+
+
+def test_cpu_request_runs_on_cpu() -> None:
+    assert Scorer(providers="cpu").providers == [CPU]
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="this onnxruntime build has CUDA")
+def test_cuda_request_without_cuda_build_is_an_error_with_the_fix() -> None:
+    with pytest.raises(ProviderUnavailableError, match="CUDAExecutionProvider was requested.*pip install siamese-runtime-gpu"):
+        Scorer(providers="cuda")
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="this onnxruntime build has CUDA")
+def test_auto_falls_back_to_cpu_and_logs_why(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="siamese_runtime.session"):
+        scorer = Scorer(providers="auto")
+    assert scorer.providers == [CPU]
+    assert "no CUDA" in caplog.text
+
+
+def test_unknown_provider_names_the_choices() -> None:
+    with pytest.raises(ProviderUnavailableError, match="use auto, cpu, cuda"):
+        resolve_providers("tpu")
+    with pytest.raises(ProviderUnavailableError, match="NoSuchExecutionProvider was requested"):
+        resolve_providers(["NoSuchExecutionProvider", CPU])
+
+
+def test_explicit_provider_list_with_options_is_passed_through() -> None:
+    scorer = Scorer(providers=[(CPU, {"arena_extend_strategy": "kSameAsRequested"})])
+    assert scorer.providers == [CPU]
+
+
+def test_single_onnxruntime_distribution_installed() -> None:
+    found = installed_onnxruntime_distributions()
+    assert len(found) == 1, f"exactly one onnxruntime build must be installed, found {found}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_single_onnxruntime()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_CUDA, reason="no CUDA execution provider in this onnxruntime build")
+def test_cuda_really_runs_and_matches_cpu() -> None:
+    pairs = [("花呗怎么还款", "花呗如何还款"), ("借呗额度", "今天天气")]
+    cuda = Scorer(providers="cuda")
+    assert cuda.providers[0] == CUDA
+    assert abs(cuda.score(pairs) - Scorer(providers="cpu").score(pairs)).max() < 1e-4

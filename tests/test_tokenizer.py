@@ -1,0 +1,60 @@
+"""The shared tokenizer: normalization, OOV, truncation, padding, vocabulary files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from siamese_runtime.tokenizer import OOV_ID, PAD_ID, Tokenizer, characters, normalize
+
+TOKENIZER = Tokenizer.fit(["花呗怎么还款", "借呗额度 提升", "ABC abc"], max_length=8)
+
+
+def test_full_width_and_half_width_forms_normalize_alike() -> None:
+    assert normalize("ＡＢＣ１２３，？") == "ABC123,?"
+    assert TOKENIZER.ids("ＡＢＣ") == TOKENIZER.ids("ABC")
+
+
+def test_whitespace_runs_collapse_and_ends_strip() -> None:
+    assert normalize("  借呗 \t\u3000 额度\n") == "借呗 额度"
+    assert characters(" 花 呗 ") == ["花", " ", "呗"]
+
+
+def test_unseen_characters_map_to_oov_not_nothing() -> None:
+    ids = TOKENIZER.ids("花😀呗龘")
+    assert ids[1] == OOV_ID and ids[3] == OOV_ID and len(ids) == 4
+
+
+def test_long_text_is_truncated_and_counted() -> None:
+    sequences, truncated = TOKENIZER.ids_batch(["花呗" * 10, "花呗"])
+    assert [len(s) for s in sequences] == [8, 2] and truncated == 1
+
+
+def test_vocabulary_round_trips_through_json(tmp_path) -> None:
+    path = tmp_path / "vocab.json"
+    TOKENIZER.save(path)
+    assert Tokenizer.load(path) == TOKENIZER
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["normalization"] = "something-else"
+    with pytest.raises(ValueError, match="normalization"):
+        Tokenizer.from_json(data)
+
+
+def test_min_count_drops_rare_characters() -> None:
+    tokenizer = Tokenizer.fit(["aab", "ac"], max_length=4, min_count=2)
+    assert tokenizer.tokens[2:] == ("a",)
+
+
+@given(st.lists(st.text(min_size=0, max_size=30), min_size=1, max_size=20))
+def test_padded_batch_keeps_ids_in_range_and_pads_with_zero(texts: list[str]) -> None:
+    sequences, _ = TOKENIZER.ids_batch(texts)
+    batch = TOKENIZER.pad(sequences)
+    assert batch.dtype == np.int32 and batch.shape[0] == len(texts)
+    for row, sequence in zip(batch, sequences):
+        assert list(row[: len(sequence)]) == sequence
+        assert np.all(row[len(sequence) :] == PAD_ID)
+        assert all(0 < i < TOKENIZER.vocab_size for i in sequence)

@@ -1,0 +1,59 @@
+"""train/: a real (tiny) Keras 3 training run on real pairs, and the pieces it is made of."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from siamese_runtime import BadRowError
+
+keras = pytest.importorskip("keras", reason="training needs the [train] extra")
+
+from train.data import load_pairs, sample, split  # noqa: E402
+from train.fit import best_threshold  # noqa: E402
+from train.model import ENCODER  # noqa: E402
+
+
+def test_run_directory_holds_model_vocab_config_metrics_history(tiny_run: Path) -> None:
+    names = {p.name for p in tiny_run.iterdir()}
+    assert {"model.keras", "vocab.json", "config.json", "metrics.json", "history.csv", "validation.tsv"} <= names
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["pairs"] == {"train": 1800, "validation": 200}
+    assert metrics["epochs_run"] == 2 and 0 <= metrics["threshold"] <= 1
+    assert 0.3 < metrics["validation"]["at_threshold"]["accuracy"] <= 1
+    assert len((tiny_run / "history.csv").read_text().splitlines()) == 3
+
+
+def test_appending_padding_leaves_the_encoding_unchanged(tiny_run: Path) -> None:
+    encoder = keras.models.load_model(tiny_run / "model.keras").get_layer(ENCODER)
+    ids = np.array([[5, 9, 2, 7, 0, 0], [3, 0, 0, 0, 0, 0]], dtype=np.int32)
+    padded = np.concatenate([ids, np.zeros((2, 40), np.int32)], axis=1)
+    np.testing.assert_allclose(np.asarray(encoder(ids)), np.asarray(encoder(padded)), atol=1e-5)
+
+
+def test_training_file_without_label_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "train.tsv"
+    path.write_text("花呗\t借呗\t1\n花呗\t借呗\t2\n", encoding="utf-8")
+    with pytest.raises(BadRowError, match=r"train\.tsv:2: training rows need a third column, the label 0 or 1"):
+        load_pairs([str(path)])
+
+
+def test_split_and_sample_are_seeded_and_disjoint(data: Path) -> None:
+    pairs = load_pairs([str(data / "bq" / "dev.tsv")])
+    train_a, validation_a = split(sample(pairs, 1000, seed=3), 0.2, seed=3)
+    train_b, validation_b = split(sample(pairs, 1000, seed=3), 0.2, seed=3)
+    assert train_a.left == train_b.left and validation_a.right == validation_b.right
+    assert len(train_a) == 800 and len(validation_a) == 200
+    assert not set(zip(train_a.left, train_a.right)) & set(zip(validation_a.left, validation_a.right))
+
+
+def test_best_threshold_maximizes_accuracy() -> None:
+    scores = np.array([0.1, 0.2, 0.35, 0.4, 0.8, 0.9], dtype=np.float32)
+    labels = np.array([0, 0, 1, 0, 1, 1], dtype=np.float32)
+    threshold = best_threshold(scores, labels)
+    accuracy = np.mean((scores >= threshold) == labels)
+    best_possible = max(np.mean((scores >= t) == labels) for t in [*scores, 1.1])
+    assert accuracy == best_possible == pytest.approx(5 / 6)

@@ -1,0 +1,44 @@
+"""`python -m train`: train the Siamese model; the defaults reproduce the default model's run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from .run import DEFAULT_TRAIN_FILES, TrainConfig, train_run  # noqa: E402
+
+
+def main() -> None:
+    defaults = TrainConfig(out="")
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--out", required=True, help="run directory to write")
+    parser.add_argument("--train", nargs="+", default=list(DEFAULT_TRAIN_FILES), dest="train_files",
+                        help="headerless TSV files sentence1<TAB>sentence2<TAB>label")
+    parser.add_argument("--max-pairs", type=int, default=None, help="train on a seeded sample of this many pairs")
+    parser.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--max-length", type=int, default=defaults.max_length, help="characters kept per sentence")
+    parser.add_argument("--min-count", type=int, default=defaults.min_count, help="rarer characters map to OOV")
+    parser.add_argument("--vectors", help="pretrained char vectors (word2vec format); default: train Word2Vec")
+    parser.add_argument("--vectors-binary", action="store_true", help="--vectors is in word2vec binary format")
+    parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim, help="Word2Vec size")
+    parser.add_argument("--frozen-embeddings", dest="trainable_embeddings", action="store_false")
+    parser.add_argument("--lstm-units", type=int, nargs="+", default=list(defaults.lstm_units))
+    parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="train: %(message)s")
+    logging.getLogger("gensim").setLevel(logging.WARNING)
+    config = TrainConfig(**{**vars(args), "lstm_units": tuple(args.lstm_units)})
+    train_run(config)
+
+
+if __name__ == "__main__":
+    main()

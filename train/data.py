@@ -1,0 +1,58 @@
+"""Labeled pair files for training: loading with file:line errors, seeded splits and slices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from siamese_runtime.errors import BadRowError
+from siamese_runtime.pair_files import read_pair_rows
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Aligned sentence pairs and their 0/1 labels."""
+
+    left: list[str]
+    right: list[str]
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+    def take(self, indices: np.ndarray) -> Pairs:
+        return Pairs([self.left[i] for i in indices], [self.right[i] for i in indices], self.labels[indices])
+
+    def sentences(self) -> list[str]:
+        return self.left + self.right
+
+
+def load_pairs(paths: Sequence[str]) -> Pairs:
+    """Read headerless `sentence1<TAB>sentence2<TAB>label` files; a bad row raises BadRowError."""
+    left: list[str] = []
+    right: list[str] = []
+    labels: list[int] = []
+    for path in paths:
+        for row in read_pair_rows(path):
+            if len(row.columns) != 3 or row.columns[2].strip() not in ("0", "1"):
+                raise BadRowError(path, row.line, "training rows need a third column, the label 0 or 1")
+            left.append(row.columns[0])
+            right.append(row.columns[1])
+            labels.append(int(row.columns[2]))
+    return Pairs(left, right, np.asarray(labels, dtype=np.float32))
+
+
+def split(pairs: Pairs, validation_fraction: float, seed: int) -> tuple[Pairs, Pairs]:
+    """A seeded random split into (train, validation)."""
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    cut = int(round(len(pairs) * (1 - validation_fraction)))
+    return pairs.take(order[:cut]), pairs.take(order[cut:])
+
+
+def sample(pairs: Pairs, limit: int | None, seed: int) -> Pairs:
+    """At most `limit` pairs drawn without replacement (all of them when limit is None)."""
+    if limit is None or limit >= len(pairs):
+        return pairs
+    return pairs.take(np.sort(np.random.default_rng(seed).choice(len(pairs), limit, replace=False)))

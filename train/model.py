@@ -1,0 +1,68 @@
+"""The notebook's Siamese network in Keras 3: a shared encoder (mask inside) and a distance head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+ENCODER = "encoder"
+
+
+@keras.saving.register_keras_serializable(package="siamese")
+class ManhattanSimilarity(layers.Layer):
+    """exp(-sum|u - v|), the notebook's exponent_neg_manhattan_distance."""
+
+    def call(self, inputs):
+        left, right = inputs
+        return ops.exp(-ops.sum(ops.abs(left - right), axis=1, keepdims=True))
+
+
+HEADS = {"manhattan": ManhattanSimilarity}
+
+
+def build_encoder(
+    embeddings: np.ndarray,
+    lstm_units: Sequence[int] = (128, 32),
+    dropout: float = 0.5,
+    trainable_embeddings: bool = True,
+    export_graph: bool = False,
+) -> keras.Model:
+    """Token ids [batch, seq] -> encoding [batch, 2 * lstm_units[-1]].
+
+    The masked Embedding lives inside the encoder, so padding never reaches the LSTMs (a nested Keras 3
+    model would drop a mask handed in from outside). `export_graph=True` builds the same weights without
+    mask and dropout, the last BiLSTM returning its final states: tf2onnx turns that into native ONNX LSTM
+    ops, to which export/ adds the true sequence lengths.
+    """
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    x = layers.Embedding(
+        embeddings.shape[0],
+        embeddings.shape[1],
+        embeddings_initializer=keras.initializers.Constant(embeddings),
+        mask_zero=not export_graph,
+        trainable=trainable_embeddings,
+        name="char_embedding",
+    )(token_ids)
+    *inner, last = lstm_units
+    for depth, units in enumerate(inner, start=1):
+        x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name=f"bilstm_{depth}")(x)
+        if not export_graph:
+            x = layers.Dropout(dropout, name=f"dropout_{depth}")(x)
+    final = layers.Bidirectional(layers.LSTM(last, return_state=export_graph), name=f"bilstm_{len(lstm_units)}")
+    if export_graph:
+        _, forward_h, _, backward_h, _ = final(x)
+        x = layers.Concatenate(name="encoding")([forward_h, backward_h])
+    else:
+        x = layers.Dropout(dropout, name=f"dropout_{len(lstm_units)}")(final(x))
+    return keras.Model(token_ids, x, name=ENCODER)
+
+
+def build_pair_model(encoder: keras.Model, head: str = "manhattan") -> keras.Model:
+    """(left ids, right ids) -> similarity [batch, 1], one encoder shared by both sides."""
+    left = keras.Input(shape=(None,), dtype="int32", name="left_ids")
+    right = keras.Input(shape=(None,), dtype="int32", name="right_ids")
+    similarity = HEADS[head](name="similarity")([encoder(left), encoder(right)])
+    return keras.Model([left, right], similarity, name="siamese")
