@@ -57,3 +57,14 @@ def test_best_threshold_maximizes_accuracy() -> None:
     accuracy = np.mean((scores >= threshold) == labels)
     best_possible = max(np.mean((scores >= t) == labels) for t in [*scores, 1.1])
     assert accuracy == best_possible == pytest.approx(5 / 6)
+
+
+def test_roc_auc_matches_pairwise_definition_with_ties() -> None:
+    from train.evaluate import roc_auc
+
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 5, 60).astype(np.float32)
+    labels = rng.integers(0, 2, 60)
+    positives, negatives = scores[labels == 1], scores[labels == 0]
+    pairwise = np.mean([(p > n) + 0.5 * (p == n) for p in positives for n in negatives])
+    assert roc_auc(scores, labels) == pytest.approx(pairwise)

@@ -14,7 +14,7 @@ import numpy as np
 from siamese_runtime.tokenizer import Tokenizer
 
 from .data import load_pairs, sample, split
-from .evaluate import classification_metrics
+from .evaluate import evaluate
 from .fit import BucketedPairs, best_threshold, fit, predict_scores
 from .model import build_encoder, build_pair_model
 from .vectors import embedding_matrix, load_vectors, train_char_vectors
@@ -91,10 +91,7 @@ def train_run(config: TrainConfig) -> Path:
         "vector_coverage": asdict(coverage),
         "epochs_run": len(history.history["loss"]),
         "seconds": round(time.perf_counter() - started, 1),
-        "validation": {
-            "at_0.5": classification_metrics(scores, validation_pairs.labels, 0.5),
-            "at_threshold": classification_metrics(scores, validation_pairs.labels, threshold),
-        },
+        "validation": evaluate(scores, validation_pairs.labels, threshold),
         "threshold": threshold,
     }
     model.save(out / MODEL_FILE)
