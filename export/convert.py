@@ -12,7 +12,7 @@ import onnx  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf2onnx  # noqa: E402
 
-from train.model import ENCODER, build_encoder  # noqa: E402
+from train.model import EMBEDDING, ENCODER, build_encoder, build_pair_model  # noqa: E402
 
 from .sequence_lengths import add_sequence_lengths, check_native_lstm  # noqa: E402
 
@@ -21,24 +21,25 @@ TOKEN_IDS = "token_ids"
 ENCODING = "encoding"
 
 
-def load_trained_encoder(model_path: str) -> keras.Model:
-    """The masked Keras encoder of a saved pair model (safe_mode: no code runs on load)."""
-    return keras.models.load_model(model_path, safe_mode=True).get_layer(ENCODER)
-
-
-def export_encoder_graph(encoder: keras.Model) -> keras.Model:
-    """The same weights rebuilt without mask or dropout, ending in the final LSTM states."""
-    embedding = encoder.get_layer("char_embedding")
+def rebuild_encoder(encoder: keras.Model, export_graph: bool) -> keras.Model:
+    """The same weights in a freshly built encoder; `export_graph`: without mask or dropout, ending in
+    the final LSTM states (what tf2onnx turns into native LSTM ops)."""
+    embedding = encoder.get_layer(EMBEDDING)
     units = [layer.forward_layer.units for layer in encoder.layers if isinstance(layer, keras.layers.Bidirectional)]
-    clone = build_encoder(np.zeros(embedding.embeddings.shape, np.float32), units, export_graph=True)
+    clone = build_encoder(np.zeros(embedding.embeddings.shape, np.float32), units, export_graph=export_graph)
     clone.set_weights(encoder.get_weights())
     return clone
+
+
+def clean_pair_model(pair_model: keras.Model, head: str) -> keras.Model:
+    """The pair model rebuilt from its weights: no optimizer state, no stale config, for the model folder."""
+    return build_pair_model(rebuild_encoder(pair_model.get_layer(ENCODER), export_graph=False), head)
 
 
 def convert_encoder(encoder: keras.Model) -> onnx.ModelProto:
     """tf2onnx conversion with dynamic batch and sequence axes, then true sequence lengths."""
     signature = (tf.TensorSpec((None, None), tf.int32, name=TOKEN_IDS),)
-    model, _ = tf2onnx.convert.from_keras(export_encoder_graph(encoder), input_signature=signature, opset=OPSET)
+    model, _ = tf2onnx.convert.from_keras(rebuild_encoder(encoder, export_graph=True), input_signature=signature, opset=OPSET)
     model = add_sequence_lengths(model, TOKEN_IDS)
     check_native_lstm(model)
     if [o.name for o in model.graph.output] != [ENCODING]:

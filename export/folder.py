@@ -1,4 +1,4 @@
-"""Export a training run into a model folder, atomically: convert, write, check parity, then move in place."""
+"""Export a training run into a model folder, atomically: convert, derive variants, check, then move in place."""
 
 from __future__ import annotations
 
@@ -6,73 +6,169 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 import onnx
 
+from siamese_runtime.model_folder import sha256_of
 from siamese_runtime.scorer import Scorer
 from siamese_runtime.tokenizer import Tokenizer
 from train.data import load_pairs, sample
+from train.evaluate import evaluate
 from train.run import CONFIG_FILE, METRICS_FILE, MODEL_FILE, VALIDATION_FILE, VOCAB_FILE
 
-from .convert import convert_encoder
+from .convert import clean_pair_model, convert_encoder
 from .manifest import onnx_file_entry, write_manifest
+from .pair_graph import build_pair_graph
 from .parity import ParityReport, check_parity
+from .variants import MAX_ACCURACY_DROP, convert_fp16, optimize_offline, quantize_int8
 
 log = logging.getLogger(__name__)
 
 ENCODER_FILE = "encoder.onnx"
+PAIR_FILE = "pair.onnx"
+VARIANT_FILES = {"int8": "encoder.int8.onnx", "fp16": "encoder.fp16.onnx"}
 PARITY_PAIRS = 2000
+DEFAULT_REPORT_FILES = ("../shared/data/bq/test.tsv", "../shared/data/lcqmc/test.tsv")
+SIZE_BUDGET_BYTES = 25_000_000
+STEPS = 6
 
 
 class ExportError(Exception):
     """The export cannot produce a trustworthy model folder."""
 
 
-def export_run(run_dir: str | Path, out: str | Path, name: str | None = None, seed: int = 0) -> dict:
-    """Convert the run in `run_dir` into the model folder `out`; returns the manifest written."""
-    run = Path(run_dir)
-    target = Path(out)
+def export_run(
+    run_dir: str | Path,
+    out: str | Path,
+    name: str | None = None,
+    report_files: Sequence[str] = DEFAULT_REPORT_FILES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Convert the run in `run_dir` into the model folder `out`; returns the manifest written.
+
+    `report_files` are only scored, for the manifest's metrics: nothing is tuned on them.
+    """
+    run, target = Path(run_dir), Path(out)
     config = json.loads((run / CONFIG_FILE).read_text())
-    metrics = json.loads((run / METRICS_FILE).read_text())
-    pair_model = keras.models.load_model(run / MODEL_FILE, safe_mode=True)
-    encoder = pair_model.get_layer("encoder")
+    run_metrics = json.loads((run / METRICS_FILE).read_text())
+    pair_model = keras.models.load_model(run / MODEL_FILE, safe_mode=True, compile=False)
     tokenizer = Tokenizer.load(run / VOCAB_FILE)
+    held_out = sample(load_pairs([str(run / VALIDATION_FILE)]), PARITY_PAIRS, seed)
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        onnx.save(convert_encoder(encoder), str(staging / ENCODER_FILE))
+        folder = _Folder(staging, name or target.name, str(run), tokenizer, config["head"], run_metrics)
         shutil.copyfile(run / VOCAB_FILE, staging / VOCAB_FILE)
-        files = {ENCODER_FILE: onnx_file_entry(staging / ENCODER_FILE, "encoder", "fp32")}
 
-        def manifest(extra_metrics: dict) -> dict:
-            return write_manifest(
-                staging, name or target.name, str(run), tokenizer, VOCAB_FILE, config["head"],
-                metrics["threshold"], int(encoder.output.shape[-1]), files,
-                {"validation": metrics["validation"], **extra_metrics},
-            )
+        _step(1, "converting the encoder with tf2onnx (native LSTM + sequence_lens)")
+        raw = staging.parent / f"{staging.name}.raw.onnx"
+        onnx.save(convert_encoder(pair_model.get_layer("encoder")), str(raw))
+        _step(2, "optimizing offline (onnxruntime basic level) and checking parity")
+        optimization = optimize_offline(raw, staging / ENCODER_FILE)
+        folder.add(ENCODER_FILE, "encoder", "fp32")
+        parity = check_parity(pair_model, Scorer(staging, providers="cpu"), held_out.left, held_out.right)
+        optimization["kept"] = parity.passed
+        if not parity.passed:
+            log.warning("optimized graph breaks parity (%s); keeping the unoptimized one", _describe(parity))
+            shutil.copyfile(raw, staging / ENCODER_FILE)
+            folder.add(ENCODER_FILE, "encoder", "fp32")
+            parity = check_parity(pair_model, Scorer(staging, providers="cpu"), held_out.left, held_out.right)
+        raw.unlink()
+        if not parity.passed:
+            raise ExportError(f"ONNX differs from Keras beyond 1e-5: {_describe(parity)}")
 
-        manifest({})
-        held_out = sample(load_pairs([str(run / VALIDATION_FILE)]), PARITY_PAIRS, seed)
-        report = check_parity(pair_model, Scorer(staging, providers="cpu"), held_out.left, held_out.right)
-        log.info("parity on %d held-out pairs: encodings %.2e, scores %.2e", report.pairs,
-                 report.max_abs_encoding_diff, report.max_abs_score_diff)
-        if not report.passed:
-            raise ExportError(_parity_failure(report))
-        written = manifest({"parity": report.__dict__})
+        _step(3, "building pair.onnx and checking it against Keras")
+        onnx.save(build_pair_graph(onnx.load(str(staging / ENCODER_FILE)), config["head"]), str(staging / PAIR_FILE))
+        folder.add(PAIR_FILE, "pair", "fp32")
+        parity = check_parity(pair_model, Scorer(staging, providers="cpu"), held_out.left, held_out.right,
+                              pair_path=staging / PAIR_FILE)
+        if not parity.passed:
+            raise ExportError(f"pair.onnx differs from Keras beyond 1e-5: {_describe(parity)}")
+
+        _step(4, "deriving the int8 and fp16 encoders")
+        quantize_int8(staging / ENCODER_FILE, staging / VARIANT_FILES["int8"])
+        convert_fp16(staging / ENCODER_FILE, staging / VARIANT_FILES["fp16"])
+        for precision, file in VARIANT_FILES.items():
+            folder.add(file, "encoder", precision)
+        clean_pair_model(pair_model, config["head"]).save(staging / MODEL_FILE)
+        folder.add(MODEL_FILE, "keras", "fp32")
+
+        _step(5, "scoring the validation split and report files with every variant")
+        datasets = {"validation": run / VALIDATION_FILE, **{_label(f): Path(f) for f in report_files}}
+        accuracy = _accuracy_by_variant(staging, datasets)
+        folder.metrics.update({"parity": parity.as_dict(), "optimization": optimization, **accuracy})
+        manifest = folder.write()
+        size = sum(p.stat().st_size for p in staging.iterdir())
+        if size > SIZE_BUDGET_BYTES:
+            raise ExportError(f"model folder is {size / 1e6:.1f} MB, over the {SIZE_BUDGET_BYTES / 1e6:.0f} MB budget")
+
+        _step(6, f"moving into place: {target}")
         if target.exists():
             shutil.rmtree(target)
         staging.chmod(0o755)
         staging.rename(target)
-        return written
+        return manifest
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _parity_failure(report: ParityReport) -> str:
-    return (
-        f"ONNX differs from Keras beyond 1e-5 on {report.pairs} held-out pairs: encodings by "
-        f"{report.max_abs_encoding_diff:.3e}, scores by {report.max_abs_score_diff:.3e}"
-    )
+class _Folder:
+    """The files and metrics of a model folder being built; each write re-validates the manifest."""
+
+    def __init__(self, path: Path, name: str, source_run: str, tokenizer: Tokenizer, head: str, run_metrics: dict) -> None:
+        self.path, self.name, self.source_run, self.tokenizer, self.head = path, name, source_run, tokenizer, head
+        self.threshold = float(run_metrics["threshold"])
+        self.files: dict[str, dict[str, Any]] = {}
+        self.metrics: dict[str, Any] = {"training_validation": run_metrics["validation"]}
+
+    def add(self, file: str, role: str, precision: str) -> None:
+        path = self.path / file
+        self.files[file] = onnx_file_entry(path, role, precision) if file.endswith(".onnx") else {
+            "sha256": sha256_of(path), "role": role, "precision": precision}
+        self.write()
+
+    def write(self) -> dict[str, Any]:
+        encoder = onnx.load(str(self.path / ENCODER_FILE), load_external_data=False)
+        dim = encoder.graph.output[0].type.tensor_type.shape.dim[-1].dim_value
+        return write_manifest(self.path, self.name, self.source_run, self.tokenizer, VOCAB_FILE, self.head,
+                              self.threshold, int(dim), self.files, self.metrics)
+
+
+def _accuracy_by_variant(folder: Path, datasets: dict[str, Path]) -> dict[str, Any]:
+    """Runtime-computed metrics per precision and dataset, and whether each variant stays within its bound."""
+    results: dict[str, dict[str, Any]] = {}
+    for precision in ("fp32", *VARIANT_FILES):
+        scorer = Scorer(folder, providers="cpu", precision=precision)
+        results[precision] = {}
+        for label, path in datasets.items():
+            pairs = load_pairs([str(path)])
+            results[precision][label] = evaluate(scorer.score(pairs.left, pairs.right), pairs.labels, scorer.threshold)
+    bounds = {}
+    for precision, limit in MAX_ACCURACY_DROP.items():
+        drop = max(
+            100 * (results["fp32"][d]["at_threshold"]["accuracy"] - results[precision][d]["at_threshold"]["accuracy"])
+            for d in datasets
+        )
+        bounds[precision] = {"max_drop_points": round(drop, 3), "bound_points": limit, "within_bound": drop <= limit}
+        if drop > limit:
+            log.warning("%s loses %.2f accuracy points, over its %.1f bound: marked in the manifest", precision, drop, limit)
+    return {"accuracy": results, "variant_bounds": bounds}
+
+
+def _label(path: str) -> str:
+    """'../shared/data/bq/test.tsv' -> 'bq/test.tsv'."""
+    return "/".join(Path(path).parts[-2:])
+
+
+def _describe(report: ParityReport) -> str:
+    return (f"{report.pairs} held-out pairs: encodings {report.max_abs_encoding_diff:.2e}, "
+            f"scores {report.max_abs_score_diff:.2e}, pair.onnx {report.max_abs_pair_diff:.2e}")
+
+
+def _step(number: int, message: str) -> None:
+    log.info("[%d/%d] %s", number, STEPS, message)

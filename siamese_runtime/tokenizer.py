@@ -6,13 +6,13 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-NORMALIZATION = "nfkc-collapse-whitespace-v1"
+NORMALIZATION = "nfkc-casefold-collapse-whitespace-v2"
 PAD_ID = 0
 OOV_ID = 1
 PAD_TOKEN = "<pad>"
@@ -22,14 +22,29 @@ VOCAB_FORMAT = 1
 _WHITESPACE_RUN = re.compile(r"\s+")
 
 
-def normalize(text: str) -> str:
-    """Unicode NFKC (full-width -> half-width), whitespace runs collapsed to one space, ends stripped."""
+def _nfkc_collapse_whitespace(text: str) -> str:
     return _WHITESPACE_RUN.sub(" ", unicodedata.normalize("NFKC", text)).strip()
 
 
-def characters(text: str) -> list[str]:
+def _nfkc_casefold_collapse_whitespace(text: str) -> str:
+    return _WHITESPACE_RUN.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+NORMALIZERS: dict[str, Callable[[str], str]] = {
+    "nfkc-collapse-whitespace-v1": _nfkc_collapse_whitespace,
+    NORMALIZATION: _nfkc_casefold_collapse_whitespace,
+}
+
+
+def normalize(text: str, normalization: str = NORMALIZATION) -> str:
+    """The current normalization: NFKC (full-width -> half-width), case folded, whitespace runs
+    collapsed to one space, ends stripped. Older models name the one they were trained with."""
+    return NORMALIZERS[normalization](text)
+
+
+def characters(text: str, normalization: str = NORMALIZATION) -> list[str]:
     """The tokens of a sentence: its normalized characters, as the notebook's `list(sentence)`."""
-    return list(normalize(text))
+    return list(normalize(text, normalization))
 
 
 @dataclass(frozen=True)
@@ -38,8 +53,13 @@ class Tokenizer:
 
     tokens: tuple[str, ...]
     max_length: int
+    normalization: str = NORMALIZATION
 
     def __post_init__(self) -> None:
+        if self.normalization not in NORMALIZERS:
+            raise ValueError(
+                f"unknown normalization {self.normalization!r}; this runtime implements {', '.join(NORMALIZERS)}"
+            )
         if self.tokens[:2] != (PAD_TOKEN, OOV_TOKEN):
             raise ValueError(f"vocabulary must start with {PAD_TOKEN!r}, {OOV_TOKEN!r}")
         if self.max_length < 1:
@@ -66,9 +86,10 @@ class Tokenizer:
     def ids_batch(self, texts: Iterable[str]) -> tuple[list[list[int]], int]:
         """Token ids of each sentence, truncated to max_length, and how many were truncated."""
         lookup = self._ids  # type: ignore[attr-defined]
+        normalizer = NORMALIZERS[self.normalization]
         sequences, truncated = [], 0
         for text in texts:
-            chars = normalize(text)
+            chars = normalizer(text)
             truncated += len(chars) > self.max_length
             sequences.append([lookup.get(char, OOV_ID) for char in chars[: self.max_length]])
         return sequences, truncated
@@ -84,7 +105,7 @@ class Tokenizer:
     def to_json(self) -> dict:
         return {
             "format": VOCAB_FORMAT,
-            "normalization": NORMALIZATION,
+            "normalization": self.normalization,
             "max_length": self.max_length,
             "pad_id": PAD_ID,
             "oov_id": OOV_ID,
@@ -95,11 +116,7 @@ class Tokenizer:
     def from_json(cls, data: dict) -> Tokenizer:
         if data.get("format") != VOCAB_FORMAT:
             raise ValueError(f"unknown vocabulary format {data.get('format')!r}, expected {VOCAB_FORMAT}")
-        if data.get("normalization") != NORMALIZATION:
-            raise ValueError(
-                f"vocabulary uses normalization {data.get('normalization')!r}, this runtime implements {NORMALIZATION!r}"
-            )
-        return cls(tuple(data["tokens"]), int(data["max_length"]))
+        return cls(tuple(data["tokens"]), int(data["max_length"]), data.get("normalization", ""))
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), ensure_ascii=False), encoding="utf-8")

@@ -62,5 +62,5 @@ def tiny_model(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     from export.folder import export_run
 
     out = tmp_path_factory.mktemp("models") / "tiny"
-    export_run(tiny_run, out)
+    export_run(tiny_run, out, report_files=[str(DATA / "bq" / "test.tsv"), str(DATA / "lcqmc" / "test.tsv")])
     return out

@@ -29,12 +29,45 @@ def test_encoder_graph_uses_native_lstm_with_sequence_lengths(folder: str, tiny_
     assert all(node.input[4] == "sequence_lens" for node in graph.graph.node if node.op_type == "LSTM")
 
 
-def test_manifest_checksums_and_recorded_parity(tiny_model: Path) -> None:
+def test_manifest_lists_every_file_with_its_checksum_and_recorded_parity(tiny_model: Path) -> None:
     model = ModelFolder.load(tiny_model)
-    for name, entry in model.manifest["files"].items():
+    files = model.manifest["files"]
+    assert set(files) == {"encoder.onnx", "encoder.int8.onnx", "encoder.fp16.onnx", "pair.onnx", "model.keras"}
+    assert {p.name for p in tiny_model.iterdir()} == {*files, "manifest.json", "vocab.json"}
+    for name, entry in files.items():
         assert sha256_of(tiny_model / name) == entry["sha256"]
+    assert files["pair.onnx"]["inputs"] == ["left_ids", "right_ids"] and files["pair.onnx"]["outputs"] == ["score"]
     parity = model.manifest["metrics"]["parity"]
-    assert parity["pairs"] == 200 and parity["max_abs_score_diff"] <= TOLERANCE
+    assert parity["pairs"] == 200
+    assert max(parity["max_abs_encoding_diff"], parity["max_abs_score_diff"], parity["max_abs_pair_diff"]) <= TOLERANCE
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp16"])
+def test_variants_load_score_close_to_fp32_and_record_their_bound(tiny_model: Path, precision: str, lcqmc_500: Path) -> None:
+    pairs = load_pairs([str(lcqmc_500)])
+    reference = Scorer(tiny_model, providers="cpu").score(pairs.left, pairs.right)
+    variant = Scorer(tiny_model, providers="cpu", precision=precision)
+    assert np.abs(variant.score(pairs.left, pairs.right) - reference).max() < 0.05
+    metrics = variant.model.manifest["metrics"]
+    bound = metrics["variant_bounds"][precision]
+    drops = [100 * (metrics["accuracy"]["fp32"][d]["at_threshold"]["accuracy"]
+                    - metrics["accuracy"][precision][d]["at_threshold"]["accuracy"]) for d in metrics["accuracy"]["fp32"]]
+    assert set(metrics["accuracy"]["fp32"]) == {"validation", "bq/test.tsv", "lcqmc/test.tsv"}
+    assert bound["max_drop_points"] == pytest.approx(max(drops), abs=1e-3)
+    assert bound["within_bound"] == (max(drops) <= bound["bound_points"])
+    ops = op_types(onnx.load(str(variant.model.encoder_path(precision))))
+    assert ("DynamicQuantizeLSTM" if precision == "int8" else "LSTM") in ops and not ops & FORBIDDEN_OPS
+
+
+def test_keras_copy_in_the_folder_predicts_like_the_run(tiny_run: Path, tiny_model: Path, lcqmc_500: Path) -> None:
+    pairs = load_pairs([str(lcqmc_500)])
+    scorer = Scorer(tiny_model, providers="cpu")
+    tokenizer = scorer.model.tokenizer
+    left = tokenizer.pad(tokenizer.ids_batch(pairs.left)[0])
+    right = tokenizer.pad(tokenizer.ids_batch(pairs.right)[0])
+    original = keras.models.load_model(tiny_run / "model.keras")
+    copy = keras.models.load_model(tiny_model / "model.keras")
+    np.testing.assert_array_equal(np.asarray(original([left, right])), np.asarray(copy([left, right])))
 
 
 def test_parity_on_varied_real_pairs_with_edge_lengths_and_oov(tiny_run: Path, tiny_model: Path, data: Path) -> None:

@@ -14,9 +14,15 @@ from siamese_runtime.tokenizer import OOV_ID, PAD_ID, Tokenizer, characters, nor
 TOKENIZER = Tokenizer.fit(["花呗怎么还款", "借呗额度 提升", "ABC abc"], max_length=8)
 
 
-def test_full_width_and_half_width_forms_normalize_alike() -> None:
-    assert normalize("ＡＢＣ１２３，？") == "ABC123,?"
-    assert TOKENIZER.ids("ＡＢＣ") == TOKENIZER.ids("ABC")
+def test_full_width_half_width_and_case_normalize_alike() -> None:
+    assert normalize("ＡＢＣ１２３，？") == "abc123,?"
+    assert TOKENIZER.ids("ＡＢＣ") == TOKENIZER.ids("ABC") == TOKENIZER.ids("abc")
+
+
+def test_models_keep_the_normalization_they_were_trained_with() -> None:
+    older = Tokenizer(TOKENIZER.tokens, 8, "nfkc-collapse-whitespace-v1")
+    assert Tokenizer.from_json(older.to_json()) == older
+    assert older.ids("ABC") != older.ids("abc")
 
 
 def test_whitespace_runs_collapse_and_ends_strip() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import time
 from collections.abc import Sequence
 
 import keras
@@ -12,15 +12,36 @@ import tensorflow as tf
 from siamese_runtime.tokenizer import Tokenizer
 
 from .data import Pairs
+from .model import EMBEDDING, ENCODER
+
+
+class EpochSeconds(keras.callbacks.Callback):
+    """Adds each epoch's wall-clock seconds to the logs, like the notebook's per-epoch line."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["seconds"] = time.perf_counter() - self.started
 
 
 class BucketedPairs:
     """Batches of pairs with similar lengths, each padded only to its own longest sentence."""
 
-    def __init__(self, pairs: Pairs, tokenizer: Tokenizer, batch_size: int, seed: int, shuffle: bool) -> None:
+    def __init__(
+        self,
+        pairs: Pairs,
+        tokenizer: Tokenizer,
+        batch_size: int,
+        seed: int,
+        shuffle: bool,
+        weights: np.ndarray | None = None,
+    ) -> None:
         self.left, _ = tokenizer.ids_batch(pairs.left)
         self.right, _ = tokenizer.ids_batch(pairs.right)
         self.labels = pairs.labels
+        self.weights = np.ones(len(pairs), np.float32) if weights is None else weights.astype(np.float32)
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -43,7 +64,7 @@ class BucketedPairs:
         batch = self.batches[index]
         left = self.tokenizer.pad([self.left[i] for i in batch])
         right = self.tokenizer.pad([self.right[i] for i in batch])
-        return (left, right), self.labels[batch]
+        return (left, right), self.labels[batch], self.weights[batch]
 
     def as_dataset(self) -> tf.data.Dataset:
         """A tf.data pipeline with free batch and length axes; each pass reshuffles the buckets."""
@@ -54,7 +75,8 @@ class BucketedPairs:
                 yield self[index]
 
         ids = tf.TensorSpec((None, None), tf.int32)
-        signature = ((ids, ids), tf.TensorSpec((None,), tf.float32))
+        per_pair = tf.TensorSpec((None,), tf.float32)
+        signature = ((ids, ids), per_pair, per_pair)
         dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
         return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
 
@@ -64,40 +86,65 @@ def fit(
     train: BucketedPairs,
     validation: BucketedPairs,
     epochs: int,
+    warmup_epochs: int,
     patience: int,
     learning_rate: float,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-) -> keras.callbacks.History:
-    """Nadam + binary cross-entropy; stops early on validation loss and restores the best weights."""
-    model.compile(
-        optimizer=keras.optimizers.Nadam(learning_rate=learning_rate),
-        loss="binary_crossentropy",
-        metrics=["accuracy"],
-    )
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    return model.fit(train.as_dataset(), validation_data=validation.as_dataset(), epochs=epochs, shuffle=False,
-                     callbacks=[stop, *callbacks], verbose=2)
+) -> dict[str, list[float]]:
+    """Nadam + binary cross-entropy, as the notebook; returns the per-epoch history.
+
+    The first `warmup_epochs` train with the char embeddings frozen (the fresh LSTMs must not wreck the
+    pretrained vectors), then the embeddings are fine-tuned too. The learning rate halves when the
+    validation loss stalls; training stops early on it and restores the best weights.
+    """
+    embedding = model.get_layer(ENCODER).get_layer(EMBEDDING)
+    fine_tune = embedding.trainable
+    phases = [(warmup_epochs, False), (epochs, fine_tune)] if fine_tune and warmup_epochs else [(epochs, fine_tune)]
+    history: dict[str, list[float]] = {}
+    done = 0
+    for until, trainable in phases:
+        embedding.trainable = trainable
+        model.compile(
+            optimizer=keras.optimizers.Nadam(learning_rate=learning_rate),
+            loss="binary_crossentropy",
+            weighted_metrics=["accuracy"],
+        )
+        schedule = [
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, patience - 1)),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        ]
+        phase = model.fit(train.as_dataset(), validation_data=validation.as_dataset(), initial_epoch=done,
+                          epochs=until, shuffle=False, callbacks=[*schedule, *callbacks, EpochSeconds()], verbose=2)
+        for key, values in phase.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+        done += len(phase.history["loss"])
+    return history
 
 
 def predict_scores(model: keras.Model, pairs: BucketedPairs) -> np.ndarray:
     """Scores for every pair of an unshuffled BucketedPairs, in the pairs' original order."""
     scores = np.empty(len(pairs.labels), dtype=np.float32)
     for index in range(len(pairs)):
-        (left, right), _ = pairs[index]
+        (left, right), _, _ = pairs[index]
         scores[pairs.batches[index]] = model.predict_on_batch([left, right]).reshape(-1)
     return scores
 
 
-def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
-    """The score threshold that maximizes accuracy (midpoint between neighbouring scores)."""
-    order = np.argsort(scores)
-    sorted_scores, sorted_labels = scores[order], labels[order]
-    # predicting positive for every index >= k: correct = negatives below k + positives from k
-    negatives_below = np.concatenate([[0], np.cumsum(sorted_labels == 0)])
-    positives_from = np.concatenate([np.cumsum((sorted_labels == 1)[::-1])[::-1], [0]])
-    k = int(np.argmax(negatives_below + positives_from))
-    if k == 0:
-        return float(sorted_scores[0])
-    if k == len(scores):
-        return math.nextafter(float(sorted_scores[-1]), math.inf)
-    return float((sorted_scores[k - 1] + sorted_scores[k]) / 2)
+def best_threshold(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray | None = None) -> float:
+    """The threshold maximizing accuracy, averaged over `groups` (e.g. source files) when given.
+
+    Averaging per source keeps a large, differently balanced file (ATEC, 22% positive) from choosing
+    the threshold for the others. Candidates are midpoints between neighbouring distinct scores.
+    """
+    groups = np.zeros(len(scores), np.int64) if groups is None else groups
+    distinct = np.unique(scores)
+    candidates = np.concatenate([[distinct[0]], (distinct[:-1] + distinct[1:]) / 2, [np.nextafter(distinct[-1], np.inf)]])
+    accuracy = np.zeros(len(candidates))
+    names = np.unique(groups)
+    for group in names:
+        member = groups == group
+        positives = np.sort(scores[member & (labels == 1)])
+        negatives = np.sort(scores[member & (labels == 0)])
+        correct = (len(positives) - np.searchsorted(positives, candidates, "left")) + np.searchsorted(negatives, candidates, "left")
+        accuracy += correct / member.sum()
+    return float(min(candidates[int(np.argmax(accuracy))], 1.0))

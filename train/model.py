@@ -9,6 +9,7 @@ import numpy as np
 from keras import layers, ops
 
 ENCODER = "encoder"
+EMBEDDING = "char_embedding"
 
 
 @keras.saving.register_keras_serializable(package="siamese")
@@ -38,14 +39,12 @@ def build_encoder(
     ops, to which export/ adds the true sequence lengths.
     """
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    x = layers.Embedding(
-        embeddings.shape[0],
-        embeddings.shape[1],
-        embeddings_initializer=keras.initializers.Constant(embeddings),
-        mask_zero=not export_graph,
-        trainable=trainable_embeddings,
-        name="char_embedding",
-    )(token_ids)
+    embedding = layers.Embedding(
+        embeddings.shape[0], embeddings.shape[1], mask_zero=not export_graph, trainable=trainable_embeddings, name=EMBEDDING
+    )
+    x = embedding(token_ids)
+    # assigned, not passed as a Constant initializer, which .keras files would store as a huge JSON list
+    embedding.embeddings.assign(embeddings)
     *inner, last = lstm_units
     for depth, units in enumerate(inner, start=1):
         x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name=f"bilstm_{depth}")(x)

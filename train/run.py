@@ -13,8 +13,9 @@ import numpy as np
 
 from siamese_runtime.tokenizer import Tokenizer
 
-from .data import load_pairs, sample, split
+from .data import balanced_weights, load_pairs, sample, split
 from .evaluate import evaluate
+from .history import save_history
 from .fit import BucketedPairs, best_threshold, fit, predict_scores
 from .model import build_encoder, build_pair_model
 from .vectors import embedding_matrix, load_vectors, train_char_vectors
@@ -31,7 +32,6 @@ MODEL_FILE = "model.keras"
 VOCAB_FILE = "vocab.json"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
-HISTORY_FILE = "history.csv"
 VALIDATION_FILE = "validation.tsv"
 
 
@@ -54,6 +54,8 @@ class TrainConfig:
     dropout: float = 0.5
     head: str = "manhattan"
     epochs: int = 10
+    warmup_epochs: int = 1
+    class_balance: bool = True
     batch_size: int = 64
     learning_rate: float = 0.002
     patience: int = 3
@@ -78,30 +80,49 @@ def train_run(config: TrainConfig) -> Path:
 
     encoder = build_encoder(embeddings, config.lstm_units, config.dropout, config.trainable_embeddings)
     model = build_pair_model(encoder, config.head)
-    train_data = BucketedPairs(train_pairs, tokenizer, config.batch_size, config.seed, shuffle=True)
-    validation_data = BucketedPairs(validation_pairs, tokenizer, config.batch_size, config.seed, shuffle=False)
-    history = fit(model, train_data, validation_data, config.epochs, config.patience, config.learning_rate,
-                  callbacks=[keras.callbacks.CSVLogger(str(out / HISTORY_FILE))])
+    train_weights = balanced_weights(train_pairs) if config.class_balance else None
+    validation_weights = balanced_weights(validation_pairs) if config.class_balance else None
+    train_data = BucketedPairs(train_pairs, tokenizer, config.batch_size, config.seed, True, train_weights)
+    validation_data = BucketedPairs(validation_pairs, tokenizer, config.batch_size, config.seed, False, validation_weights)
+    history = fit(model, train_data, validation_data, config.epochs, config.warmup_epochs, config.patience,
+                  config.learning_rate)
 
     scores = predict_scores(model, validation_data)
-    threshold = best_threshold(scores, validation_pairs.labels)
+    threshold = best_threshold(scores, validation_pairs.labels, validation_pairs.sources)
     metrics = {
         "pairs": {"train": len(train_pairs), "validation": len(validation_pairs)},
         "vocab_size": tokenizer.vocab_size,
         "vector_coverage": asdict(coverage),
-        "epochs_run": len(history.history["loss"]),
+        "epochs_run": len(history["loss"]),
         "seconds": round(time.perf_counter() - started, 1),
         "validation": evaluate(scores, validation_pairs.labels, threshold),
+        "validation_per_file": {
+            path: evaluate(scores[mask], validation_pairs.labels[mask], threshold)
+            for source, path in enumerate(config.train_files)
+            if (mask := validation_pairs.sources == source).any()
+        },
         "threshold": threshold,
+        "threshold_rule": "maximizes validation accuracy averaged over the training files",
+        "model_diagram": save_model_diagram(model, out),
     }
     model.save(out / MODEL_FILE)
     tokenizer.save(out / VOCAB_FILE)
     (out / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2))
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+    save_history(history, out)
     _save_validation(out / VALIDATION_FILE, validation_pairs)
     log.info("run saved to %s: validation accuracy %.4f at threshold %.3f", out,
              metrics["validation"]["at_threshold"]["accuracy"], threshold)
     return out
+
+
+def save_model_diagram(model: keras.Model, folder: Path) -> str:
+    """The notebook's plot_model diagrams, where pydot and graphviz are installed; else why not."""
+    try:
+        keras.utils.plot_model(model, to_file=str(folder / "model.png"), show_shapes=True, show_dtype=True, expand_nested=True)
+    except (ImportError, OSError) as error:
+        return f"skipped: {error}"
+    return "model.png"
 
 
 def _save_validation(path: Path, pairs) -> None:
