@@ -1,10 +1,16 @@
-"""Batching for the encoder: each distinct sentence once, length-sorted batches, input order restored."""
+"""Batching for the encoder: distinct sentences, length-sorted batches, a shared LRU cache of encodings."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def distinct(sentences: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -30,3 +36,48 @@ def length_batches(lengths: Sequence[int], token_budget: int, max_batch_size: in
         batches.append(order[start:end])
         start = end
     return batches
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of at most `size` items: an iterable streamed with bounded memory."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class EncodingCache:
+    """A bounded, thread-safe LRU map from sentence to its encoding; size 0 turns it off."""
+
+    def __init__(self, max_entries: int) -> None:
+        if max_entries < 0:
+            raise ValueError(f"cache size must be 0 (off) or more, got {max_entries}")
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get_many(self, sentences: Iterable[str]) -> dict[str, np.ndarray]:
+        """The cached encodings among `sentences`, each marked as recently used."""
+        if not self.max_entries:
+            return {}
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for sentence in sentences:
+                encoding = self._entries.get(sentence)
+                if encoding is not None:
+                    self._entries.move_to_end(sentence)
+                    found[sentence] = encoding
+        return found
+
+    def put_many(self, sentences: Sequence[str], encodings: np.ndarray) -> None:
+        """Remember encodings (copied, so a batch array is not kept alive), evicting the least recently used."""
+        if not self.max_entries:
+            return
+        with self._lock:
+            for sentence, encoding in zip(sentences[-self.max_entries :], encodings[-self.max_entries :]):
+                self._entries[sentence] = encoding.copy()
+                self._entries.move_to_end(sentence)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import SiameseRuntimeError
-from .job import score_file
+from .io.formats import FORMATS
+from .job import BAD_ROW_POLICIES, JobOptions, run_job
 from .model_folder import ModelFolder
 from .scorer import Scorer
 from .session import installed_onnxruntime_distributions
@@ -39,14 +40,30 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log provider choices and other details")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    score = commands.add_parser("score", help="score a TSV file of pairs: input columns plus a score column")
-    score.add_argument("input", help="headerless TSV: sentence1<TAB>sentence2[<TAB>label]; '-' reads stdin")
-    score.add_argument("-o", "--output", required=True, help="output TSV path; '-' writes stdout")
+    score = commands.add_parser("score", help="score a file of pairs: its rows, then a score column")
+    score.add_argument("input", help="TSV, CSV, JSONL or Parquet file of pairs; '-' reads stdin")
+    score.add_argument("-o", "--output", required=True, help="output file (same formats); '-' writes stdout")
     score.add_argument("--model", help="model folder (default: the embedded default model)")
     score.add_argument("--provider", default="auto", help="auto | cpu | cuda (default: auto)")
     score.add_argument("--precision", default="fp32", help="encoder precision in the model folder (default: fp32)")
     score.add_argument("--batch-size", type=int, default=256, help="most sentences per encoder batch (default: 256)")
     score.add_argument("--threads", type=int, help="intra-op threads (default: physical cores)")
+    score.add_argument("--cache-size", type=int, default=100_000, help="encodings kept across chunks; 0: off")
+    score.add_argument("--input-format", choices=FORMATS, help="default: from the extension, else tsv")
+    score.add_argument("--output-format", choices=FORMATS, help="default: from the extension, else tsv")
+    score.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                       help="TSV/CSV: the first row names the columns (default: detected)")
+    score.add_argument("--columns", help="LEFT,RIGHT: the two sentence columns, by name or number from 1")
+    score.add_argument("--left", help="first sentence column, by name or number from 1 (default: 1)")
+    score.add_argument("--right", help="second sentence column, by name or number from 1 (default: 2)")
+    score.add_argument("--id-column", help="id column, kept in the reject file (default: a column named id)")
+    score.add_argument("--predict", action="store_true", help="add a predicted 0/1 label before the score")
+    score.add_argument("--on-bad-row", choices=BAD_ROW_POLICIES, default="stop",
+                       help="stop (default): fail with file:line: reason; skip: no output row; "
+                            "null: an output row with an empty score. skip and null write a reject file")
+    score.add_argument("--reject-file", help="JSONL of bad rows with line and reason (default: OUTPUT.rejects.jsonl)")
+    score.add_argument("--chunk-rows", type=int, default=8192, help="rows read, scored and checkpointed at a time")
+    score.add_argument("--resume", action="store_true", help="go on from the checkpoint of an interrupted job")
     score.set_defaults(run=_score)
 
     info = commands.add_parser("info", help="providers available and the model's manifest, as JSON")
@@ -56,15 +73,27 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _score(args: argparse.Namespace) -> int:
+    left, right = args.left, args.right
+    if args.columns is not None:
+        if left is not None or right is not None or args.columns.count(",") != 1:
+            raise SiameseRuntimeError("--columns takes LEFT,RIGHT and replaces --left and --right")
+        left, right = args.columns.split(",")
     scorer = Scorer(args.model, providers=args.provider, precision=args.precision,
-                    intra_op_num_threads=args.threads, batch_size=args.batch_size)
+                    intra_op_num_threads=args.threads, batch_size=args.batch_size, cache_size=args.cache_size)
+    options = JobOptions(
+        args.input, args.output, args.input_format, args.output_format, args.header, left, right, args.id_column,
+        args.predict, args.on_bad_row, args.reject_file, args.chunk_rows, args.resume,
+    )
     from tqdm import tqdm
 
-    with tqdm(unit=" pairs", disable=not sys.stderr.isatty(), file=sys.stderr) as progress:
-        summary = score_file(scorer, args.input, args.output, on_progress=progress.update)
+    with tqdm(unit=" pairs", unit_scale=True, disable=not sys.stderr.isatty(), file=sys.stderr) as progress:
+        summary = run_job(scorer, options, on_progress=progress.update)
+    bad = f", {summary.bad_rows} bad rows in {summary.rejects}" if summary.rejects else ""
+    resumed = f", {summary.resumed_rows} done before resuming" if summary.resumed_rows else ""
     print(
-        f"siamese-runtime: scored {summary.rows} rows in {summary.seconds:.2f} s "
-        f"({summary.pairs_per_second:.0f} pairs/s) on {summary.provider}",
+        f"siamese-runtime: scored {summary.rows} rows{bad}{resumed}; {summary.sentences_encoded} distinct sentences "
+        f"encoded, {summary.truncated} truncated; {summary.seconds:.2f} s, {summary.pairs_per_second:.0f} pairs/s "
+        f"on {summary.provider}",
         file=sys.stderr,
     )
     return 0

@@ -1,23 +1,45 @@
-"""The public API: encode sentences, score and predict pairs with a model folder on onnxruntime."""
+"""The public API: encode sentences, score, predict and rank pairs with a model folder on onnxruntime."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from .batching import distinct, length_batches
+from .batching import EncodingCache, chunked, distinct, length_batches
 from .heads import HEADS
+from .inputs import as_pairs, as_texts
 from .model_folder import ModelFolder
 from .session import ProviderSpec, create_session
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class EncodeStats:
+    """What the encoder did for a caller, summed over its calls: sentences run through it, and truncated."""
+
+    encoded: int = 0
+    truncated: int = 0
+
+
+class Match(NamedTuple):
+    """One ranked candidate: its position in the candidates, its text and its score."""
+
+    index: int
+    text: str
+    score: float
+
+
 class Scorer:
-    """Scores sentence pairs with a Siamese model: each distinct sentence is encoded once."""
+    """Scores sentence pairs with a Siamese model: each distinct sentence is encoded once, then cached.
+
+    One Scorer may be shared by threads: onnxruntime sessions and the cache are thread-safe.
+    """
 
     def __init__(
         self,
@@ -27,12 +49,14 @@ class Scorer:
         intra_op_num_threads: int | None = None,
         batch_size: int = 256,
         token_budget: int = 8192,
+        cache_size: int = 100_000,
     ) -> None:
         self.model = model if isinstance(model, ModelFolder) else ModelFolder.load(model)
         self.precision = precision
         self.session = create_session(self.model.encoder_path(precision), providers, intra_op_num_threads)
         self.batch_size = batch_size
         self.token_budget = token_budget
+        self.cache = EncodingCache(cache_size)
         self._input_name = self.session.get_inputs()[0].name
         self._head = HEADS[self.model.head]
 
@@ -45,47 +69,86 @@ class Scorer:
     def threshold(self) -> float:
         return self.model.threshold
 
-    def encode(self, sentences: Iterable[str]) -> np.ndarray:
-        """float32 [n, d] encodings in input order; duplicates are encoded once."""
-        sentences = _as_text_list(sentences)
-        unique, positions = distinct(sentences)
-        return self._encode_distinct(unique)[positions]
+    def encode(self, sentences: Iterable[str], stats: EncodeStats | None = None) -> np.ndarray:
+        """float32 [n, d] encodings in input order; duplicates and cached sentences are not re-encoded.
 
-    def score(self, left: Iterable[str] | Iterable[tuple[str, str]], right: Iterable[str] | None = None) -> np.ndarray:
+        With `stats`, counts are added to it and truncation is left to the caller to report;
+        without, truncation is logged once per call.
+        """
+        return self._encodings(as_texts(sentences), stats)
+
+    def score(
+        self,
+        left: Iterable[str] | Iterable[tuple[str, str]],
+        right: Iterable[str] | None = None,
+        stats: EncodeStats | None = None,
+    ) -> np.ndarray:
         """float32 [n] similarity scores in [0, 1] for pairs, or for two aligned sequences."""
-        if right is None:
-            pairs = [tuple(p) for p in left]  # type: ignore[arg-type]
-            if any(len(p) != 2 for p in pairs):
-                raise ValueError("score(pairs) takes (sentence1, sentence2) pairs")
-            left, right = [p[0] for p in pairs], [p[1] for p in pairs]
-        left, right = _as_text_list(left), _as_text_list(right)
-        if len(left) != len(right):
-            raise ValueError(f"left has {len(left)} sentences, right has {len(right)}")
-        unique, positions = distinct(left + right)
-        encodings = self._encode_distinct(unique)
-        return self._head(encodings[positions[: len(left)]], encodings[positions[len(left) :]])
+        left_texts, right_texts = as_pairs(left, right)
+        encodings = self._encodings(left_texts + right_texts, stats)
+        return self._head(encodings[: len(left_texts)], encodings[len(left_texts) :])
 
-    def predict(self, left: Iterable[str] | Iterable[tuple[str, str]], right: Iterable[str] | None = None) -> np.ndarray:
+    def predict(
+        self,
+        left: Iterable[str] | Iterable[tuple[str, str]],
+        right: Iterable[str] | None = None,
+        stats: EncodeStats | None = None,
+    ) -> np.ndarray:
         """bool [n]: score at or above the model's stored threshold."""
-        return self.score(left, right) >= self.threshold
+        return self.score(left, right, stats) >= self.threshold
 
-    def _encode_distinct(self, sentences: list[str]) -> np.ndarray:
+    def score_stream(self, pairs: Iterable[tuple[str, str]], chunk_size: int = 8192) -> Iterator[float]:
+        """Scores of a stream of pairs, in order, holding at most `chunk_size` pairs at a time."""
+        stats = EncodeStats()
+        for chunk in chunked(pairs, chunk_size):
+            yield from self.score(chunk, stats=stats).tolist()
+        _warn_truncated(stats, self.model.tokenizer.max_length)
+
+    def rank(self, query: str, candidates: Iterable[str], top_k: int | None = 10) -> list[Match]:
+        """The `top_k` candidates most similar to `query`, best first (ties keep input order).
+
+        Candidates are encoded through the cache, so ranking against the same candidates again is cheap.
+        """
+        (query,) = as_texts([query], "query")
+        texts = as_texts(candidates, "candidate")
+        encodings = self._encodings([query, *texts], None)
+        scores = self._head(np.broadcast_to(encodings[:1], encodings[1:].shape), encodings[1:])
+        order = np.argsort(-scores, kind="stable")[:top_k]
+        return [Match(int(i), texts[i], float(scores[i])) for i in order]
+
+    def _encodings(self, sentences: list[str], stats: EncodeStats | None) -> np.ndarray:
+        unique, positions = distinct(sentences)
+        cached = self.cache.get_many(unique)
+        encodings = np.empty((len(unique), self.model.encoding_dim), np.float32)
+        missing = []
+        for i, sentence in enumerate(unique):
+            if sentence in cached:
+                encodings[i] = cached[sentence]
+            else:
+                missing.append(i)
+        if missing:
+            texts = [unique[i] for i in missing]
+            call_stats = stats if stats is not None else EncodeStats()
+            encodings[missing] = self._run_encoder(texts, call_stats)
+            self.cache.put_many(texts, encodings[missing])
+            if stats is None:
+                _warn_truncated(call_stats, self.model.tokenizer.max_length)
+        return encodings[positions]
+
+    def _run_encoder(self, sentences: list[str], stats: EncodeStats) -> np.ndarray:
         tokenizer = self.model.tokenizer
         ids, truncated = tokenizer.ids_batch(sentences)
         for text, sequence in zip(sentences, ids):
             if not sequence:
                 raise ValueError(f"sentence {text!r} is empty after normalization")
-        if truncated:
-            log.warning("%d sentences longer than max_length %d were truncated", truncated, tokenizer.max_length)
+        stats.encoded += len(sentences)
+        stats.truncated += truncated
         encodings = np.empty((len(ids), self.model.encoding_dim), np.float32)
         for batch in length_batches([len(s) for s in ids], self.token_budget, self.batch_size):
             encodings[batch] = self.session.run(None, {self._input_name: tokenizer.pad([ids[i] for i in batch])})[0]
         return encodings
 
 
-def _as_text_list(sentences: Iterable[object]) -> list[str]:
-    texts = list(sentences)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"sentence {i} is {type(text).__name__}, not str")
-    return texts  # type: ignore[return-value]
+def _warn_truncated(stats: EncodeStats, max_length: int) -> None:
+    if stats.truncated:
+        log.warning("%d sentences longer than max_length %d were truncated", stats.truncated, max_length)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from .conftest import run_cli
+from .conftest import REPO, run_cli
 
 
 def read_scores(path: Path) -> tuple[list[list[str]], np.ndarray]:
@@ -40,7 +47,7 @@ def test_bad_row_stops_with_file_line_reason_and_writes_nothing(lcqmc_500: Path,
     out = tmp_path / "scores.tsv"
     result = run_cli("score", str(broken), "-o", str(out))
     assert result.returncode == 1
-    assert f"{broken}:42: expected sentence1<TAB>sentence2[<TAB>label], found 1 columns" in result.stderr.decode()
+    assert f"{broken}:42: found 1 columns, expected 3" in result.stderr.decode()
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["broken.tsv"]
 
 
@@ -55,3 +62,104 @@ def test_info_reports_providers_and_manifest() -> None:
     report = json.loads(result.stdout)
     assert "CPUExecutionProvider" in report["available_providers"]
     assert report["manifest"]["files"]["encoder.onnx"]["role"] == "encoder"
+
+
+def test_csv_with_named_columns_to_csv_jsonl_and_parquet(lcqmc_500: Path, tmp_path: Path) -> None:
+    source = tmp_path / "pairs.csv"
+    with source.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["id", "question", "answer", "label"])
+        for i, line in enumerate(lcqmc_500.read_text(encoding="utf-8").splitlines()):
+            writer.writerow([f"q{i}", *line.split("\t")])
+    reference = tmp_path / "ref.tsv"
+    assert run_cli("score", str(lcqmc_500), "-o", str(reference), "--predict").returncode == 0
+    expected = [row[-2:] for row in read_scores(reference)[0]]
+    out = tmp_path / "out.csv"
+    result = run_cli("score", str(source), "-o", str(out), "--columns", "question,answer", "--predict")
+    assert result.returncode == 0, result.stderr.decode()
+    rows = list(csv.reader(out.open(encoding="utf-8")))
+    assert rows[0] == ["id", "question", "answer", "label", "predicted", "score"]
+    assert [row[0] for row in rows[1:]] == [f"q{i}" for i in range(500)] and [row[-2:] for row in rows[1:]] == expected
+    jsonl, parquet = tmp_path / "out.jsonl", tmp_path / "out.parquet"
+    assert run_cli("score", str(source), "-o", str(jsonl), "--left", "2", "--right", "answer").returncode == 0
+    first = json.loads(jsonl.read_text(encoding="utf-8").splitlines()[0])
+    assert list(first) == ["id", "question", "answer", "label", "score"] and first["id"] == "q0"
+    assert run_cli("score", str(jsonl), "-o", str(parquet), "--columns", "question,answer").returncode == 0
+    table = pytest.importorskip("pyarrow.parquet").read_table(parquet).to_pylist()
+    assert len(table) == 500 and [f"{row['score']:.9g}" for row in table] == [row[-1] for row in expected]
+    back = tmp_path / "back.tsv"
+    assert run_cli("score", str(parquet), "-o", str(back), "--columns", "question,answer").returncode == 0
+    header = back.read_text(encoding="utf-8").splitlines()[0]
+    assert header == "id\tquestion\tanswer\tlabel\tscore"  # rescored: the old score column is replaced
+
+
+def test_cuda_request_fails_clearly_on_a_cpu_build(lcqmc_500: Path, tmp_path: Path) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime build has CUDA")
+    result = run_cli("score", str(lcqmc_500), "-o", str(tmp_path / "o.tsv"), "--provider", "cuda")
+    assert result.returncode == 1 and b"CUDAExecutionProvider was requested" in result.stderr
+    assert not (tmp_path / "o.tsv").exists()
+
+
+def repeated(source: Path, times: int, destination: Path) -> Path:
+    """A large input of real sentences: a data file written `times` times over."""
+    block = source.read_bytes()
+    with destination.open("wb") as stream:
+        for _ in range(times):
+            stream.write(block)
+    return destination
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "siamese_runtime", *args]
+
+
+def test_kill_9_mid_job_then_resume_gives_the_uninterrupted_output(data: Path, tmp_path: Path) -> None:
+    source = repeated(data / "bq" / "test.tsv", 6, tmp_path / "pairs.tsv")  # 60,000 real pairs
+    args = ["--chunk-rows", "1000", "--predict", "--provider", "cpu"]
+    whole = tmp_path / "whole.tsv"
+    assert run_cli("score", str(source), "-o", str(whole), *args).returncode == 0
+    out = tmp_path / "out.tsv"
+    checkpoint = tmp_path / ".out.tsv.checkpoint.json"
+    job = subprocess.Popen(cli_command("score", str(source), "-o", str(out), *args), cwd=REPO,
+                           env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    job.send_signal(signal.SIGKILL)
+    assert job.wait() == -signal.SIGKILL, "the job finished before it could be killed"
+    done = json.loads(checkpoint.read_text())["progress"]["rows"]
+    assert 0 < done < 60_000 and not out.exists()
+    resumed = run_cli("score", str(source), "-o", str(out), *args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert f"{done} done before resuming".encode() in resumed.stderr
+    assert out.read_bytes() == whole.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tsv", "pairs.tsv", "whole.tsv"]
+
+
+# Run a command from a small process and print its peak RSS (kB). Not measured from pytest's own child:
+# a child's ru_maxrss starts from the parent's pages it was forked (or vforked) with.
+PEAK_RSS = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:])\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "sys.exit(code)\n"
+)
+
+
+@pytest.mark.slow
+def test_a_million_pairs_stream_with_peak_rss_under_500_mb(data: Path, tmp_path: Path) -> None:
+    source = repeated(data / "lcqmc" / "test.tsv", 80, tmp_path / "million.tsv")  # 1,000,000 real pairs
+    out = tmp_path / "scores.tsv"
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, *cli_command("score", str(source), "-o", str(out), "--provider", "cpu")],
+        capture_output=True, cwd=REPO, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    peak_mb = int(result.stdout) / 1024  # kilobytes on Linux
+    assert peak_mb < 500, f"peak RSS {peak_mb:.0f} MB"
+    assert b"scored 1000000 rows" in result.stderr
+    with out.open("rb") as stream:
+        assert sum(1 for _ in stream) == 1_000_000

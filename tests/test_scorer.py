@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from siamese_runtime import Scorer
+from siamese_runtime.scorer import EncodeStats
 
 SCORER = Scorer(providers="cpu")
 
@@ -67,28 +68,120 @@ def test_duplicates_are_encoded_once_and_restored_in_order() -> None:
     assert not np.array_equal(encodings[0], encodings[1])
 
 
-def test_eight_threads_sharing_one_scorer_match_sequential(data: Path) -> None:
+@pytest.mark.parametrize("cache_size", [0, 50, 100_000])
+def test_eight_threads_sharing_one_scorer_match_sequential(data: Path, cache_size: int) -> None:
     sentences = real_sentences(data, 400)
-    chunks = [(sentences[i : i + 25], sentences[i + 25 : i + 50]) for i in range(0, 400, 50)]
-    sequential = [SCORER.score(a, b) for a, b in chunks]
+    chunks = [(sentences[i : i + 25], sentences[i + 25 : i + 50]) for i in range(0, 400, 50)] * 3
+    sequential = [Scorer(SCORER.model, providers="cpu", cache_size=0).score(a, b) for a, b in chunks]
+    shared = Scorer(SCORER.model, providers="cpu", cache_size=cache_size)
     with ThreadPoolExecutor(8) as pool:
-        parallel = list(pool.map(lambda chunk: SCORER.score(*chunk), chunks))
+        parallel = list(pool.map(lambda chunk: shared.score(*chunk), chunks))
     for one, other in zip(sequential, parallel):
         np.testing.assert_array_equal(one, other)
 
 
-def test_empty_and_non_string_input_are_refused_clearly() -> None:
-    with pytest.raises(ValueError, match="empty after normalization"):
-        SCORER.score(["花呗"], ["  \t "])
-    with pytest.raises(TypeError, match="sentence 1 is NoneType, not str"):
-        SCORER.encode(["花呗", None])  # type: ignore[list-item]
+def test_dedup_and_cache_on_or_off_give_identical_scores_across_calls(data: Path) -> None:
+    sentences = real_sentences(data, 300)
+    left, right = sentences[:150] * 2, sentences[150:] * 2
+    no_cache = Scorer(SCORER.model, providers="cpu", cache_size=0)
+    tiny_cache = Scorer(SCORER.model, providers="cpu", cache_size=7)
+    expected = np.concatenate([no_cache.score([a], [b]) for a, b in zip(left, right)])
+    for scorer in (no_cache, tiny_cache, SCORER):
+        np.testing.assert_array_equal(scorer.score(left, right), expected)
+        np.testing.assert_array_equal(scorer.score(left, right), expected)  # second call: cache hits
+    assert len(no_cache.cache) == 0 and len(tiny_cache.cache) == 7
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(SENTENCES, SENTENCES), min_size=1, max_size=20), st.integers(0, 5))
+def test_cache_and_dedup_do_not_change_scores(pairs: list[tuple[str, str]], cache_size: int) -> None:
+    cached = Scorer(SCORER.model, providers="cpu", cache_size=cache_size)
+    one_by_one = np.concatenate([cached.score([pair]) for pair in pairs])
+    np.testing.assert_array_equal(cached.score(pairs), one_by_one)
+
+
+def test_lists_tuples_arrays_series_and_generators_are_accepted(data: Path) -> None:
+    import pandas as pd
+
+    sentences = real_sentences(data, 60)
+    left, right = sentences[:30], sentences[30:]
+    expected = SCORER.score(left, right)
+    for convert in (tuple, np.array, pd.Series, lambda xs: (x for x in xs)):
+        np.testing.assert_array_equal(SCORER.score(convert(left), convert(right)), expected)
+    np.testing.assert_array_equal(SCORER.score(pair for pair in zip(left, right)), expected)
+    np.testing.assert_array_equal(np.array(list(SCORER.score_stream(zip(left, right), chunk_size=7))), expected)
+    np.testing.assert_array_equal(SCORER.encode(pd.Series(left)), SCORER.encode(left))
+
+
+def test_rank_orders_candidates_by_score_from_cached_encodings(data: Path) -> None:
+    candidates = real_sentences(data, 200)
+    query = candidates[17]
+    ranker = Scorer(SCORER.model, providers="cpu")
+    top = ranker.rank(query, candidates, top_k=5)
+    expected = SCORER.score([query] * len(candidates), candidates)
+    assert [m.index for m in top] == list(np.argsort(-expected, kind="stable")[:5])
+    assert top[0].text == query and top[0].score == pytest.approx(1.0, abs=1e-6)
+    assert [m.score for m in top] == pytest.approx(sorted(expected, reverse=True)[:5], abs=1e-7)
+    cached = len(ranker.cache)
+    assert ranker.rank(candidates[3], iter(candidates), top_k=None)[0].index == 3
+    assert len(ranker.cache) == cached  # every candidate and the new query were already cached
+    assert len(ranker.rank(query, candidates, top_k=1000)) == len(candidates)
+
+
+def test_empty_and_whitespace_only_text_is_refused() -> None:
+    for blank in ("", "  \t ", "\u3000\n"):
+        with pytest.raises(ValueError, match="empty after normalization"):
+            SCORER.score(["花呗"], [blank])
+
+
+def test_missing_values_are_refused_as_missing() -> None:
+    import pandas as pd
+
+    for missing in (None, float("nan"), np.float32("nan"), pd.NA):
+        with pytest.raises(ValueError, match="sentence 1 is missing"):
+            SCORER.encode(["花呗", missing])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="right sentence 0 is missing"):
+        SCORER.score(pd.Series(["花呗"]), pd.Series([None]))
+
+
+def test_non_string_values_are_refused_with_their_type() -> None:
+    with pytest.raises(TypeError, match="sentence 1 is int, not str"):
+        SCORER.encode(["花呗", 12])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="sentence 0 is bytes"):
+        SCORER.encode([b"hua bei"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="got a single str; wrap it in a list"):
+        SCORER.encode("花呗")
     with pytest.raises(ValueError, match="left has 2 sentences, right has 1"):
         SCORER.score(["花呗", "借呗"], ["花呗"])
 
 
-def test_out_of_vocabulary_emoji_and_overlong_text_still_score(caplog: pytest.LogCaptureFixture) -> None:
-    long_text = "花呗" * 200
-    scores = SCORER.score(["😀𠀀龘", long_text], ["花呗", long_text + "借呗"])
-    assert np.all((scores >= 0) & (scores <= 1))
-    assert scores[1] == pytest.approx(1.0, abs=1e-6)  # both truncated to the same first max_length chars
-    assert "truncated" in caplog.text
+def test_characters_outside_the_vocabulary_all_map_to_the_oov_id() -> None:
+    vocabulary = set(SCORER.model.tokenizer.tokens)
+    assert "㐀" not in vocabulary and "䶵" not in vocabulary
+    scores = SCORER.score(["花呗㐀还款", "㐀"], ["花呗䶵还款", "䶵"])
+    np.testing.assert_allclose(scores, 1.0, atol=1e-6)  # same ids, same encoding
+
+
+def test_emoji_and_rare_unicode_score_in_the_unit_interval() -> None:
+    texts = ["😀", "花呗😀👍🏽", "𠀀𪚥", "e\u0301", "\u200b花呗", "🇨🇳借呗"]
+    scores = SCORER.score(texts, ["花呗"] * len(texts))
+    assert np.all(np.isfinite(scores)) and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_full_width_and_half_width_forms_are_the_same_sentence() -> None:
+    np.testing.assert_allclose(
+        SCORER.score(["ＡＰＰ怎么用花呗？１２３", "花呗　还款"], ["APP怎么用花呗?123", "花呗 还款"]), 1.0, atol=1e-6
+    )
+
+
+def test_overlong_text_is_truncated_counted_and_warned_once(caplog: pytest.LogCaptureFixture) -> None:
+    max_length = SCORER.model.tokenizer.max_length
+    long_texts = ["花呗" * max_length + str(i) for i in range(3)]
+    scorer = Scorer(SCORER.model, providers="cpu")
+    stats = EncodeStats()
+    scores = scorer.score(long_texts, ["花呗" * (max_length // 2)] * 3, stats=stats)
+    np.testing.assert_allclose(scores, 1.0, atol=1e-6)  # all truncated to the same first max_length chars
+    assert stats.truncated == 3 and stats.encoded == 4 and "truncated" not in caplog.text
+    scorer.score(["借呗" * max_length, "借" * (max_length + 1)], ["借呗", "借呗"])
+    warnings = [r for r in caplog.records if "truncated" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].getMessage().startswith("2 sentences longer than max_length")

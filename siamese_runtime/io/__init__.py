@@ -1,0 +1,1 @@
+"""Pair files in and out: TSV, CSV, JSONL and Parquet readers and writers."""

@@ -1,0 +1,50 @@
+"""Batching: distinct sentences, token-budget batches, streamed chunks, the shared LRU cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from siamese_runtime.batching import EncodingCache, chunked, distinct, length_batches
+
+
+def test_distinct_keeps_first_seen_order_and_positions() -> None:
+    unique, positions = distinct(["b", "a", "b", "c", "a"])
+    assert unique == ["b", "a", "c"] and positions.tolist() == [0, 1, 0, 2, 1]
+
+
+@given(st.lists(st.integers(1, 100), max_size=200), st.integers(1, 2000), st.integers(1, 64))
+def test_length_batches_cover_every_index_once_within_budget(lengths: list[int], budget: int, size: int) -> None:
+    batches = length_batches(lengths, budget, size)
+    assert sorted(np.concatenate(batches).tolist() if batches else []) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= size
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= budget
+
+
+def test_chunked_streams_a_generator_in_order() -> None:
+    assert list(chunked((i for i in range(7)), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+def test_cache_evicts_the_least_recently_used() -> None:
+    cache = EncodingCache(2)
+    rows = np.arange(6, dtype=np.float32).reshape(3, 2)
+    cache.put_many(["a", "b"], rows[:2])
+    assert list(cache.get_many(["a"])) == ["a"]  # a is now the most recently used
+    cache.put_many(["c"], rows[2:])
+    assert sorted(cache.get_many(["a", "b", "c"])) == ["a", "c"] and len(cache) == 2
+    np.testing.assert_array_equal(cache.get_many(["c"])["c"], rows[2])
+
+
+def test_cache_copies_rows_and_size_zero_turns_it_off() -> None:
+    cache, off = EncodingCache(10), EncodingCache(0)
+    rows = np.ones((2, 3), np.float32)
+    cache.put_many(["a", "b"], rows)
+    off.put_many(["a", "b"], rows)
+    rows[:] = 0
+    assert cache.get_many(["a"])["a"].tolist() == [1, 1, 1] and cache.get_many(["a"])["a"].base is None
+    assert off.get_many(["a", "b"]) == {} and len(off) == 0
+    with pytest.raises(ValueError, match="cache size must be 0"):
+        EncodingCache(-1)

@@ -1,0 +1,145 @@
+"""Reading and writing pair files: formats, header detection, column selection, row problems, atomic output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from siamese_runtime import SiameseRuntimeError
+from siamese_runtime.io.columns import select_columns
+from siamese_runtime.io.formats import format_of, pyarrow_parquet
+from siamese_runtime.io.readers import Position, looks_like_header, open_table
+from siamese_runtime.io.sinks import AtomicFile, partial_path
+from siamese_runtime.io.writers import ScoredRow, TextRows
+
+
+def read(path: Path, fmt: str, header: bool | None = None, start: Position | None = None) -> tuple[list, list]:
+    with open_table(str(path), fmt, header, start) as table:
+        return table.columns, [(r.line, r.values, r.problem) for r in table.records]
+
+
+def test_tsv_rows_keep_line_numbers_and_crlf_is_stripped(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes("花呗\t借呗\t1\r\n额度\t还款\t0\r\n".encode())
+    columns, rows = read(path, "tsv")
+    assert columns == ["column1", "column2", "column3"]
+    assert rows == [(1, ["花呗", "借呗", "1"], None), (2, ["额度", "还款", "0"], None)]
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "problem"),
+    [
+        ("花呗\t借呗\t1\n只有一列\n".encode(), 2, "found 1 columns, expected 3"),
+        ("花呗\t借呗\n花呗\t借呗\t1\n".encode(), 2, "found 3 columns, expected 2"),
+        (b"ok\tok\nok\tok\n\xff\xfe\tok\n", 3, "invalid UTF-8 at byte 0"),
+    ],
+)
+def test_tsv_row_problems_name_their_line(tmp_path: Path, content: bytes, line: int, problem: str) -> None:
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes(content)
+    _, rows = read(path, "tsv", header=False)
+    assert [(n, p) for n, _, p in rows if p] == [(line, problem)]
+
+
+def test_csv_with_header_quotes_and_a_multiline_record(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.csv"
+    path.write_text('id,text_a,text_b\n7,"花呗, 借呗","两\n行"\n8,额度,还款\n', encoding="utf-8")
+    columns, rows = read(path, "csv")
+    assert columns == ["id", "text_a", "text_b"]
+    assert rows == [(2, ["7", "花呗, 借呗", "两\n行"], None), (4, ["8", "额度", "还款"], None)]
+
+
+def test_jsonl_aligns_keys_and_flags_bad_lines(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"s1": "花呗", "s2": "借呗"}\n{"s2": "还款", "s1": "额度", "x": 1}\n[1]\n{oops\n', encoding="utf-8")
+    columns, rows = read(path, "jsonl")
+    assert columns == ["s1", "s2"]
+    assert rows[:2] == [(1, ["花呗", "借呗"], None), (2, ["额度", "还款"], None)]
+    assert rows[2][2] == "expected a JSON object, found list" and rows[3][2].startswith("invalid JSON")
+
+
+def test_parquet_reads_rows_and_resumes_after_a_row_count(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    path = tmp_path / "pairs.parquet"
+    pyarrow_parquet().write_table(pa.table({"q": ["a", "b", "c"], "c": ["x", None, "z"]}), path, row_group_size=2)
+    columns, rows = read(path, "parquet")
+    assert columns == ["q", "c"] and rows == [(1, ["a", "x"], None), (2, ["b", None], None), (3, ["c", "z"], None)]
+    assert read(path, "parquet", start=Position(2, 2))[1] == [(3, ["c", "z"], None)]
+
+
+def test_missing_pyarrow_is_an_error_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(SiameseRuntimeError, match=r"pip install 'siamese-runtime\[parquet\]'"):
+        pyarrow_parquet()
+
+
+def test_resuming_text_seeks_to_the_byte_offset_and_keeps_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.csv"
+    path.write_text("sentence1,sentence2\n花呗,借呗\n额度,还款\n", encoding="utf-8")
+    with open_table(str(path), "csv") as table:
+        first = next(table.records)
+    assert read(path, "csv", start=first.end) == (["sentence1", "sentence2"], [(3, ["额度", "还款"], None)])
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([["sentence1", "sentence2"], ["花呗", "借呗"]], True),
+        ([["问题", "回答", "标签"], ["花呗", "借呗", "1"], ["额度", "还款", "0"]], True),
+        ([["花呗", "借呗", "1"], ["额度", "还款", "0"]], False),
+        ([["花呗", "借呗"], ["额度", "还款"]], False),
+        ([["a", "a"], ["b", "c"]], False),
+    ],
+)
+def test_header_detection(rows: list[list[str]], expected: bool) -> None:
+    assert looks_like_header(rows) is expected
+
+
+def test_columns_by_name_number_or_known_pair() -> None:
+    columns = ["id", "text_a", "text_b", "label"]
+    assert select_columns(columns, True) == select_columns(columns, True, "text_a", "3", "1")
+    assert select_columns(columns, True).id == 0 and select_columns(columns, False).left == 0
+    with pytest.raises(SiameseRuntimeError, match="no column named 'q'; the columns are id, text_a"):
+        select_columns(columns, True, "q", "text_b")
+    with pytest.raises(SiameseRuntimeError, match="column 5 does not exist"):
+        select_columns(columns, True, "1", "5")
+    with pytest.raises(SiameseRuntimeError, match="chosen by name but the input has no header"):
+        select_columns(columns, False, "text_a", "text_b")
+
+
+def test_formats_from_extension_or_flag() -> None:
+    assert [format_of(p) for p in ("a.tsv", "a.CSV", "a.jsonl", "a.parquet", "a.txt", "-")] == [
+        "tsv", "csv", "jsonl", "parquet", "tsv", "tsv"]
+    assert format_of("a.tsv", "jsonl") == "jsonl"
+
+
+def test_text_rows_put_the_score_last_and_leave_null_scores_empty() -> None:
+    rows = [ScoredRow(["花呗", "借,呗"], None, True, 0.5), ScoredRow(["a\tb", None], None, None, None)]
+    assert TextRows("tsv", ["a", "b"], True, True).header_text() == "a\tb\tpredicted\tscore\n"
+    assert TextRows("tsv", ["a", "b"], False, True).format(rows) == "花呗\t借,呗\t1\t0.5\na b\t\t\t\n"
+    assert TextRows("csv", ["a", "b"], False, False).format(rows) == '花呗,"借,呗",0.5\na\tb,,\n'
+    lines = TextRows("jsonl", ["a", "b"], False, False).format(rows).splitlines()
+    assert [json.loads(line) for line in lines] == [{"a": "花呗", "b": "借,呗", "score": 0.5}, {"a": "a\tb", "b": None, "score": None}]
+
+
+def test_atomic_file_appears_whole_or_not_at_all_and_resumes_at_a_length(tmp_path: Path) -> None:
+    target = tmp_path / "out.tsv"
+    target.write_text("old\n")
+    output = AtomicFile(str(target))
+    output.write("first\n")
+    assert output.sync() == 6 and target.read_text() == "old\n"
+    output.write("half a line")
+    output._stream.close()  # a crash: the partial file holds more than was synced
+    resumed = AtomicFile(str(target), resume_at=6)
+    resumed.write("second\n")
+    resumed.commit()
+    assert target.read_text() == "first\nsecond\n" and not partial_path(str(target)).exists()
+    failed = AtomicFile(str(tmp_path / "other.tsv"))
+    failed.write("x")
+    failed.discard()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tsv"]

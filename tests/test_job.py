@@ -1,0 +1,136 @@
+"""Batch jobs on real pairs: one output row per input row, bad-row policies, checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from siamese_runtime import BadRowError, Scorer, SiameseRuntimeError
+from siamese_runtime.checkpoint import Checkpoint
+from siamese_runtime.io.sinks import partial_path
+from siamese_runtime.job import JobOptions, run_job
+
+SCORER = Scorer(providers="cpu")
+
+
+@pytest.fixture()
+def broken(lcqmc_500: Path, tmp_path: Path) -> Path:
+    """500 real pairs with an id column, and four bad rows among them."""
+    lines = [f"{i}\t{line}" for i, line in enumerate(lcqmc_500.read_text(encoding="utf-8").splitlines(keepends=True))]
+    lines[10] = "10\t只有一列\n"
+    lines[20] = "20\t \t借呗\t1\n"
+    lines[30] = "30\t花呗\t\u3000\t0\n"
+    path = tmp_path / "broken.tsv"
+    path.write_bytes("".join(lines).encode() + b"500\t\xff\xfe\tok\t1\n")
+    return path
+
+
+def scored(path: Path) -> list[list[str]]:
+    return [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_stop_names_the_first_bad_row_and_leaves_nothing(broken: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.tsv"
+    with pytest.raises(BadRowError, match=rf"^{broken}:11: found 2 columns, expected 4$"):
+        run_job(SCORER, JobOptions(str(broken), str(out), chunk_rows=4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.tsv"]
+
+
+@pytest.mark.parametrize("policy", ["skip", "null"])
+def test_skip_and_null_write_rejects_and_count_them(broken: Path, tmp_path: Path, policy: str) -> None:
+    out = tmp_path / "out.tsv"
+    options = JobOptions(str(broken), str(out), left="2", right="3", id_column="1", on_bad_row=policy, chunk_rows=64)
+    summary = run_job(SCORER, options)
+    rejects = [json.loads(line) for line in Path(f"{out}.rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["line"], r["id"], r["reason"]) for r in rejects] == [
+        (11, "10", "found 2 columns, expected 4"), (21, "20", "sentence1 is empty"),
+        (31, "30", "sentence2 is empty"), (501, "500", "invalid UTF-8 at byte 4"),
+    ]
+    rows = scored(out)
+    assert summary.rows == 501 and summary.bad_rows == 4 and summary.written == len(rows)
+    if policy == "skip":
+        assert len(rows) == 497 and "10" not in [row[0] for row in rows]
+    else:
+        assert len(rows) == 501 and [row[0] for row in rows] == [str(i) for i in range(501)]
+        assert rows[10] == ["10", "只有一列", "", "", ""] and all(rows[i][-1] == "" for i in (10, 20, 30, 500))
+        assert all(float(row[-1]) >= 0 for i, row in enumerate(rows) if i not in (10, 20, 30, 500))
+
+
+class Crash(Exception):
+    """Stands for the process dying between two chunks."""
+
+
+def crash_after(chunks: int):
+    seen = []
+
+    def on_progress(rows: int) -> None:
+        seen.append(rows)
+        if len(seen) == chunks:
+            raise Crash
+
+    return on_progress
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".csv", ".jsonl"])
+def test_resume_after_a_crash_gives_the_uninterrupted_bytes(broken: Path, tmp_path: Path, suffix: str) -> None:
+    options = dict(left="2", right="3", id_column="1", on_bad_row="null", chunk_rows=50, predict=True)
+    whole = tmp_path / f"whole{suffix}"
+    run_job(SCORER, JobOptions(str(broken), str(whole), **options))
+    out = tmp_path / f"out{suffix}"
+    with pytest.raises(Crash):
+        run_job(Scorer(providers="cpu"), JobOptions(str(broken), str(out), **options), crash_after(3))
+    assert not out.exists() and partial_path(str(out)).exists()
+    with partial_path(str(out)).open("ab") as partial:
+        partial.write(b"a half-written row that the checkpoint does not cover")
+    summary = run_job(Scorer(providers="cpu"), JobOptions(str(broken), str(out), resume=True, **options))
+    assert summary.resumed_rows == 150 and summary.rows == 501 and summary.bad_rows == 4
+    assert out.read_bytes() == whole.read_bytes()
+    assert Path(f"{out}.rejects.jsonl").read_bytes() == Path(f"{whole}.rejects.jsonl").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_resume_is_refused_when_the_input_or_options_changed(lcqmc_500: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.tsv"
+    source.write_bytes(lcqmc_500.read_bytes())
+    out = tmp_path / "out.tsv"
+    with pytest.raises(Crash):
+        run_job(SCORER, JobOptions(str(source), str(out), chunk_rows=100), crash_after(1))
+    with pytest.raises(SiameseRuntimeError, match=r"cannot resume: .*\(predict\); rerun without --resume"):
+        run_job(SCORER, JobOptions(str(source), str(out), chunk_rows=100, predict=True, resume=True))
+    os.utime(source, ns=(0, 0))
+    with pytest.raises(SiameseRuntimeError, match=r"cannot resume: .*\(input_mtime_ns\)"):
+        run_job(SCORER, JobOptions(str(source), str(out), chunk_rows=100, resume=True))
+    assert Checkpoint(str(out), {}).path.exists()  # refusing leaves the interrupted job as it was
+    summary = run_job(SCORER, JobOptions(str(source), str(out), chunk_rows=100))  # start over
+    assert summary.resumed_rows == 0 and len(scored(out)) == 500
+
+
+def test_resume_needs_files_and_starts_over_without_a_checkpoint(lcqmc_500: Path, tmp_path: Path) -> None:
+    with pytest.raises(SiameseRuntimeError, match="--resume needs an input file"):
+        run_job(SCORER, JobOptions(str(lcqmc_500), "-", resume=True))
+    summary = run_job(SCORER, JobOptions(str(lcqmc_500), str(tmp_path / "o.tsv"), resume=True))
+    assert summary.resumed_rows == 0 and summary.rows == 500
+
+
+def test_json_values_that_are_not_text_are_bad_rows(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"s1": "花呗", "s2": "借呗"}\n{"s1": 12, "s2": "借呗"}\n{"s1": null, "s2": "借呗"}\n'
+                      '{"s2": "借呗"}\n', encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    summary = run_job(SCORER, JobOptions(str(source), str(out), on_bad_row="null"))
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    reasons = [json.loads(line)["reason"] for line in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
+    assert reasons == ["sentence1 is int, not text", "sentence1 is missing", "sentence1 is missing"]
+    assert summary.bad_rows == 3 and [row["score"] is None for row in rows] == [False, True, True, True]
+    assert rows[1] == {"s1": 12, "s2": "借呗", "score": None}
+
+
+def test_overlong_sentences_are_counted_and_warned_once_per_job(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    source = tmp_path / "long.tsv"
+    source.write_text("".join(f"{'花呗' * 40}{i}\t借呗\n" for i in range(30)), encoding="utf-8")
+    summary = run_job(Scorer(providers="cpu"), JobOptions(str(source), str(tmp_path / "o.tsv"), chunk_rows=4))
+    assert summary.truncated == 30
+    assert len([r for r in caplog.records if "truncated" in r.getMessage()]) == 1
