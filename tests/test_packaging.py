@@ -21,3 +21,8 @@ def test_gpu_distribution_swaps_only_the_onnxruntime_build() -> None:
 def test_runtime_dependencies_exclude_training_libraries() -> None:
     heavy = ("tensorflow", "keras", "tf2onnx", "gensim", "pandas", "onnx>", "onnx=")
     assert not [d for d in project("pyproject.toml")["dependencies"] if d.startswith(heavy)]
+
+
+def test_gpu_distribution_offers_the_runtime_extras() -> None:
+    cpu, gpu = project("pyproject.toml"), project("gpu/pyproject.toml")
+    assert cpu["optional-dependencies"]["parquet"] == gpu["optional-dependencies"]["parquet"]
