@@ -70,13 +70,14 @@ def measure(run_dir: Path, model: Path, files: list[Path], repeats: int, quick: 
     layers = limit.lstm_layers(ModelFolder.load(model).encoder_path())
     per_token = limit.flops_per_token(layers)
     encoding_dim = ModelFolder.load(model).encoding_dim
+    labels = [file_label(str(path)) for path in files]
     rows = []
-    for path in files:
-        log.info("end to end on %s", path)
-        rows.append({**_work(path, keras_way.tokenizer, per_token, encoding_dim), **_end_to_end(ways, path, repeats, work)})
+    for label, path in [*zip(labels, files), (" + ".join(labels), _concatenated(files, work))]:
+        log.info("end to end on %s", label)
+        rows.append({"file": label, **_work(path, keras_way.tokenizer, per_token, encoding_dim),
+                     **_end_to_end(ways, path, repeats, work)})
     log.info("matrix-multiply peaks")
     peaks = {"numpy_sgemm": limit.numpy_sgemm_peak(), "onnxruntime_matmul": limit.onnxruntime_matmul_peak()}
-    rows.append(_together(rows))
     for row in rows:
         row["limit"] = _share(row, peaks)
     return {
@@ -131,7 +132,6 @@ def _work(path: Path, tokenizer, per_token: int, encoding_dim: int) -> dict[str,
     needed_tokens = sum(len(ids) for ids in tokenizer.ids_batch(distinct)[0])
     padded_tokens = len(sentences) * max(lengths)
     return {
-        "file": file_label(str(path)),
         "pairs": len(rows),
         "sentences": len(sentences),
         "distinct_sentences": len(distinct),
@@ -144,61 +144,42 @@ def _work(path: Path, tokenizer, per_token: int, encoding_dim: int) -> dict[str,
 
 
 def _end_to_end(ways: list[baselines.Baseline], path: Path, repeats: int, work: Path) -> dict[str, Any]:
-    """Each way scores the file `repeats` times after a warm-up on its first rows; the best time is kept."""
+    """Each way scores the file `repeats` times after a warm-up on its first rows; the best time is kept.
+
+    The repeats are interleaved (a, b, c, a, b, c, ...) so that a busy spell of the machine hits every way.
+    """
     warmup = work / "warmup.tsv"
     with path.open(encoding="utf-8") as lines:
         warmup.write_text("".join(line for _, line in zip(range(64), lines)), encoding="utf-8")
-    seconds: dict[str, list[float]] = {}
-    scores: dict[str, np.ndarray] = {}
+    outputs = {way.key: str(work / f"{way.key}.tsv") for way in ways}
+    seconds: dict[str, list[float]] = {way.key: [] for way in ways}
     for way in ways:
-        output = work / f"{way.key}.tsv"
-        way.score_file(str(warmup), str(output))
-        seconds[way.key] = []
-        for _ in range(repeats):
+        way.score_file(str(warmup), outputs[way.key])
+    for _ in range(repeats):
+        for way in ways:
             started = time.perf_counter()
-            way.score_file(str(path), str(output))
+            way.score_file(str(path), outputs[way.key])
             seconds[way.key].append(time.perf_counter() - started)
-        scores[way.key] = baselines.read_scores(str(output))
-        log.info("  %s: best %.2f s", way.label, min(seconds[way.key]))
+    scores = {key: baselines.read_scores(output) for key, output in outputs.items()}
+    best = {key: min(values) for key, values in seconds.items()}
+    log.info("  best seconds: %s", ", ".join(f"{key} {value:.2f}" for key, value in best.items()))
     return {
         "seconds": seconds,
+        "best_seconds": best,
+        "pairs_per_second": {key: len(scores[key]) / value for key, value in best.items()},
+        "speedup": {"c_over_a": best["keras"] / best["runtime"], "c_over_b": best["plain_onnx"] / best["runtime"]},
         "agreement_max_abs_diff": {
             "runtime_vs_keras": float(np.max(np.abs(scores["runtime"] - scores["keras"]))),
             "plain_onnx_vs_keras": float(np.max(np.abs(scores["plain_onnx"] - scores["keras"]))),
         },
-        **_speeds(_best(seconds), _pairs_of(scores)),
     }
 
 
-def _pairs_of(scores: dict[str, np.ndarray]) -> int:
-    return len(next(iter(scores.values())))
-
-
-def _best(seconds: dict[str, list[float]]) -> dict[str, float]:
-    return {key: min(values) for key, values in seconds.items()}
-
-
-def _speeds(best: dict[str, float], pairs: int) -> dict[str, Any]:
-    return {
-        "best_seconds": best,
-        "pairs_per_second": {key: pairs / value for key, value in best.items()},
-        "speedup": {"c_over_a": best["keras"] / best["runtime"], "c_over_b": best["plain_onnx"] / best["runtime"]},
-    }
-
-
-def _together(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """All files as one job: counts and best times added up."""
-    summed = ("pairs", "sentences", "distinct_sentences", "needed_tokens", "padded_tokens", "needed_flops", "padded_flops")
-    best = {key: sum(row["best_seconds"][key] for row in rows) for key in rows[0]["best_seconds"]}
-    return {
-        "file": " + ".join(row["file"] for row in rows),
-        **{name: sum(row[name] for row in rows) for name in summed},
-        "padded_width": max(row["padded_width"] for row in rows),
-        "agreement_max_abs_diff": {
-            key: max(row["agreement_max_abs_diff"][key] for row in rows) for key in rows[0]["agreement_max_abs_diff"]
-        },
-        **_speeds(best, sum(row["pairs"] for row in rows)),
-    }
+def _concatenated(files: list[Path], work: Path) -> Path:
+    """All files as one input file."""
+    together = work / "together.tsv"
+    together.write_bytes(b"".join(path.read_bytes() for path in files))
+    return together
 
 
 def _share(row: dict[str, Any], peaks: dict[str, dict[str, Any]]) -> dict[str, float]:
