@@ -7,8 +7,9 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from . import __version__
+from . import __version__, bench
 from .errors import SiameseRuntimeError
 from .io.formats import FORMATS
 from .job import BAD_ROW_POLICIES, JobOptions, run_job
@@ -69,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="providers available and the model's manifest, as JSON")
     info.add_argument("--model", help="model folder (default: the embedded default model)")
     info.set_defaults(run=_info)
+
+    bench_command = commands.add_parser("bench", help="latency and throughput per provider, precision, batch size, length")
+    bench.add_arguments(bench_command)
+    bench_command.set_defaults(run=_bench)
     return parser
 
 
@@ -111,4 +116,14 @@ def _info(args: argparse.Namespace) -> int:
         "manifest": model.manifest,
     }
     print(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench_report import runtime_markdown, write_runtime_report
+
+    report = bench.run_bench(bench.config_from_arguments(args))
+    print(runtime_markdown(report))
+    for path in write_runtime_report(report, Path(args.out), plots=not args.no_plots):
+        print(f"siamese-runtime: wrote {path}", file=sys.stderr)
     return 0

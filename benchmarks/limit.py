@@ -1,0 +1,94 @@
+"""The machine's limit: the encoder's floating-point operations per token, and this CPU's sgemm peak."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+from siamese_runtime.session import default_threads
+
+FORMULA = (
+    "per token and direction of an LSTM with input size i and hidden size h: 8h(i+h) for the four gates' "
+    "matrix products (2 FLOPs per multiply-add) + 8h for the two bias vectors + 4h for c = f*c + i*g and "
+    "h = o*tanh(c); the 5h sigmoid/tanh evaluations are not counted. Head: 3d per pair (|u - v|, sum). "
+    "Needed work = FLOPs/token x the true token count of each distinct sentence (what the runtime encodes); "
+    "padded work = FLOPs/token x every sentence at the file's padded width (what (a) and (b) encode)."
+)
+BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+NUMPY_PEAK = """
+import json, sys, time
+import numpy as np
+from threadpoolctl import threadpool_info
+n, repeats = int(sys.argv[1]), int(sys.argv[2])
+a, b = (np.random.default_rng(s).random((n, n), dtype=np.float32) for s in (0, 1))
+a @ b
+times = []
+for _ in range(repeats):
+    started = time.perf_counter()
+    a @ b
+    times.append(time.perf_counter() - started)
+best = min(times)
+keep = ("internal_api", "version", "architecture", "num_threads", "threading_layer")
+blas = [{k: v for k, v in info.items() if k in keep} for info in threadpool_info() if info["user_api"] == "blas"]
+print(json.dumps({"n": n, "gflops": 2 * n**3 / best / 1e9, "blas": blas}))
+"""
+
+
+def lstm_layers(encoder: Path) -> list[dict[str, int]]:
+    """Input size, hidden size and directions of each LSTM node of an ONNX encoder, read from its weights."""
+    model = onnx.load(str(encoder))
+    weights = {t.name: t.dims for t in model.graph.initializer}
+    layers = []
+    for node in model.graph.node:
+        if node.op_type == "LSTM":
+            directions, four_h, inputs = weights[node.input[1]]
+            layers.append({"input_size": inputs, "hidden_size": four_h // 4, "directions": directions})
+    return layers
+
+
+def flops_per_token(layers: list[dict[str, int]]) -> int:
+    return sum(
+        layer["directions"] * (8 * h * (layer["input_size"] + h) + 12 * h)
+        for layer in layers
+        for h in (layer["hidden_size"],)
+    )
+
+
+def numpy_sgemm_peak(n: int = 4096, repeats: int = 5) -> dict[str, Any]:
+    """numpy float32 n x n matmul in a subprocess without this machine's OPENBLAS overrides, and its kernel."""
+    env = {key: value for key, value in os.environ.items() if key not in BLAS_ENV}
+    result = subprocess.run([sys.executable, "-c", NUMPY_PEAK, str(n), str(repeats)], env=env, capture_output=True,
+                            text=True, check=True, timeout=600)
+    return {**json.loads(result.stdout), "unset": list(BLAS_ENV)}
+
+
+def onnxruntime_matmul_peak(n: int = 2048, repeats: int = 5, threads: int | None = None) -> dict[str, Any]:
+    """onnxruntime's own float32 MatMul on n x n operands: the kernel family the LSTM runs on."""
+    weight = numpy_helper.from_array(np.random.default_rng(1).random((n, n), dtype=np.float32), "b")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])], [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    feed = {"a": np.random.default_rng(0).random((n, n), dtype=np.float32)}
+    session.run(None, feed)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        session.run(None, feed)
+        best = min(best, time.perf_counter() - started)
+    return {"n": n, "threads": options.intra_op_num_threads, "gflops": 2 * n**3 / best / 1e9}

@@ -1,0 +1,104 @@
+"""A benchmark run as files: DATE.json (schema-checked), DATE.md and PNG plots in the results folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from siamese_runtime.bench_report import (
+    markdown_table,
+    op_profile_markdown,
+    plot_bars,
+    plot_latency,
+    runtime_markdown,
+    write_json,
+)
+
+SCHEMA = Path(__file__).with_name("results.schema.json")
+
+
+def validate(results: Mapping[str, Any]) -> None:
+    jsonschema.validate(results, json.loads(SCHEMA.read_text(encoding="utf-8")))
+
+
+def write(results: Mapping[str, Any], out: Path, plots: bool = True) -> list[Path]:
+    validate(results)
+    stem = results["created"][:10] + ("-quick" if results["quick"] else "")
+    paths = [write_json(results, out / f"{stem}.json"), out / f"{stem}.md"]
+    paths[1].write_text(markdown(results), encoding="utf-8")
+    if plots:
+        paths.append(plot_latency(results["runtime"]["rows"], out / f"{stem}-latency.png"))
+        paths.append(plot_bars(_throughputs(results), out / f"{stem}-throughput.png", "pairs/s",
+                               "end to end, file in -> scores out (best of repeats)"))
+    return paths
+
+
+def _throughputs(results: Mapping[str, Any]) -> dict[str, float]:
+    """Each way on each file end to end, then each runtime variant's best batch size on the real-length profile."""
+    ways = results["ways"]
+    speeds = {
+        f"{ways[key]} · {row['file']}": speed
+        for row in results["files"]
+        for key, speed in row["pairs_per_second"].items()
+    }
+    for row in results["runtime"]["rows"]:
+        if row["profile"].startswith("real:"):
+            label = f"bench {row['provider'].removesuffix('ExecutionProvider')} {row['precision']} {row['threads'] or ''}t"
+            label += f" · {row['profile'][5:]} (best batch)"
+            speeds[label] = max(speeds.get(label, 0.0), row["pairs_per_second"])
+    return speeds
+
+
+def markdown(results: Mapping[str, Any]) -> str:
+    machine = results["machine"]
+    ways = results["ways"]
+    settings = results["settings"]
+    limit = results["limit"]
+    blas = limit["numpy_sgemm"]["blas"]
+    kernel = ", ".join(f"{b['internal_api']} {b['version']} {b['architecture']} x{b['num_threads']}" for b in blas)
+    speed_rows = (
+        [row["file"], row["pairs"], row["distinct_sentences"], f"{row['padded_tokens'] / row['needed_tokens']:.1f}x",
+         *(row["best_seconds"][key] for key in ways),
+         f"{row['speedup']['c_over_a']:.1f}x", f"{row['speedup']['c_over_b']:.1f}x",
+         f"{row['agreement_max_abs_diff']['runtime_vs_keras']:.1e}",
+         row["limit"]["achieved_gflops"], f"{row['limit']['share_of_numpy_sgemm']:.1%}",
+         f"{row['limit']['share_of_onnxruntime_matmul']:.1%}"]
+        for row in results["files"]
+    )
+    headers = ["file", "pairs", "distinct sentences", "padded/needed tokens", *(f"{ways[k]} s" for k in ways),
+               "(c)/(a)", "(c)/(b)", "max abs score diff (c) vs (a)", "achieved GFLOP/s", "share of numpy sgemm peak",
+               "share of onnxruntime MatMul peak"]
+    lines = [
+        f"# Benchmarks {results['created'][:10]}{' (quick)' if results['quick'] else ''}",
+        "",
+        f"Machine: {machine['cpu_model']}, {machine['logical_cores']} cores, {machine['memory_gib']} GiB, "
+        f"onnxruntime {machine['onnxruntime']['version']}. Run `{results['run']}`, model folder `{results['model']}`.",
+        "",
+        "## End to end: file in, scores out",
+        "",
+        f"(a) Keras `predict` (batch {settings['keras_predict_batch']}) on pairs padded to the file's longest sentence; "
+        f"(b) plain tf2onnx export of the masked pair model ({settings['plain_onnx_ops'].get('Loop', 0)} Loop ops) on "
+        f"onnxruntime, batches of {settings['plain_onnx_batch']} padded the same way; (c) `siamese-runtime score`'s job. "
+        f"Best of {settings['repeats']} interleaved runs each, after a warm-up; ratios are speed-ups of (c). The last row is "
+        "both files concatenated into one input file.",
+        "",
+        markdown_table(headers, speed_rows),
+        "## The limit",
+        "",
+        f"Encoder FLOPs per token: {limit['flops_per_token']:,} ({limit['formula']})",
+        "",
+        f"Peak: numpy sgemm {limit['numpy_sgemm']['gflops']:.0f} GFLOP/s (n={limit['numpy_sgemm']['n']}, "
+        f"{kernel}, with {' and '.join(limit['numpy_sgemm']['unset'])} unset); onnxruntime MatMul "
+        f"{limit['onnxruntime_matmul']['gflops']:.0f} GFLOP/s (n={limit['onnxruntime_matmul']['n']}, "
+        f"{limit['onnxruntime_matmul']['threads']} threads). Achieved = needed FLOPs / (c)'s end-to-end seconds.",
+        "",
+    ]
+    runtime = results["runtime"]
+    if runtime.get("op_profile"):
+        lines += ["## Where the time goes", "", op_profile_markdown(runtime["op_profile"])]
+    lines += ["## Runtime matrix (`siamese-runtime bench`)", "", runtime_markdown({**runtime, "op_profile": None})]
+    return "\n".join(lines)

@@ -1,0 +1,192 @@
+"""`python -m benchmarks.run`: the runtime matrix, the three end-to-end baselines, the machine's limit and an
+onnxruntime profile, in one run, written to benchmarks/results/ as dated JSON, Markdown and PNG."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from siamese_runtime.bench import BenchConfig, file_label, run_bench
+from siamese_runtime.bench_machine import machine_info
+from siamese_runtime.bench_report import validate_bench_report, write_json
+from siamese_runtime.model_folder import ModelFolder
+from siamese_runtime.pair_files import read_pair_rows
+
+from . import baselines, limit, report
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+DEFAULT_FILES = ("bq/test.tsv", "lcqmc/test.tsv")
+QUICK_ROWS = 200
+log = logging.getLogger("benchmarks")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--run", type=Path, help="training run directory for (a) and (b); required unless --quick")
+    parser.add_argument("--model", type=Path, help="model folder for (c), exported from --run (default: models/default; "
+                        "with --quick and no --run: the tiny run's export)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data folder holding --files")
+    parser.add_argument("--files", nargs="+", default=list(DEFAULT_FILES), help="pair files, relative to --data")
+    parser.add_argument("--repeats", type=int, default=3, help="timed end-to-end runs per file and way (best kept)")
+    parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results; --quick: bench-results/quick)")
+    parser.add_argument("--quick", action="store_true", help=f"seconds: the first {QUICK_ROWS} rows, quick matrix")
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    with tempfile.TemporaryDirectory(prefix="siamese-bench-") as scratch:
+        work = Path(scratch)
+        if args.run is None:
+            if not args.quick:
+                parser.error("--run is required (a training run directory); only --quick trains a tiny one")
+            args.run, args.model = _tiny_run(work)
+        model = args.model or REPO / "models" / "default"
+        files = [_input_file(args.data / name, work, args.quick) for name in args.files]
+        results = measure(args.run, model, files, args.repeats, args.quick, work)
+    out = args.out or (REPO / "bench-results" / "quick" if args.quick else REPO / "benchmarks" / "results")
+    for path in report.write(results, out, plots=not args.no_plots):
+        log.info("wrote %s", path)
+    return results
+
+
+def measure(run_dir: Path, model: Path, files: list[Path], repeats: int, quick: bool, work: Path) -> dict[str, Any]:
+    """Everything of one benchmark run, as a JSON-ready dict (see results.schema.json)."""
+    config = BenchConfig.quick_config if quick else BenchConfig
+    log.info("runtime matrix")
+    runtime_report = run_bench(config(model=str(model), pairs_file=str(files[0]), op_profile=True))
+    validate_bench_report(runtime_report)
+    log.info("loading the baselines")
+    keras_way = baselines.KerasPredict(run_dir)
+    plain = baselines.PlainOnnx(keras_way, work)
+    ways = [keras_way, plain, baselines.Runtime(model)]
+    layers = limit.lstm_layers(ModelFolder.load(model).encoder_path())
+    per_token = limit.flops_per_token(layers)
+    encoding_dim = ModelFolder.load(model).encoding_dim
+    labels = [file_label(str(path)) for path in files]
+    rows = []
+    for label, path in [*zip(labels, files), (" + ".join(labels), _concatenated(files, work))]:
+        log.info("end to end on %s", label)
+        rows.append({"file": label, **_work(path, keras_way.tokenizer, per_token, encoding_dim),
+                     **_end_to_end(ways, path, repeats, work)})
+    log.info("matrix-multiply peaks")
+    peaks = {"numpy_sgemm": limit.numpy_sgemm_peak(), "onnxruntime_matmul": limit.onnxruntime_matmul_peak()}
+    for row in rows:
+        row["limit"] = _share(row, peaks)
+    return {
+        "schema": "siamese-benchmarks/1",
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "quick": quick,
+        "machine": machine_info(),
+        "run": str(run_dir),
+        "model": str(model),
+        "ways": {way.key: way.label for way in ways},
+        "settings": {
+            "keras_predict_batch": baselines.KERAS_PREDICT_BATCH,
+            "plain_onnx_batch": baselines.RUNTIME_BATCH,
+            "plain_onnx_ops": plain.op_counts,
+            "repeats": repeats,
+        },
+        "files": rows,
+        "limit": {"formula": limit.FORMULA, "lstm_layers": layers, "flops_per_token": per_token, **peaks},
+        "runtime": runtime_report,
+    }
+
+
+def _input_file(path: Path, work: Path, quick: bool) -> Path:
+    """The data file itself, or in quick mode a copy of its first rows under the same folder/name label."""
+    if not quick:
+        return path
+    head = work / "quick" / path.parent.name / path.name
+    head.parent.mkdir(parents=True, exist_ok=True)
+    with path.open(encoding="utf-8") as lines:
+        head.write_text("".join(line for _, line in zip(range(QUICK_ROWS), lines)), encoding="utf-8")
+    return head
+
+
+def _tiny_run(work: Path) -> tuple[Path, Path]:
+    """A seconds-long training run and its export, for --quick without --run."""
+    from export.folder import export_run
+    from train.run import TrainConfig, train_run
+
+    train_files = [str(DEFAULT_DATA / "atec" / "train.tsv"), str(DEFAULT_DATA / "bq" / "dev.tsv")]
+    run = train_run(TrainConfig(out=str(work / "tiny-run"), train_files=train_files, max_pairs=1000, epochs=1,
+                                embedding_dim=16, lstm_units=(24, 8)))
+    export_run(run, work / "tiny-model")
+    return run, work / "tiny-model"
+
+
+def _work(path: Path, tokenizer, per_token: int, encoding_dim: int) -> dict[str, Any]:
+    """Sentence and token counts of a file: what the runtime must encode, and what padded inference encodes."""
+    rows = list(read_pair_rows(str(path)))
+    sentences = [row.columns[side] for row in rows for side in (0, 1)]
+    distinct = list(dict.fromkeys(sentences))
+    lengths = [len(ids) for ids in tokenizer.ids_batch(sentences)[0]]
+    needed_tokens = sum(len(ids) for ids in tokenizer.ids_batch(distinct)[0])
+    padded_tokens = len(sentences) * max(lengths)
+    return {
+        "pairs": len(rows),
+        "sentences": len(sentences),
+        "distinct_sentences": len(distinct),
+        "padded_width": max(lengths),
+        "needed_tokens": needed_tokens,
+        "padded_tokens": padded_tokens,
+        "needed_flops": per_token * needed_tokens + 3 * encoding_dim * len(rows),
+        "padded_flops": per_token * padded_tokens + 3 * encoding_dim * len(rows),
+    }
+
+
+def _end_to_end(ways: list[baselines.Baseline], path: Path, repeats: int, work: Path) -> dict[str, Any]:
+    """Each way scores the file `repeats` times after a warm-up on its first rows; the best time is kept.
+
+    The repeats are interleaved (a, b, c, a, b, c, ...) so that a busy spell of the machine hits every way.
+    """
+    warmup = work / "warmup.tsv"
+    with path.open(encoding="utf-8") as lines:
+        warmup.write_text("".join(line for _, line in zip(range(64), lines)), encoding="utf-8")
+    outputs = {way.key: str(work / f"{way.key}.tsv") for way in ways}
+    seconds: dict[str, list[float]] = {way.key: [] for way in ways}
+    for way in ways:
+        way.score_file(str(warmup), outputs[way.key])
+    for _ in range(repeats):
+        for way in ways:
+            started = time.perf_counter()
+            way.score_file(str(path), outputs[way.key])
+            seconds[way.key].append(time.perf_counter() - started)
+    scores = {key: baselines.read_scores(output) for key, output in outputs.items()}
+    best = {key: min(values) for key, values in seconds.items()}
+    log.info("  best seconds: %s", ", ".join(f"{key} {value:.2f}" for key, value in best.items()))
+    return {
+        "seconds": seconds,
+        "best_seconds": best,
+        "pairs_per_second": {key: len(scores[key]) / value for key, value in best.items()},
+        "speedup": {"c_over_a": best["keras"] / best["runtime"], "c_over_b": best["plain_onnx"] / best["runtime"]},
+        "agreement_max_abs_diff": {
+            "runtime_vs_keras": float(np.max(np.abs(scores["runtime"] - scores["keras"]))),
+            "plain_onnx_vs_keras": float(np.max(np.abs(scores["plain_onnx"] - scores["keras"]))),
+        },
+    }
+
+
+def _concatenated(files: list[Path], work: Path) -> Path:
+    """All files as one input file."""
+    together = work / "together.tsv"
+    together.write_bytes(b"".join(path.read_bytes() for path in files))
+    return together
+
+
+def _share(row: dict[str, Any], peaks: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The runtime's achieved FLOP/s on the needed work, and its share of each measured peak."""
+    achieved = row["needed_flops"] / row["best_seconds"]["runtime"] / 1e9
+    return {"achieved_gflops": achieved, **{f"share_of_{name}": achieved / peak["gflops"] for name, peak in peaks.items()}}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Runtime benchmark: latency, throughput, session time and peak RSS of `Scorer.score` per configuration.
+
+A row is one execution provider x precision x CPU thread count x length profile x batch size (pairs per
+`score` call). Providers and precisions that cannot run here are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from .bench_machine import machine_info
+from .bench_profile import profile_scoring
+from .errors import SiameseRuntimeError
+from .model_folder import ModelFolder
+from .pair_files import read_pair_rows
+from .scorer import Scorer
+from .session import CPU, default_threads
+
+SCHEMA_ID = "siamese-runtime-bench/1"
+PROVIDERS = (
+    CPU,
+    "CUDAExecutionProvider",
+    "TensorrtExecutionProvider",
+    "OpenVINOExecutionProvider",
+    "DmlExecutionProvider",
+)
+PRECISIONS = ("fp32", "int8", "fp16")
+BATCH_SIZES = (1, 8, 32, 128, 512)
+FIXED_LENGTHS = (8, 32, 128)
+REAL = "real"
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to measure; `quick()` gives the seconds-long CI variant."""
+
+    model: str | None = None
+    pairs_file: str | None = None
+    providers: tuple[str, ...] = ()  # empty: every provider of PROVIDERS this onnxruntime build offers
+    precisions: tuple[str, ...] = PRECISIONS
+    batch_sizes: tuple[int, ...] = BATCH_SIZES
+    fixed_lengths: tuple[int, ...] = FIXED_LENGTHS
+    threads: tuple[int, ...] = ()  # CPU intra-op thread counts; empty: the runtime's default
+    warmup: int = 3
+    repeats: int = 30
+    seed: int = 0
+    op_profile: bool = False  # also profile the first configuration on the whole pairs file
+    quick: bool = False
+
+    @classmethod
+    def quick_config(cls, **overrides: Any) -> BenchConfig:
+        settings = {"batch_sizes": (1, 8), "fixed_lengths": (8,), "warmup": 1, "repeats": 3, "quick": True}
+        return cls(**{**settings, **overrides})
+
+
+@dataclass(frozen=True)
+class LengthProfile:
+    """Where a profile's sentences come from: a data file's pairs, or random text of a fixed length."""
+
+    name: str
+    pairs: list[Pair] = field(repr=False)
+
+
+@dataclass
+class Variant:
+    """One session: provider, precision and threads, with how long creating it took."""
+
+    provider: str
+    precision: str
+    threads: int | None
+    session_seconds: float
+
+
+def run_bench(config: BenchConfig) -> dict[str, Any]:
+    """Measure every configuration; the report is a JSON-ready dict (see bench.schema.json)."""
+    model = ModelFolder.load(config.model)
+    skipped: list[dict[str, str]] = []
+    profiles = _profiles(model, config, skipped)
+    rows: list[dict[str, Any]] = []
+    op_profile: dict[str, Any] | None = None
+    for provider, precision, threads in _variants(model, config, skipped):
+        started = time.perf_counter()
+        try:
+            scorer = Scorer(model, providers=_provider_list(provider), precision=precision, intra_op_num_threads=threads)
+        except SiameseRuntimeError as error:
+            skipped.append({"provider": provider, "precision": precision, "reason": str(error)})
+            continue
+        variant = Variant(provider, precision, threads, time.perf_counter() - started)
+        for length_profile in profiles:
+            for batch_size in config.batch_sizes:
+                rows.append(_measure(scorer, variant, length_profile, batch_size, config))
+        if config.op_profile and op_profile is None and config.pairs_file:
+            pairs = profiles[0].pairs
+            op_profile = {**asdict(variant), **profile_scoring(scorer, [p[0] for p in pairs], [p[1] for p in pairs])}
+    return {
+        "schema": SCHEMA_ID,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "model": {"path": str(model.path), "name": model.name, "max_length": model.tokenizer.max_length},
+        "config": asdict(config),
+        "rows": rows,
+        "skipped": skipped,
+        "op_profile": op_profile,
+    }
+
+
+def _variants(model: ModelFolder, config: BenchConfig, skipped: list[dict[str, str]]) -> Iterator[tuple[str, str, int | None]]:
+    available = ort.get_available_providers()
+    for provider in config.providers or [p for p in PROVIDERS if p in available]:
+        if provider not in available:
+            skipped.append({"provider": provider, "precision": "*", "reason": "not in this onnxruntime build"})
+            continue
+        for precision in config.precisions:
+            try:
+                model.encoder_path(precision)
+            except SiameseRuntimeError as error:
+                skipped.append({"provider": provider, "precision": precision, "reason": str(error)})
+                continue
+            for threads in (config.threads or (default_threads(),)) if provider == CPU else (None,):
+                yield provider, precision, threads
+
+
+def _provider_list(provider: str) -> list[str]:
+    """The provider first, CPU behind it for the ops it lacks (create_session fails if the first one cannot start)."""
+    return [provider] if provider == CPU else [provider, CPU]
+
+
+def _profiles(model: ModelFolder, config: BenchConfig, skipped: list[dict[str, str]]) -> list[LengthProfile]:
+    profiles = []
+    if config.pairs_file:
+        pairs = [(row.columns[0], row.columns[1]) for row in read_pair_rows(config.pairs_file)]
+        profiles.append(LengthProfile(f"{REAL}:{file_label(config.pairs_file)}", pairs))
+    else:
+        skipped.append({"provider": "*", "precision": "*", "reason": "no pairs file given: real-length profile skipped"})
+    needed = (config.warmup + config.repeats) * max(config.batch_sizes)
+    for length in config.fixed_lengths:
+        profiles.append(LengthProfile(f"fixed:{length}", random_pairs(model, length, needed, config.seed + length)))
+    return profiles
+
+
+def file_label(path: str) -> str:
+    """A data file named by its folder and name, e.g. 'bq/test.tsv'."""
+    return "/".join(Path(path).parts[-2:])
+
+
+def random_pairs(model: ModelFolder, length: int, count: int, seed: int) -> list[Pair]:
+    """`count` pairs of distinct random sentences of `length` characters from the model's vocabulary."""
+    alphabet = [t for t in model.tokenizer.tokens[2:] if len(t) == 1 and not t.isspace()]
+    chooser = random.Random(seed)
+    sentences = ["".join(chooser.choices(alphabet, k=length)) for _ in range(2 * count)]
+    return list(zip(sentences[::2], sentences[1::2]))
+
+
+def _batches(pairs: list[Pair], batch_size: int, count: int) -> Iterator[list[Pair]]:
+    """`count` consecutive batches, wrapping around the pairs."""
+    for index in range(count):
+        start = index * batch_size
+        yield [pairs[(start + offset) % len(pairs)] for offset in range(batch_size)]
+
+
+def _measure(scorer: Scorer, variant: Variant, profile: LengthProfile, batch_size: int, config: BenchConfig) -> dict[str, Any]:
+    batches = list(_batches(profile.pairs, batch_size, config.warmup + config.repeats))
+    tokens = [len(ids) for batch in batches for ids in scorer.model.tokenizer.ids_batch(s for pair in batch for s in pair)[0]]
+    peak_scope = _reset_peak_rss()
+    latencies = []
+    for index, batch in enumerate(batches):
+        left, right = [p[0] for p in batch], [p[1] for p in batch]
+        started = time.perf_counter()
+        scorer.score(left, right)
+        if index >= config.warmup:
+            latencies.append(time.perf_counter() - started)
+    milliseconds = np.asarray(latencies) * 1e3
+    return {
+        **asdict(variant),
+        "profile": profile.name,
+        "batch_size": batch_size,
+        "mean_tokens": float(np.mean(tokens)),
+        "repeats": len(latencies),
+        "latency_ms": {q: float(np.percentile(milliseconds, int(q[1:]))) for q in ("p50", "p90", "p99")},
+        "pairs_per_second": batch_size * len(latencies) / float(np.sum(latencies)),
+        "peak_rss_mib": _peak_rss_kib() / 1024,
+        "peak_rss_scope": peak_scope,
+    }
+
+
+def _reset_peak_rss() -> str:
+    """Reset the kernel's peak-RSS mark so the next reading covers one row ('row'); else it is the process's."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return "row"
+    except OSError:
+        return "process"
+
+
+def _peak_rss_kib() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `bench` subcommand's options."""
+    defaults = BenchConfig()
+    parser.add_argument("--model", help="model folder (default: the embedded default model)")
+    parser.add_argument("--pairs", dest="pairs_file", help="TSV pair file whose real lengths make a profile")
+    parser.add_argument("--providers", nargs="+", default=[], help="onnxruntime provider names (default: all available)")
+    parser.add_argument("--precisions", nargs="+", default=list(defaults.precisions))
+    parser.add_argument("--batch-sizes", nargs="+", type=_positive, help=f"pairs per call (default: {defaults.batch_sizes})")
+    parser.add_argument("--lengths", nargs="+", type=_positive, dest="fixed_lengths",
+                        help=f"fixed sentence lengths in characters (default: {defaults.fixed_lengths})")
+    parser.add_argument("--threads", nargs="+", type=_positive, default=[], help="CPU intra-op thread counts to compare")
+    parser.add_argument("--warmup", type=_non_negative, help=f"untimed calls per row (default: {defaults.warmup})")
+    parser.add_argument("--repeats", type=_positive, help=f"timed calls per row (default: {defaults.repeats})")
+    parser.add_argument("--profile", action="store_true", dest="op_profile",
+                        help="also run onnxruntime's profiler on the first configuration over the --pairs file")
+    parser.add_argument("--quick", action="store_true", help="a few seconds: batch sizes 1 and 8, one fixed length")
+    parser.add_argument("--out", default="bench-results", help="folder for the JSON, Markdown and PNG files")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (they need matplotlib)")
+
+
+def config_from_arguments(args: argparse.Namespace) -> BenchConfig:
+    given = {
+        name: tuple(value) if isinstance(value, list) else value
+        for name in ("model", "pairs_file", "providers", "precisions", "batch_sizes", "fixed_lengths", "threads", "warmup", "repeats", "op_profile")
+        if (value := getattr(args, name)) is not None
+    }
+    return BenchConfig.quick_config(**given) if args.quick else BenchConfig(**given)
+
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value

@@ -1,0 +1,72 @@
+"""Benchmarks in their quick modes: the outputs' structure, never their timings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from siamese_runtime.bench_report import plot_latency, validate_bench_report
+
+from .conftest import run_cli
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_quick_writes_a_valid_report_with_every_profile(lcqmc_500: Path, tmp_path: Path) -> None:
+    result = run_cli("bench", "--quick", "--pairs", str(lcqmc_500), "--profile", "--out", str(tmp_path), "--no-plots")
+    assert result.returncode == 0, result.stderr.decode()
+    [report_path] = tmp_path.glob("runtime-*.json")
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    validate_bench_report(report)
+    rows = report["rows"]
+    assert {row["profile"] for row in rows} == {f"real:{lcqmc_500.parent.name}/lcqmc_500.tsv", "fixed:8"}
+    assert {row["batch_size"] for row in rows} == {1, 8}
+    assert all(row["provider"] == "CPUExecutionProvider" and row["precision"] == "fp32" for row in rows)
+    assert {s["precision"] for s in report["skipped"]} == {"int8", "fp16"}
+    assert report["op_profile"]["ops"][0]["op_type"] == "LSTM" and report["op_profile"]["pairs"] == 500
+    assert "| CPU | fp32 |" in result.stdout.decode() and (tmp_path / report_path.name.replace(".json", ".md")).is_file()
+
+
+def test_fixed_lengths_beyond_max_length_are_truncated_and_reported(tmp_path: Path) -> None:
+    result = run_cli("bench", "--quick", "--lengths", "100", "--batch-sizes", "2", "--out", str(tmp_path), "--no-plots")
+    assert result.returncode == 0, result.stderr.decode()
+    [row] = json.loads(next(tmp_path.glob("runtime-*.json")).read_text())["rows"]
+    assert row["profile"] == "fixed:100" and row["mean_tokens"] == 64
+
+
+def test_bench_rejects_a_non_positive_batch_size(tmp_path: Path) -> None:
+    result = run_cli("bench", "--batch-sizes", "0", "--out", str(tmp_path))
+    assert result.returncode == 2 and b"not a positive integer" in result.stderr
+
+
+def test_latency_plot_is_a_png(tmp_path: Path) -> None:
+    result = run_cli("bench", "--quick", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr.decode()
+    [plot] = tmp_path.glob("runtime-*-latency.png")
+    assert plot.read_bytes().startswith(PNG_MAGIC)
+    rows = json.loads(next(tmp_path.glob("runtime-*.json")).read_text())["rows"]
+    assert plot_latency(rows, tmp_path / "again.png").read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.slow
+def test_benchmarks_quick_compares_the_three_ways_on_the_same_weights(
+    tiny_run: Path, tiny_model: Path, data: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("tf2onnx", reason="the baselines need the [train] extra")
+    from benchmarks import report
+    from benchmarks.run import main
+
+    results = main(["--quick", "--run", str(tiny_run), "--model", str(tiny_model), "--data", str(data),
+                    "--repeats", "1", "--out", str(tmp_path), "--no-plots"])
+    report.validate(results)
+    validate_bench_report(results["runtime"])
+    assert [row["file"] for row in results["files"]] == ["bq/test.tsv", "lcqmc/test.tsv", "bq/test.tsv + lcqmc/test.tsv"]
+    assert results["settings"]["plain_onnx_ops"]["Loop"] > 0
+    for row in results["files"]:
+        assert row["agreement_max_abs_diff"]["runtime_vs_keras"] <= 1e-5
+        assert row["agreement_max_abs_diff"]["plain_onnx_vs_keras"] <= 1e-5
+        assert row["needed_tokens"] <= row["padded_tokens"]
+    on_disk = json.loads(next(tmp_path.glob("*-quick.json")).read_text(encoding="utf-8"))
+    assert on_disk["files"] == results["files"]
