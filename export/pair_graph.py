@@ -5,8 +5,22 @@ from __future__ import annotations
 import onnx
 from onnx import TensorProto, helper
 
+from siamese_runtime.heads import EPSILON
+
 LEFT, RIGHT = "left_ids", "right_ids"
 SCORE = "score"
+
+
+def _constant(name: str, value: float) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name, TensorProto.FLOAT, [], [value]))
+
+
+def _sum_over_encoding(source: str, target: str) -> list[onnx.NodeProto]:
+    axes = f"{target}/axes"
+    return [
+        helper.make_node("Constant", [], [axes], value=helper.make_tensor(axes, TensorProto.INT64, [1], [1])),
+        helper.make_node("ReduceSum", [source, axes], [target], keepdims=0),
+    ]
 
 
 def manhattan_head(left: str, right: str) -> list[onnx.NodeProto]:
@@ -14,14 +28,48 @@ def manhattan_head(left: str, right: str) -> list[onnx.NodeProto]:
     return [
         helper.make_node("Sub", [left, right], ["head/difference"]),
         helper.make_node("Abs", ["head/difference"], ["head/absolute"]),
-        helper.make_node("Constant", [], ["head/axes"], value=helper.make_tensor("head/axes", TensorProto.INT64, [1], [1])),
-        helper.make_node("ReduceSum", ["head/absolute", "head/axes"], ["head/distance"], keepdims=0),
+        *_sum_over_encoding("head/absolute", "head/distance"),
         helper.make_node("Neg", ["head/distance"], ["head/negative"]),
         helper.make_node("Exp", ["head/negative"], [SCORE]),
     ]
 
 
-HEADS = {"manhattan": manhattan_head}
+def euclidean_head(left: str, right: str) -> list[onnx.NodeProto]:
+    """exp(-sqrt(max(sum (u - v)^2, eps)))."""
+    return [
+        helper.make_node("Sub", [left, right], ["head/difference"]),
+        helper.make_node("Mul", ["head/difference", "head/difference"], ["head/squares"]),
+        *_sum_over_encoding("head/squares", "head/squared_distance"),
+        _constant("head/epsilon", EPSILON),
+        helper.make_node("Max", ["head/squared_distance", "head/epsilon"], ["head/clipped"]),
+        helper.make_node("Sqrt", ["head/clipped"], ["head/distance"]),
+        helper.make_node("Neg", ["head/distance"], ["head/negative"]),
+        helper.make_node("Exp", ["head/negative"], [SCORE]),
+    ]
+
+
+def cosine_head(left: str, right: str) -> list[onnx.NodeProto]:
+    """(1 + dot(u, v) / max(|u| |v|, eps)) / 2."""
+    nodes = [helper.make_node("Mul", [left, right], ["head/products"]), *_sum_over_encoding("head/products", "head/dot")]
+    for side, name in (("left", left), ("right", right)):
+        nodes += [
+            helper.make_node("Mul", [name, name], [f"head/{side}_squares"]),
+            *_sum_over_encoding(f"head/{side}_squares", f"head/{side}_squared_norm"),
+            helper.make_node("Sqrt", [f"head/{side}_squared_norm"], [f"head/{side}_norm"]),
+        ]
+    return nodes + [
+        helper.make_node("Mul", ["head/left_norm", "head/right_norm"], ["head/norms"]),
+        _constant("head/epsilon", EPSILON),
+        helper.make_node("Max", ["head/norms", "head/epsilon"], ["head/clipped_norms"]),
+        helper.make_node("Div", ["head/dot", "head/clipped_norms"], ["head/cosine"]),
+        _constant("head/one", 1.0),
+        _constant("head/half", 0.5),
+        helper.make_node("Add", ["head/cosine", "head/one"], ["head/shifted"]),
+        helper.make_node("Mul", ["head/shifted", "head/half"], [SCORE]),
+    ]
+
+
+HEADS = {"manhattan": manhattan_head, "euclidean": euclidean_head, "cosine": cosine_head}
 
 
 def build_pair_graph(encoder: onnx.ModelProto, head: str) -> onnx.ModelProto:

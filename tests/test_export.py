@@ -93,3 +93,20 @@ def test_exported_model_scores_through_the_cli(tiny_model: Path, lcqmc_500: Path
         *zip(*(line.split("\t")[:2] for line in lcqmc_500.read_text(encoding="utf-8").splitlines()))
     )
     np.testing.assert_allclose(scores, expected, atol=1e-7)
+
+
+@pytest.mark.parametrize("head", ["euclidean", "cosine"])
+def test_other_heads_train_export_and_keep_parity(head: str, data: Path, tmp_path: Path) -> None:
+    from export.folder import export_run
+    from train.run import TrainConfig, train_run
+
+    run = train_run(TrainConfig(
+        out=str(tmp_path / "run"), train_files=[str(data / "lcqmc" / "dev.tsv")], max_pairs=800, epochs=1,
+        warmup_epochs=0, embedding_dim=8, lstm_units=(8, 4), head=head,
+    ))
+    manifest = export_run(run, tmp_path / "model", report_files=[])
+    assert manifest["head"]["name"] == head
+    parity = manifest["metrics"]["parity"]
+    assert max(parity["max_abs_encoding_diff"], parity["max_abs_score_diff"], parity["max_abs_pair_diff"]) <= TOLERANCE
+    scores = Scorer(tmp_path / "model", providers="cpu").score(["花呗怎么还款", "借呗"], ["花呗怎么还款", "今天天气"])
+    assert scores[0] == pytest.approx(1.0, abs=1e-3) and 0 <= scores[1] <= 1

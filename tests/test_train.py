@@ -13,7 +13,7 @@ from siamese_runtime.tokenizer import normalize
 
 keras = pytest.importorskip("keras", reason="training needs the [train] extra")
 
-from train.data import load_pairs, sample, split  # noqa: E402
+from train.data import LabeledColumns, load_pairs, sample, split  # noqa: E402
 from train.fit import best_threshold  # noqa: E402
 from train.model import ENCODER  # noqa: E402
 
@@ -22,10 +22,11 @@ def test_run_directory_holds_model_vocab_config_metrics_history(tiny_run: Path) 
     names = {p.name for p in tiny_run.iterdir()}
     assert {"model.keras", "vocab.json", "config.json", "metrics.json", "history.csv", "validation.tsv"} <= names
     metrics = json.loads((tiny_run / "metrics.json").read_text())
-    assert metrics["pairs"]["train"] + metrics["pairs"]["validation"] == 2000
-    assert metrics["epochs_run"] == 2 and 0 <= metrics["threshold"] <= 1
-    assert 0.3 < metrics["validation"]["at_threshold"]["accuracy"] <= 1
-    assert len((tiny_run / "history.csv").read_text().splitlines()) == 3
+    assert metrics["pairs"]["train"] + metrics["pairs"]["validation"] == 3000
+    assert metrics["epochs_run"] == 3 and 0 <= metrics["threshold"] <= 1
+    assert len((tiny_run / "history.csv").read_text().splitlines()) == 4
+    assert set(json.loads((tiny_run / "history.json").read_text())) >= {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+    assert (tiny_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_appending_padding_leaves_the_encoding_unchanged(tiny_run: Path) -> None:
@@ -38,8 +39,26 @@ def test_appending_padding_leaves_the_encoding_unchanged(tiny_run: Path) -> None
 def test_training_file_without_label_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "train.tsv"
     path.write_text("花呗\t借呗\t1\n花呗\t借呗\t2\n", encoding="utf-8")
-    with pytest.raises(BadRowError, match=r"train\.tsv:2: training rows need a third column, the label 0 or 1"):
+    with pytest.raises(BadRowError, match=r"train\.tsv:2: training rows need a label 0 or 1"):
         load_pairs([str(path)])
+
+
+def test_csv_with_header_by_column_names_and_skipped_rows_are_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.csv"
+    path.write_text("id,question,answer,is_same\n1,花呗怎么还,花呗如何还款,1\n2,借呗,,0\n3,额度,提额,x\n4,还款,还钱,0\n",
+                    encoding="utf-8")
+    columns = LabeledColumns(left="question", right="answer", label="is_same")
+    with pytest.raises(BadRowError, match=r"pairs\.csv:3: sentence2 is empty"):
+        load_pairs([str(path)], columns)
+    rejects = tmp_path / "rejects.jsonl"
+    pairs = load_pairs([str(path)], columns, on_bad_row="skip", reject_file=str(rejects))
+    assert pairs.left == ["花呗怎么还", "还款"] and list(pairs.labels) == [1, 0] and pairs.skipped == 2
+    assert [json.loads(line)["line"] for line in rejects.read_text().splitlines()] == [3, 4]
+
+
+def test_several_files_keep_their_source_index(data: Path) -> None:
+    pairs = load_pairs([str(data / "bq" / "dev.tsv"), str(data / "lcqmc" / "dev.tsv")])
+    assert np.bincount(pairs.sources).tolist() == [10000, 8802]
 
 
 def test_split_and_sample_are_seeded_and_disjoint(data: Path) -> None:
@@ -70,3 +89,12 @@ def test_roc_auc_matches_pairwise_definition_with_ties() -> None:
     positives, negatives = scores[labels == 1], scores[labels == 0]
     pairwise = np.mean([(p > n) + 0.5 * (p == n) for p in positives for n in negatives])
     assert roc_auc(scores, labels) == pytest.approx(pairwise)
+
+
+def test_short_training_learns_beyond_the_majority_class(tiny_run: Path) -> None:
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    labels = [int(line.rsplit("\t", 1)[1]) for line in (tiny_run / "validation.tsv").read_text(encoding="utf-8").splitlines()]
+    majority = max(np.mean(labels), 1 - np.mean(labels))
+    validation = metrics["validation"]
+    assert validation["roc_auc"] > 0.6, validation
+    assert validation["at_threshold"]["accuracy"] > majority + 0.05, (validation, majority)

@@ -18,6 +18,13 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="run directory to write")
     parser.add_argument("--train", nargs="+", default=list(DEFAULT_TRAIN_FILES), dest="train_files",
                         help="headerless TSV files sentence1<TAB>sentence2<TAB>label")
+    parser.add_argument("--left", dest="left_column", help="first sentence column: name or number from 1")
+    parser.add_argument("--right", dest="right_column", help="second sentence column: name or number from 1")
+    parser.add_argument("--label", dest="label_column", help="label column (default: 'label', else the third)")
+    parser.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                        help="TSV/CSV files have a header row (default: detected)")
+    parser.add_argument("--on-bad-row", choices=["stop", "skip"], default="stop",
+                        help="stop at a malformed row with file:line:reason, or skip it into rejected_rows.jsonl")
     parser.add_argument("--max-pairs", type=int, default=None, help="train on a seeded sample of this many pairs")
     parser.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -28,6 +35,8 @@ def main() -> None:
     parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim, help="Word2Vec size")
     parser.add_argument("--frozen-embeddings", dest="trainable_embeddings", action="store_false")
     parser.add_argument("--lstm-units", type=int, nargs="+", default=list(defaults.lstm_units))
+    parser.add_argument("--head", choices=["manhattan", "euclidean", "cosine"], default=defaults.head,
+                        help="similarity: exp(-L1) with BCE (the notebook's), exp(-L2) with contrastive loss, cosine")
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from siamese_runtime.errors import BadRowError
-from siamese_runtime.pair_files import read_pair_rows
+from siamese_runtime.errors import BadRowError, SiameseRuntimeError
+from siamese_runtime.inputs import text_problem
+from siamese_runtime.io.columns import Selection, resolve_column, select_columns
+from siamese_runtime.io.formats import format_of
+from siamese_runtime.io.readers import open_table
 from siamese_runtime.tokenizer import normalize
+
+log = logging.getLogger(__name__)
+LABEL = "label"
 
 
 @dataclass(frozen=True)
@@ -20,6 +29,7 @@ class Pairs:
     right: list[str]
     labels: np.ndarray
     sources: np.ndarray
+    skipped: int = 0
 
     def __len__(self) -> int:
         return len(self.left)
@@ -33,21 +43,73 @@ class Pairs:
         return self.left + self.right
 
 
-def load_pairs(paths: Sequence[str]) -> Pairs:
-    """Read headerless `sentence1<TAB>sentence2<TAB>label` files; a bad row raises BadRowError."""
+@dataclass(frozen=True)
+class LabeledColumns:
+    """Which columns hold the sentences and the label: names, or numbers counted from 1 (None: defaults)."""
+
+    left: str | None = None
+    right: str | None = None
+    label: str | None = None
+    header: bool | None = None
+
+
+def load_pairs(
+    paths: Sequence[str],
+    columns: LabeledColumns = LabeledColumns(),
+    on_bad_row: str = "stop",
+    reject_file: str | None = None,
+) -> Pairs:
+    """Read labeled pair files: TSV/CSV/JSONL/Parquet, headerless (the notebook's sentence1, sentence2,
+    label) or with a header, through the runtime's readers.
+
+    A bad row (wrong column count, missing or empty sentence, label not 0/1) raises BadRowError with
+    file:line:reason; with on_bad_row="skip" it is left out, counted, and written to `reject_file`.
+    """
+    if on_bad_row not in ("stop", "skip"):
+        raise ValueError(f"on_bad_row is 'stop' or 'skip', not {on_bad_row!r}")
     left: list[str] = []
     right: list[str] = []
     labels: list[int] = []
     sources: list[int] = []
+    rejects: list[dict] = []
     for source, path in enumerate(paths):
-        for row in read_pair_rows(path):
-            if len(row.columns) != 3 or row.columns[2].strip() not in ("0", "1"):
-                raise BadRowError(path, row.line, "training rows need a third column, the label 0 or 1")
-            left.append(row.columns[0])
-            right.append(row.columns[1])
-            labels.append(int(row.columns[2]))
-            sources.append(source)
-    return Pairs(left, right, np.asarray(labels, dtype=np.float32), np.asarray(sources, dtype=np.int64))
+        with open_table(path, format_of(path), columns.header) as table:
+            try:
+                chosen = select_columns(table.columns, table.header, columns.left, columns.right)
+                label_at = _label_column(table.columns, table.header, columns.label)
+            except SiameseRuntimeError as error:
+                raise SiameseRuntimeError(f"{path}: {error}") from None
+            for record in table.records:
+                problem = _labeled_problem(record.problem, record.values, chosen, label_at)
+                if problem is not None:
+                    if on_bad_row == "stop":
+                        raise BadRowError(path, record.line, problem)
+                    rejects.append({"file": path, "line": record.line, "reason": problem})
+                    continue
+                left.append(str(record.values[chosen.left]))
+                right.append(str(record.values[chosen.right]))
+                labels.append(int(str(record.values[label_at]).strip()))
+                sources.append(source)
+    if rejects:
+        log.warning("skipped %d bad rows%s", len(rejects), f", listed in {reject_file}" if reject_file else "")
+        if reject_file:
+            Path(reject_file).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects), encoding="utf-8")
+    return Pairs(left, right, np.asarray(labels, dtype=np.float32), np.asarray(sources, dtype=np.int64), len(rejects))
+
+
+def _label_column(names: list[str], header: bool, spec: str | None) -> int:
+    """The label column: as given, else one named 'label', else the third column."""
+    if spec is None:
+        spec = LABEL if header and LABEL in names else "3"
+    return resolve_column(spec, names, header)
+
+
+def _labeled_problem(problem: str | None, values: list[object], chosen: Selection, label_at: int) -> str | None:
+    if problem:
+        return problem
+    if label_at >= len(values) or str(values[label_at]).strip() not in ("0", "1"):
+        return "training rows need a label 0 or 1"
+    return text_problem(values[chosen.left], "sentence1") or text_problem(values[chosen.right], "sentence2")
 
 
 def balanced_weights(pairs: Pairs) -> np.ndarray:

@@ -12,7 +12,7 @@ import tensorflow as tf
 from siamese_runtime.tokenizer import Tokenizer
 
 from .data import Pairs
-from .model import EMBEDDING, ENCODER
+from .model import EMBEDDING, ENCODER, LOSSES
 
 
 class EpochSeconds(keras.callbacks.Callback):
@@ -89,9 +89,11 @@ def fit(
     warmup_epochs: int,
     patience: int,
     learning_rate: float,
+    head: str = "manhattan",
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> dict[str, list[float]]:
-    """Nadam + binary cross-entropy, as the notebook; returns the per-epoch history.
+    """Nadam + binary cross-entropy (contrastive loss for the Euclidean head), as the notebook; returns the
+    per-epoch history.
 
     The first `warmup_epochs` train with the char embeddings frozen (the fresh LSTMs must not wreck the
     pretrained vectors), then the embeddings are fine-tuned too. The learning rate halves when the
@@ -106,7 +108,7 @@ def fit(
         embedding.trainable = trainable
         model.compile(
             optimizer=keras.optimizers.Nadam(learning_rate=learning_rate),
-            loss="binary_crossentropy",
+            loss=LOSSES[head],
             weighted_metrics=["accuracy"],
         )
         schedule = [

@@ -10,6 +10,7 @@ from keras import layers, ops
 
 ENCODER = "encoder"
 EMBEDDING = "char_embedding"
+EPSILON = 1e-7
 
 
 @keras.saving.register_keras_serializable(package="siamese")
@@ -21,7 +22,37 @@ class ManhattanSimilarity(layers.Layer):
         return ops.exp(-ops.sum(ops.abs(left - right), axis=1, keepdims=True))
 
 
-HEADS = {"manhattan": ManhattanSimilarity}
+@keras.saving.register_keras_serializable(package="siamese")
+class EuclideanSimilarity(layers.Layer):
+    """exp(-d) of the notebook's euclidean_distance d = sqrt(max(sum (u - v)^2, eps))."""
+
+    def call(self, inputs):
+        left, right = inputs
+        squared = ops.sum(ops.square(left - right), axis=1, keepdims=True)
+        return ops.exp(-ops.sqrt(ops.maximum(squared, EPSILON)))
+
+
+@keras.saving.register_keras_serializable(package="siamese")
+class CosineSimilarity(layers.Layer):
+    """(1 + cos(u, v)) / 2."""
+
+    def call(self, inputs):
+        left, right = inputs
+        norms = ops.maximum(ops.norm(left, axis=1, keepdims=True) * ops.norm(right, axis=1, keepdims=True), EPSILON)
+        return (1 + ops.sum(left * right, axis=1, keepdims=True) / norms) / 2
+
+
+@keras.saving.register_keras_serializable(package="siamese")
+def contrastive_loss(labels, scores, margin: float = 1.0):
+    """Hadsell et al.'s contrastive loss on the distance d = -log(score): pulls similar pairs together,
+    pushes dissimilar ones at least `margin` apart (the loss the notebook's Euclidean head goes with)."""
+    labels = ops.cast(ops.reshape(labels, (-1,)), "float32")
+    distance = -ops.log(ops.clip(ops.reshape(scores, (-1,)), EPSILON, 1.0))
+    return labels * ops.square(distance) + (1 - labels) * ops.square(ops.relu(margin - distance))
+
+
+HEADS = {"manhattan": ManhattanSimilarity, "euclidean": EuclideanSimilarity, "cosine": CosineSimilarity}
+LOSSES = {"manhattan": "binary_crossentropy", "euclidean": contrastive_loss, "cosine": "binary_crossentropy"}
 
 
 def build_encoder(

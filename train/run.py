@@ -13,7 +13,7 @@ import numpy as np
 
 from siamese_runtime.tokenizer import Tokenizer
 
-from .data import balanced_weights, load_pairs, sample, split
+from .data import LabeledColumns, balanced_weights, load_pairs, sample, split
 from .evaluate import evaluate
 from .history import save_history
 from .fit import BucketedPairs, best_threshold, fit, predict_scores
@@ -33,6 +33,7 @@ VOCAB_FILE = "vocab.json"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 VALIDATION_FILE = "validation.tsv"
+REJECT_FILE = "rejected_rows.jsonl"
 
 
 @dataclass
@@ -41,6 +42,11 @@ class TrainConfig:
 
     out: str
     train_files: list[str] = field(default_factory=lambda: list(DEFAULT_TRAIN_FILES))
+    left_column: str | None = None
+    right_column: str | None = None
+    label_column: str | None = None
+    header: bool | None = None
+    on_bad_row: str = "stop"
     max_pairs: int | None = None
     validation_fraction: float = 0.1
     seed: int = 1
@@ -68,7 +74,9 @@ def train_run(config: TrainConfig) -> Path:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    pairs = sample(load_pairs(config.train_files), config.max_pairs, config.seed)
+    columns = LabeledColumns(config.left_column, config.right_column, config.label_column, config.header)
+    loaded = load_pairs(config.train_files, columns, config.on_bad_row, str(out / REJECT_FILE))
+    pairs = sample(loaded, config.max_pairs, config.seed)
     train_pairs, validation_pairs = split(pairs, config.validation_fraction, config.seed)
     tokenizer = Tokenizer.fit(train_pairs.sentences(), config.max_length, config.min_count)
     vectors = (
@@ -85,12 +93,12 @@ def train_run(config: TrainConfig) -> Path:
     train_data = BucketedPairs(train_pairs, tokenizer, config.batch_size, config.seed, True, train_weights)
     validation_data = BucketedPairs(validation_pairs, tokenizer, config.batch_size, config.seed, False, validation_weights)
     history = fit(model, train_data, validation_data, config.epochs, config.warmup_epochs, config.patience,
-                  config.learning_rate)
+                  config.learning_rate, config.head)
 
     scores = predict_scores(model, validation_data)
     threshold = best_threshold(scores, validation_pairs.labels, validation_pairs.sources)
     metrics = {
-        "pairs": {"train": len(train_pairs), "validation": len(validation_pairs)},
+        "pairs": {"train": len(train_pairs), "validation": len(validation_pairs), "bad_rows_skipped": loaded.skipped},
         "vocab_size": tokenizer.vocab_size,
         "vector_coverage": asdict(coverage),
         "epochs_run": len(history["loss"]),

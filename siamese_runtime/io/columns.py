@@ -38,15 +38,16 @@ def select_columns(
     if id_column is None and header and ID_NAME in columns:
         id_column = ID_NAME
     chosen = Selection(
-        _resolve(left, columns, header), _resolve(right, columns, header),
-        None if id_column is None else _resolve(id_column, columns, header),
+        resolve_column(left, columns, header), resolve_column(right, columns, header),
+        None if id_column is None else resolve_column(id_column, columns, header),
     )
     if chosen.left == chosen.right:
         raise SiameseRuntimeError(f"the left and right sentence columns are the same ({columns[chosen.left]})")
     return chosen
 
 
-def _resolve(spec: str, columns: list[str], header: bool) -> int:
+def resolve_column(spec: str, columns: list[str], header: bool) -> int:
+    """The 0-based index of a column given by name or by number counted from 1."""
     if spec.isdigit():
         number = int(spec)
         if not 1 <= number <= len(columns):
