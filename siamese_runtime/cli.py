@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("-o", "--output", required=True, help="output file (same formats); '-' writes stdout")
     score.add_argument("--model", help="model folder (default: the embedded default model)")
     score.add_argument("--provider", default="auto", help="auto | cpu | cuda (default: auto)")
-    score.add_argument("--precision", default="fp32", help="encoder precision in the model folder (default: fp32)")
+    score.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8", "fp16"],
+                       help="encoder precision; auto: fp16 on GPU providers when the model has it, else fp32")
     score.add_argument("--batch-size", type=int, default=256, help="most sentences per encoder batch (default: 256)")
     score.add_argument("--threads", type=int, help="intra-op threads (default: physical cores)")
     score.add_argument("--cache-size", type=int, default=100_000, help="encodings kept across chunks; 0: off")

@@ -103,13 +103,16 @@ class ModelFolder:
     def threshold(self) -> float:
         return float(self.manifest["threshold"])
 
+    def precisions(self) -> list[str]:
+        """The precisions of the encoders this folder holds."""
+        return sorted(e["precision"] for e in self.manifest["files"].values() if e["role"] == "encoder")
+
     def encoder_path(self, precision: str = "fp32") -> Path:
         for name, entry in self.manifest["files"].items():
             if entry["role"] == "encoder" and entry["precision"] == precision:
                 return self.path / name
-        available = sorted(e["precision"] for e in self.manifest["files"].values() if e["role"] == "encoder")
         raise ModelLoadError(
-            f"{self.path / MANIFEST}: no {precision} encoder in this model; available: {', '.join(available)}"
+            f"{self.path / MANIFEST}: no {precision} encoder in this model; available: {', '.join(self.precisions())}"
         )
 
 

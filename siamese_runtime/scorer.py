@@ -14,7 +14,8 @@ from .batching import EncodingCache, chunked, distinct, length_batches
 from .heads import HEADS
 from .inputs import as_pairs, as_texts
 from .model_folder import ModelFolder
-from .session import ProviderSpec, create_session
+from .precision import AUTO, choose_precision
+from .session import ProviderSpec, open_session, provider_name, resolve_providers
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +46,18 @@ class Scorer:
         self,
         model: str | Path | ModelFolder | None = None,
         providers: str | Sequence[ProviderSpec] = "auto",
-        precision: str = "fp32",
+        precision: str = AUTO,
         intra_op_num_threads: int | None = None,
         batch_size: int = 256,
         token_budget: int = 8192,
         cache_size: int = 100_000,
     ) -> None:
         self.model = model if isinstance(model, ModelFolder) else ModelFolder.load(model)
-        self.precision = precision
-        self.session = create_session(self.model.encoder_path(precision), providers, intra_op_num_threads)
+        requested = resolve_providers(providers)
+        self.precision = choose_precision(precision, provider_name(requested[0]), self.model)
+        self.session = open_session(
+            self.model.encoder_path(self.precision), requested, intra_op_num_threads, strict=providers != "auto"
+        )
         self.batch_size = batch_size
         self.token_budget = token_budget
         self.cache = EncodingCache(cache_size)

@@ -97,19 +97,30 @@ def create_session(
     model_path: Path, providers: str | Sequence[ProviderSpec] = "auto", intra_op_num_threads: int | None = None
 ) -> ort.InferenceSession:
     """An InferenceSession for `model_path` whose providers are the ones requested, or an error."""
+    return open_session(model_path, resolve_providers(providers), intra_op_num_threads, strict=providers != "auto")
+
+
+def provider_name(spec: ProviderSpec) -> str:
+    return spec if isinstance(spec, str) else spec[0]
+
+
+def open_session(
+    model_path: Path, requested: Sequence[ProviderSpec], intra_op_num_threads: int | None, strict: bool
+) -> ort.InferenceSession:
+    """A session on resolved providers; `strict`: the first provider must really run (onnxruntime would
+    otherwise fall back to CPU silently)."""
     check_single_onnxruntime()
-    requested = resolve_providers(providers)
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_num_threads or default_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(model_path), sess_options=options, providers=requested)
+        session = ort.InferenceSession(str(model_path), sess_options=options, providers=list(requested))
     except Exception as error:  # onnxruntime raises several unrelated types for unreadable models
         raise ModelLoadError(f"{model_path}: onnxruntime cannot load it: {error}") from None
-    first = requested[0] if isinstance(requested[0], str) else requested[0][0]
+    first = provider_name(requested[0])
     running = session.get_providers()
-    if first != CPU and first not in running and providers != "auto":
+    if first not in running and strict:
         raise ProviderUnavailableError(
             f"{first} was requested but onnxruntime fell back to {', '.join(running)} "
             f"(driver, CUDA or cuDNN libraries missing?). Fix: {GPU_FIX}"
