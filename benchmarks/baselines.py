@@ -19,8 +19,9 @@ import tf2onnx  # noqa: E402
 
 import train.model  # noqa: E402, F401  (registers the custom head for load_model)
 from export.convert import OPSET  # noqa: E402
-from siamese_runtime.job import score_file  # noqa: E402
-from siamese_runtime.pair_files import PairRow, atomic_text_output, read_pair_rows  # noqa: E402
+from siamese_runtime.job import JobOptions, run_job  # noqa: E402
+from siamese_runtime.io.sinks import AtomicFile  # noqa: E402
+from siamese_runtime.pair_files import PairRow, read_pair_rows  # noqa: E402
 from siamese_runtime.scorer import Scorer  # noqa: E402
 from siamese_runtime.session import create_session  # noqa: E402
 from siamese_runtime.tokenizer import Tokenizer  # noqa: E402
@@ -48,8 +49,9 @@ def padded_file(tokenizer: Tokenizer, source: str) -> tuple[list[PairRow], np.nd
 
 def write_scores(rows: list[PairRow], scores: np.ndarray, destination: str) -> None:
     """The runtime's output format: the input columns, then the score."""
-    with atomic_text_output(destination) as output:
-        output.writelines("\t".join([*row.columns, f"{score:.9g}"]) + "\n" for row, score in zip(rows, scores))
+    output = AtomicFile(destination)
+    output.write("".join("\t".join([*row.columns, f"{score:.9g}"]) + "\n" for row, score in zip(rows, scores)))
+    output.commit()
 
 
 def read_scores(path: str) -> np.ndarray:
@@ -111,4 +113,4 @@ class Runtime:
         self.scorer = Scorer(model_folder, providers="cpu", intra_op_num_threads=threads)
 
     def score_file(self, source: str, destination: str) -> None:
-        score_file(self.scorer, source, destination)
+        run_job(self.scorer, JobOptions(input=source, output=destination, header=False))

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .card import summary_table
 from .folder import DEFAULT_REPORT_FILES, ExportError, export_run
 
 
@@ -27,24 +28,6 @@ def main() -> int:
         return 1
     print(summary_table(Path(args.out), manifest))
     return 0
-
-
-def summary_table(folder: Path, manifest: dict) -> str:
-    """Markdown: each file with its size and role, then accuracy per variant and dataset."""
-    metrics = manifest["metrics"]
-    parity = metrics["parity"]
-    lines = ["| file | role | precision | MB |", "| --- | --- | --- | --- |"]
-    for name, entry in manifest["files"].items():
-        lines.append(f"| {name} | {entry['role']} | {entry['precision']} | {(folder / name).stat().st_size / 1e6:.2f} |")
-    datasets = list(metrics["accuracy"]["fp32"])
-    lines += ["", f"parity with Keras on {parity['pairs']} held-out pairs: encodings {parity['max_abs_encoding_diff']:.1e}, "
-              f"scores {parity['max_abs_score_diff']:.1e}, pair.onnx {parity['max_abs_pair_diff']:.1e}", "",
-              "| variant | " + " | ".join(datasets) + " | within bound |", "|" + " --- |" * (len(datasets) + 2)]
-    for precision, results in metrics["accuracy"].items():
-        bound = metrics["variant_bounds"].get(precision, {}).get("within_bound", "reference")
-        cells = " | ".join(f"{results[d]['at_threshold']['accuracy']:.4f}" for d in datasets)
-        lines.append(f"| {precision} | {cells} | {bound} |")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

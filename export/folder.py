@@ -20,6 +20,7 @@ from train.data import load_pairs, sample
 from train.evaluate import evaluate
 from train.run import CONFIG_FILE, METRICS_FILE, MODEL_FILE, VALIDATION_FILE, VOCAB_FILE
 
+from .card import write_model_card
 from .convert import clean_pair_model, convert_encoder
 from .manifest import onnx_file_entry, write_manifest
 from .pair_graph import build_pair_graph
@@ -103,6 +104,7 @@ def export_run(
         accuracy = _accuracy_by_variant(staging, datasets)
         folder.metrics.update({"parity": parity.as_dict(), "optimization": optimization, **accuracy})
         manifest = folder.write()
+        write_model_card(staging, manifest)
         size = sum(p.stat().st_size for p in staging.iterdir())
         if size > SIZE_BUDGET_BYTES:
             raise ExportError(f"model folder is {size / 1e6:.1f} MB, over the {SIZE_BUDGET_BYTES / 1e6:.0f} MB budget")

@@ -33,7 +33,9 @@ def test_manifest_lists_every_file_with_its_checksum_and_recorded_parity(tiny_ru
     model = ModelFolder.load(tiny_model)
     files = model.manifest["files"]
     assert set(files) == {"encoder.onnx", "encoder.int8.onnx", "encoder.fp16.onnx", "pair.onnx", "model.keras"}
-    assert {p.name for p in tiny_model.iterdir()} == {*files, "manifest.json", "vocab.json"}
+    assert {p.name for p in tiny_model.iterdir()} == {*files, "manifest.json", "vocab.json", "MODEL_CARD.md"}
+    card = (tiny_model / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "| int8 |" in card and "lcqmc/test.tsv" in card
     for name, entry in files.items():
         assert sha256_of(tiny_model / name) == entry["sha256"]
     assert files["pair.onnx"]["inputs"] == ["left_ids", "right_ids"] and files["pair.onnx"]["outputs"] == ["score"]

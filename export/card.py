@@ -1,0 +1,53 @@
+"""The model card: a human-readable page written into each model folder from its manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+CARD_FILE = "MODEL_CARD.md"
+
+
+def summary_table(folder: Path, manifest: dict[str, Any]) -> str:
+    """Markdown: each file with its role and size, parity, then accuracy per variant and dataset."""
+    metrics = manifest["metrics"]
+    parity = metrics["parity"]
+    lines = ["| file | role | precision | MB |", "| --- | --- | --- | --- |"]
+    for name, entry in manifest["files"].items():
+        lines.append(f"| {name} | {entry['role']} | {entry['precision']} | {(folder / name).stat().st_size / 1e6:.2f} |")
+    datasets = list(metrics["accuracy"]["fp32"])
+    lines += [
+        "",
+        f"Parity with Keras on {parity['pairs']} held-out pairs (max abs difference): encodings "
+        f"{parity['max_abs_encoding_diff']:.1e}, scores {parity['max_abs_score_diff']:.1e}, "
+        f"pair.onnx {parity['max_abs_pair_diff']:.1e}.",
+        "",
+        f"Accuracy at the stored threshold {manifest['threshold']:.4f}, computed by the runtime:",
+        "",
+        "| variant | " + " | ".join(datasets) + " | within its bound |",
+        "|" + " --- |" * (len(datasets) + 2),
+    ]
+    for precision, results in metrics["accuracy"].items():
+        bound = metrics["variant_bounds"].get(precision)
+        verdict = "reference" if bound is None else f"{bound['within_bound']} (drop {bound['max_drop_points']:.2f} pt)"
+        cells = " | ".join(f"{results[d]['at_threshold']['accuracy']:.4f}" for d in datasets)
+        lines.append(f"| {precision} | {cells} | {verdict} |")
+    return "\n".join(lines)
+
+
+def write_model_card(folder: Path, manifest: dict[str, Any]) -> None:
+    tokenizer = manifest["tokenizer"]
+    text = f"""# Model card: {manifest['name']}
+
+A Siamese sentence-pair scorer for Chinese questions: characters -> char vectors -> shared BiLSTM encoder
+-> `{manifest['head']['formula']}` ({manifest['head']['name']} head). Exported {manifest['created']} from
+the training run `{manifest.get('source_run', '?')}`.
+
+- Tokenizer: characters, normalization `{tokenizer['normalization']}`, {tokenizer['vocab_size']} tokens
+  (0 pads, 1 is out-of-vocabulary), at most {tokenizer['max_length']} characters per sentence.
+- Threshold {manifest['threshold']:.4f}: chosen on the training files' validation split only; the official
+  test files are scored for this table and never used to train, tune or choose anything.
+
+{summary_table(folder, manifest)}
+"""
+    (folder / CARD_FILE).write_text(text, encoding="utf-8")
