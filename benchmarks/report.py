@@ -53,6 +53,20 @@ def _throughputs(results: Mapping[str, Any]) -> dict[str, float]:
     return speeds
 
 
+def _single_pair_lines(single: Mapping[str, Any] | None) -> list[str]:
+    if not single:
+        return []
+    return [
+        "## One pair at a time",
+        "",
+        f"`Scorer.score([pair])` (cache off: tokenize, encode, head) p50 {single['api_p50_us']:.0f} us against a bare "
+        f"`session.run` on the same pre-tokenized pair p50 {single['bare_onnxruntime_p50_us']:.0f} us: "
+        f"**{single['ratio']:.2f}x** (target at most {single['target_ratio']}x), {single['calls_each']} calls each, "
+        f"{single['pairs']} real pairs, interleaved.",
+        "",
+    ]
+
+
 def markdown(results: Mapping[str, Any]) -> str:
     machine = results["machine"]
     ways = results["ways"]
@@ -87,6 +101,7 @@ def markdown(results: Mapping[str, Any]) -> str:
         "both files concatenated into one input file.",
         "",
         markdown_table(headers, speed_rows),
+        *_single_pair_lines(results.get("single_pair")),
         "## The limit",
         "",
         f"Encoder FLOPs per token: {limit['flops_per_token']:,} ({limit['formula']})",

@@ -19,7 +19,7 @@ from siamese_runtime.bench_report import validate_bench_report, write_json
 from siamese_runtime.model_folder import ModelFolder
 from siamese_runtime.pair_files import read_pair_rows
 
-from . import baselines, limit, report
+from . import baselines, limit, overhead, report
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -76,6 +76,9 @@ def measure(run_dir: Path, model: Path, files: list[Path], repeats: int, quick: 
         log.info("end to end on %s", label)
         rows.append({"file": label, **_work(path, keras_way.tokenizer, per_token, encoding_dim),
                      **_end_to_end(ways, path, repeats, work)})
+    log.info("single-pair latency: API vs bare onnxruntime")
+    first_pairs = [(row.columns[0], row.columns[1]) for row in read_pair_rows(str(files[0]))][: 50 if quick else 500]
+    single_pair = overhead.single_pair_overhead(model, first_pairs)
     log.info("matrix-multiply peaks")
     peaks = {"numpy_sgemm": limit.numpy_sgemm_peak(), "onnxruntime_matmul": limit.onnxruntime_matmul_peak()}
     for row in rows:
@@ -95,6 +98,7 @@ def measure(run_dir: Path, model: Path, files: list[Path], repeats: int, quick: 
             "repeats": repeats,
         },
         "files": rows,
+        "single_pair": single_pair,
         "limit": {"formula": limit.FORMULA, "lstm_layers": layers, "flops_per_token": per_token, **peaks},
         "runtime": runtime_report,
     }

@@ -25,6 +25,10 @@ def main() -> None:
                         help="TSV/CSV files have a header row (default: detected)")
     parser.add_argument("--on-bad-row", choices=["stop", "skip"], default="stop",
                         help="stop at a malformed row with file:line:reason, or skip it into rejected_rows.jsonl")
+    parser.add_argument("--file-weights", type=float, nargs="+",
+                        help="loss weight of each --train file, in order (default: 1 each)")
+    parser.add_argument("--no-class-balance", dest="class_balance", action="store_false",
+                        help="do not balance the classes of each file in the loss")
     parser.add_argument("--max-pairs", type=int, default=None, help="train on a seeded sample of this many pairs")
     parser.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -33,12 +37,15 @@ def main() -> None:
     parser.add_argument("--vectors", help="pretrained char vectors (word2vec format); default: train Word2Vec")
     parser.add_argument("--vectors-binary", action="store_true", help="--vectors is in word2vec binary format")
     parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim, help="Word2Vec size")
+    parser.add_argument("--vector-epochs", type=int, default=defaults.vector_epochs, help="Word2Vec epochs")
     parser.add_argument("--frozen-embeddings", dest="trainable_embeddings", action="store_false")
     parser.add_argument("--lstm-units", type=int, nargs="+", default=list(defaults.lstm_units))
     parser.add_argument("--head", choices=["manhattan", "euclidean", "cosine"], default=defaults.head,
                         help="similarity: exp(-L1) with BCE (the notebook's), exp(-L2) with contrastive loss, cosine")
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs,
+                        help="first epochs with the char embeddings frozen (then fine-tuned unless frozen)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience")

@@ -112,8 +112,9 @@ def _labeled_problem(problem: str | None, values: list[object], chosen: Selectio
     return text_problem(values[chosen.left], "sentence1") or text_problem(values[chosen.right], "sentence2")
 
 
-def balanced_weights(pairs: Pairs) -> np.ndarray:
-    """Per-pair loss weights giving each class of each source file the same total weight per file.
+def balanced_weights(pairs: Pairs, file_weights: Sequence[float] | None = None) -> np.ndarray:
+    """Per-pair loss weights giving each class of each source file the same total weight per file,
+    times that file's weight from `file_weights` (default 1 each).
 
     ATEC is 22% positive while the official tests are 50%: without this the model learns ATEC's prior.
     The weights average 1 over the pairs, so the learning rate keeps its meaning.
@@ -121,10 +122,11 @@ def balanced_weights(pairs: Pairs) -> np.ndarray:
     weights = np.zeros(len(pairs), dtype=np.float32)
     for source in np.unique(pairs.sources):
         in_source = pairs.sources == source
+        scale = 1.0 if file_weights is None else float(file_weights[source])
         for label in (0.0, 1.0):
             members = in_source & (pairs.labels == label)
             if members.any():
-                weights[members] = in_source.sum() / (2 * members.sum())
+                weights[members] = scale * in_source.sum() / (2 * members.sum())
     return weights / weights.mean()
 
 

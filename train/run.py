@@ -55,6 +55,7 @@ class TrainConfig:
     vectors: str | None = None
     vectors_binary: bool = False
     embedding_dim: int = 300
+    vector_epochs: int = 20
     trainable_embeddings: bool = True
     lstm_units: tuple[int, ...] = (128, 32)
     dropout: float = 0.5
@@ -62,6 +63,7 @@ class TrainConfig:
     epochs: int = 10
     warmup_epochs: int = 1
     class_balance: bool = True
+    file_weights: list[float] | None = None
     batch_size: int = 64
     learning_rate: float = 0.002
     patience: int = 3
@@ -69,6 +71,8 @@ class TrainConfig:
 
 def train_run(config: TrainConfig) -> Path:
     """Train as configured and write the run directory; returns its path."""
+    if config.file_weights is not None and len(config.file_weights) != len(config.train_files):
+        raise ValueError(f"{len(config.file_weights)} file weights for {len(config.train_files)} training files")
     started = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
     out = Path(config.out)
@@ -82,14 +86,14 @@ def train_run(config: TrainConfig) -> Path:
     vectors = (
         load_vectors(config.vectors, config.vectors_binary)
         if config.vectors
-        else train_char_vectors(train_pairs.sentences(), config.embedding_dim, config.seed)
+        else train_char_vectors(train_pairs.sentences(), config.embedding_dim, config.seed, config.vector_epochs)
     )
     embeddings, coverage = embedding_matrix(tokenizer, vectors, train_pairs.sentences())
 
     encoder = build_encoder(embeddings, config.lstm_units, config.dropout, config.trainable_embeddings)
     model = build_pair_model(encoder, config.head)
-    train_weights = balanced_weights(train_pairs) if config.class_balance else None
-    validation_weights = balanced_weights(validation_pairs) if config.class_balance else None
+    train_weights = balanced_weights(train_pairs, config.file_weights) if config.class_balance else None
+    validation_weights = balanced_weights(validation_pairs, config.file_weights) if config.class_balance else None
     train_data = BucketedPairs(train_pairs, tokenizer, config.batch_size, config.seed, True, train_weights)
     validation_data = BucketedPairs(validation_pairs, tokenizer, config.batch_size, config.seed, False, validation_weights)
     history = fit(model, train_data, validation_data, config.epochs, config.warmup_epochs, config.patience,
