@@ -35,6 +35,9 @@ VARIANT_FILES = {"int8": "encoder.int8.onnx", "fp16": "encoder.fp16.onnx"}
 PARITY_PAIRS = 2000
 DEFAULT_REPORT_FILES = ("../shared/data/bq/test.tsv", "../shared/data/lcqmc/test.tsv")
 SIZE_BUDGET_BYTES = 25_000_000
+# A variant's accuracy bound is judged on datasets where one flipped pair moves accuracy by at most
+# 0.05 points; on a few hundred pairs a single flip would exceed a 0.5-point bound by itself.
+MIN_PAIRS_FOR_BOUND = 2000
 STEPS = 6
 
 
@@ -150,13 +153,16 @@ def _accuracy_by_variant(folder: Path, datasets: dict[str, Path]) -> dict[str, A
         for label, path in datasets.items():
             pairs = load_pairs([str(path)])
             results[precision][label] = evaluate(scorer.score(pairs.left, pairs.right), pairs.labels, scorer.threshold)
+    judged = [d for d in datasets if results["fp32"][d]["pairs"] >= MIN_PAIRS_FOR_BOUND] or list(datasets)
     bounds = {}
     for precision, limit in MAX_ACCURACY_DROP.items():
-        drop = max(
-            100 * (results["fp32"][d]["at_threshold"]["accuracy"] - results[precision][d]["at_threshold"]["accuracy"])
+        drops = {
+            d: round(100 * (results["fp32"][d]["at_threshold"]["accuracy"] - results[precision][d]["at_threshold"]["accuracy"]), 3)
             for d in datasets
-        )
-        bounds[precision] = {"max_drop_points": round(drop, 3), "bound_points": limit, "within_bound": drop <= limit}
+        }
+        drop = max(drops[d] for d in judged)
+        bounds[precision] = {"max_drop_points": drop, "bound_points": limit, "within_bound": drop <= limit,
+                             "drop_points_by_dataset": drops, "judged_on": judged}
         if drop > limit:
             log.warning("%s loses %.2f accuracy points, over its %.1f bound: marked in the manifest", precision, drop, limit)
     return {"accuracy": results, "variant_bounds": bounds}
