@@ -66,7 +66,7 @@ def export_run(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        folder = _Folder(staging, name or target.name, str(run), tokenizer, config["head"], run_metrics)
+        folder = _Folder(staging, name or target.name, str(run), tokenizer, config, run_metrics)
         shutil.copyfile(run / VOCAB_FILE, staging / VOCAB_FILE)
 
         _step(1, "converting the encoder with tf2onnx (native LSTM + sequence_lens)")
@@ -125,11 +125,14 @@ def export_run(
 class _Folder:
     """The files and metrics of a model folder being built; each write re-validates the manifest."""
 
-    def __init__(self, path: Path, name: str, source_run: str, tokenizer: Tokenizer, head: str, run_metrics: dict) -> None:
-        self.path, self.name, self.source_run, self.tokenizer, self.head = path, name, source_run, tokenizer, head
+    def __init__(self, path: Path, name: str, source_run: str, tokenizer: Tokenizer, config: dict, run_metrics: dict) -> None:
+        self.path, self.name, self.source_run, self.tokenizer, self.config = path, name, source_run, tokenizer, config
         self.threshold = float(run_metrics["threshold"])
         self.files: dict[str, dict[str, Any]] = {}
-        self.metrics: dict[str, Any] = {"training_validation": run_metrics["validation"]}
+        self.metrics: dict[str, Any] = {
+            "training_validation": run_metrics["validation"],
+            "training_validation_per_file": run_metrics.get("validation_per_file", {}),
+        }
 
     def add(self, file: str, role: str, precision: str) -> None:
         path = self.path / file
@@ -140,8 +143,8 @@ class _Folder:
     def write(self) -> dict[str, Any]:
         encoder = onnx.load(str(self.path / ENCODER_FILE), load_external_data=False)
         dim = encoder.graph.output[0].type.tensor_type.shape.dim[-1].dim_value
-        return write_manifest(self.path, self.name, self.source_run, self.tokenizer, VOCAB_FILE, self.head,
-                              self.threshold, int(dim), self.files, self.metrics)
+        return write_manifest(self.path, self.name, self.source_run, self.tokenizer, VOCAB_FILE, self.config["head"],
+                              self.threshold, int(dim), self.files, self.metrics, self.config)
 
 
 def _accuracy_by_variant(folder: Path, datasets: dict[str, Path]) -> dict[str, Any]:

@@ -40,6 +40,7 @@ def write_manifest(
     encoding_dim: int,
     files: dict[str, dict[str, Any]],
     metrics: dict[str, Any],
+    training_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -58,6 +59,7 @@ def write_manifest(
         "encoding_dim": encoding_dim,
         "files": files,
         "metrics": metrics,
+        "training_config": training_config or {},
         "versions": {lib: metadata.version(lib) for lib in LIBRARIES if _installed(lib)},
     }
     validate_manifest(manifest, str(folder / MANIFEST))

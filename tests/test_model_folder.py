@@ -68,6 +68,8 @@ def test_vocabulary_that_does_not_fit_the_model_is_refused(model_copy: Path) -> 
         ModelFolder.load(model_copy)
 
 
-def test_missing_precision_lists_what_exists() -> None:
-    with pytest.raises(ModelLoadError, match="no fp16 encoder in this model; available: fp32"):
-        ModelFolder.load().encoder_path("fp16")
+def test_default_model_ships_every_precision_and_names_them_when_one_is_missing() -> None:
+    model = ModelFolder.load()
+    assert model.precisions() == ["fp16", "fp32", "int8"]
+    with pytest.raises(ModelLoadError, match="no bf16 encoder in this model; available: fp16, fp32, int8"):
+        model.encoder_path("bf16")

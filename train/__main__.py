@@ -38,7 +38,9 @@ def main() -> None:
     parser.add_argument("--vectors-binary", action="store_true", help="--vectors is in word2vec binary format")
     parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim, help="Word2Vec size")
     parser.add_argument("--vector-epochs", type=int, default=defaults.vector_epochs, help="Word2Vec epochs")
-    parser.add_argument("--frozen-embeddings", dest="trainable_embeddings", action="store_false")
+    parser.add_argument("--trainable-embeddings", action=argparse.BooleanOptionalAction,
+                        default=defaults.trainable_embeddings,
+                        help="fine-tune the char vectors after the warm-up (frozen, as the notebook, generalized better)")
     parser.add_argument("--lstm-units", type=int, nargs="+", default=list(defaults.lstm_units))
     parser.add_argument("--head", choices=["manhattan", "euclidean", "cosine"], default=defaults.head,
                         help="similarity: exp(-L1) with BCE (the notebook's), exp(-L2) with contrastive loss, cosine")

@@ -56,11 +56,11 @@ class TrainConfig:
     vectors_binary: bool = False
     embedding_dim: int = 300
     vector_epochs: int = 20
-    trainable_embeddings: bool = True
+    trainable_embeddings: bool = False
     lstm_units: tuple[int, ...] = (128, 32)
     dropout: float = 0.5
     head: str = "manhattan"
-    epochs: int = 10
+    epochs: int = 14
     warmup_epochs: int = 1
     class_balance: bool = True
     file_weights: list[float] | None = None
