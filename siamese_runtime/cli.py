@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from .session import installed_onnxruntime_distributions
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+RAY_CHUNK_ROWS = 1024  # small batches spread even one file over many actors
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,8 +65,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="stop (default): fail with file:line: reason; skip: no output row; "
                             "null: an output row with an empty score. skip and null write a reject file")
     score.add_argument("--reject-file", help="JSONL of bad rows with line and reason (default: OUTPUT.rejects.jsonl)")
-    score.add_argument("--chunk-rows", type=int, default=8192,
-                       help="rows read, scored and checkpointed at a time (ray: rows per actor call)")
+    score.add_argument("--chunk-rows", type=int,
+                       help="rows read, scored and checkpointed at a time (default: 8192; ray: rows per actor call, "
+                            f"default {RAY_CHUNK_ROWS})")
     score.add_argument("--resume", action="store_true", help="go on from the checkpoint of an interrupted job")
     score.add_argument("--engine", choices=("local", "ray"), default="local",
                        help="local (default): this process; ray: an actor pool on a Ray cluster, Parquet out")
@@ -92,7 +95,8 @@ def _score(args: argparse.Namespace) -> int:
         left, right = args.columns.split(",")
     options = JobOptions(
         args.input, args.output, args.input_format, args.output_format, args.header, left, right, args.id_column,
-        args.predict, args.on_bad_row, args.reject_file, args.chunk_rows, args.resume,
+        args.predict, args.on_bad_row, args.reject_file,
+        args.chunk_rows or (RAY_CHUNK_ROWS if args.engine == "ray" else JobOptions.chunk_rows), args.resume,
     )
     if args.engine == "ray":
         return _score_on_ray(args, options)
@@ -120,6 +124,8 @@ def _score_on_ray(args: argparse.Namespace, options: JobOptions) -> int:
     scorer = ScorerOptions(args.model, args.provider, args.precision, args.threads, args.batch_size, args.cache_size)
     gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1 if args.provider == "cuda" else 0)
     cluster = ClusterOptions(args.ray_address, args.actors, args.cpus_per_actor, gpus)
+    if not args.verbose:
+        os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")  # else Ray Data logs each plan and its progress
     summary = run_ray_job(scorer, options, cluster)
     bad = f", {summary.bad_rows} bad rows in {summary.rejects}" if summary.rejects else ""
     print(

@@ -58,7 +58,7 @@ def find_pair_files(
     return PairFiles(files, fmt, columns, has_header, filesystem)
 
 
-def read_pairs(files: PairFiles | str | Sequence[str], rows_per_block: int = 8192) -> Dataset:
+def read_pairs(files: PairFiles | str | Sequence[str], rows_per_block: int = 1024) -> Dataset:
     """A Dataset of the files' rows: their columns as text (null where missing), `line`, and `path` if several.
 
     Each file is parsed by one Ray task, streamed in blocks of `rows_per_block` rows, with the same header

@@ -58,7 +58,7 @@ def score_dataset(
     scorer: ScorerOptions = ScorerOptions(),
     *,
     actors: int = 1,
-    batch_size: int = 8192,
+    batch_size: int = 1024,
     num_cpus: float = 1,
     num_gpus: float = 0,
     predict: bool = False,
