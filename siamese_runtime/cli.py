@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from .session import installed_onnxruntime_distributions
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 RAY_CHUNK_ROWS = 1024  # small batches spread even one file over many actors
+# Ray counts a file's read task as one input and warns that one input cannot feed several actors; but each
+# read task streams many blocks, which do.
+RAY_ONE_INPUT_WARNING = "The minimum number of concurrent actors"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,6 +130,7 @@ def _score_on_ray(args: argparse.Namespace, options: JobOptions) -> int:
     cluster = ClusterOptions(args.ray_address, args.actors, args.cpus_per_actor, gpus)
     if not args.verbose:
         os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")  # else Ray Data logs each plan and its progress
+        warnings.filterwarnings("ignore", RAY_ONE_INPUT_WARNING)
     summary = run_ray_job(scorer, options, cluster)
     bad = f", {summary.bad_rows} bad rows in {summary.rejects}" if summary.rejects else ""
     print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -71,10 +72,14 @@ def read_pairs(files: PairFiles | str | Sequence[str], rows_per_block: int = 102
         files = find_pair_files(files)
     items = [{PATH: path} for path in files.paths]
     # Reading takes no CPU reservation: scoring actors may hold every CPU, and readers must still run.
-    return ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+    rows = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         _read_files, batch_size=1, batch_format="pyarrow", num_cpus=0,
         fn_kwargs={"files": files, "rows_per_block": rows_per_block},
     )
+    # Ray gathers a task's output into blocks of up to 128 MiB (one block for a small file, which only one
+    # actor would score); blocks of about `rows_per_block` rows spread even one file over every actor.
+    rows.context.target_max_block_size = _block_bytes(files, rows_per_block)
+    return rows
 
 
 def write_parquet(dataset: Dataset, target: str, filesystem: FileSystem | None = None) -> int:
@@ -113,6 +118,12 @@ def _read_files(batch: pyarrow.Table, files: PairFiles, rows_per_block: int) -> 
                 )
             for chunk in chunked(table.records, rows_per_block):
                 yield _block(chunk, files.columns, path if len(files.paths) > 1 else None)
+
+
+def _block_bytes(files: PairFiles, rows: int) -> int:
+    """The size of the first file's first `rows` rows as a block (read here, on the driver)."""
+    with open_table(files.paths[0], files.fmt, files.header, filesystem=files.filesystem) as table:
+        return max(1, _block(list(islice(table.records, rows)), files.columns, None).nbytes)
 
 
 def _block(records: list[Record], columns: list[str], path: str | None) -> pyarrow.Table:
