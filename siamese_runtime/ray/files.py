@@ -47,7 +47,10 @@ def find_pair_files(
     Folders are listed recursively, leaving out hidden files and names starting with '_' (_SUCCESS, ...).
     The format comes from `input_format` or the first file's extension; `header` None detects it.
     """
-    filesystem, files = _list_files([paths] if isinstance(paths, str) else list(paths), filesystem)
+    given = [paths] if isinstance(paths, str) else list(paths)
+    if not given:
+        raise SiameseRuntimeError("no input paths given")
+    filesystem, files = _list_files(given, filesystem)
     if not files:
         raise SiameseRuntimeError(f"no pair files found at {paths}")
     fmt = format_of(files[0], input_format)
