@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("ray.data", reason="the Ray engine needs the [ray] extra")
+import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import ray  # noqa: E402
 
@@ -114,6 +116,28 @@ def test_a_folder_of_files_keeps_path_and_line(lcqmc_500: Path, tmp_path: Path) 
     rows = score_dataset(read_pairs(str(folder)), PairColumns("column1", "column2"), CPU).take_all()
     keys = sorted((Path(row["path"]).name, row["line"]) for row in rows)
     assert keys == [("a.tsv", i) for i in range(1, 31)] + [("b.tsv", i) for i in range(1, 21)]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_csv_jsonl_and_parquet_by_uri_keep_their_ids(lcqmc_500: Path, tmp_path: Path, suffix: str) -> None:
+    pairs = [line.split("\t")[:2] for line in lcqmc_500.read_text("utf-8").splitlines()[:40]]
+    rows = [{"id": f"r{i}", "sentence1": a, "sentence2": b} for i, (a, b) in enumerate(pairs)]
+    source = tmp_path / f"pairs{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(pa.Table.from_pylist(rows), source)
+    elif suffix == ".jsonl":
+        source.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    else:
+        with source.open("w", encoding="utf-8", newline="") as stream:
+            writer = csv.DictWriter(stream, ["id", "sentence1", "sentence2"])
+            writer.writeheader()
+            writer.writerows(rows)
+    out = tmp_path / "out.parquet"
+    summary = run_ray_job(CPU, JobOptions(source.as_uri(), str(out)), TWO_ACTORS)
+    scored = by_id(out, "id")
+    expected = dict(zip((r["id"] for r in rows), Scorer(providers="cpu").score(pairs).tolist()))
+    assert summary.rows == len(scored) == 40 and sorted(scored) == sorted(expected)
+    assert max(abs(scored[k]["score"] - v) for k, v in expected.items()) <= 1e-6
 
 
 def test_cli_engine_ray_in_a_subprocess(lcqmc_500: Path, tmp_path: Path, cluster: str) -> None:
