@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 LINE = "line"  # the line a row starts on in its file: its row number in Parquet and headerless files
 PATH = "path"  # the file a row comes from, when several files are read
 PROBLEM = "_problem"  # why a row could not be parsed (column count, JSON, UTF-8), else null; never written out
+ROWS_PER_OUTPUT_FILE = 100_000  # a folder output gathers the small scoring blocks into files of this many rows
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ def _write_folder(dataset: Dataset, path: str, filesystem: FileSystem) -> int:
     import pyarrow.dataset
 
     filesystem.create_dir(path)  # a dataset with no rows writes no files: still an (empty) folder
-    dataset.write_parquet(path, filesystem=filesystem)
+    dataset.write_parquet(path, filesystem=filesystem, min_rows_per_file=ROWS_PER_OUTPUT_FILE)
     return pyarrow.dataset.dataset(path, filesystem=filesystem, format="parquet").count_rows()
 
 
