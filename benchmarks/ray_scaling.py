@@ -144,7 +144,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"onnxruntime {results['machine']['onnxruntime']['version']}, CPU, default model. File in -> Parquet out, "
         f"best of {results['repeats']} interleaved runs, on one local Ray cluster (num_cpus=2) started beforehand. "
         f"1-minute load average during the runs: min {load['min']:.2f}, median {load['median']:.2f}, "
-        f"max {load['max']:.2f} (2 cores).",
+        f"max {load['max']:.2f}; it counts the benchmark's own processes, about 2 while they keep both cores busy.",
         "",
         markdown_table(
             ["file", "pairs", "local, 1 thread (pairs/s)", "ray, 1 actor", "local, 2 threads", "ray, 2 actors",
