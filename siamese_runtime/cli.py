@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +21,10 @@ from .session import installed_onnxruntime_distributions
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+RAY_CHUNK_ROWS = 1024  # small batches spread even one file over many actors
+# Ray counts a file's read task as one input and warns that one input cannot feed several actors; but each
+# read task streams many blocks, which do.
+RAY_ONE_INPUT_WARNING = "The minimum number of concurrent actors"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,8 +70,16 @@ def _parser() -> argparse.ArgumentParser:
                        help="stop (default): fail with file:line: reason; skip: no output row; "
                             "null: an output row with an empty score. skip and null write a reject file")
     score.add_argument("--reject-file", help="JSONL of bad rows with line and reason (default: OUTPUT.rejects.jsonl)")
-    score.add_argument("--chunk-rows", type=int, default=8192, help="rows read, scored and checkpointed at a time")
+    score.add_argument("--chunk-rows", type=int,
+                       help="rows read, scored and checkpointed at a time (default: 8192; ray: rows per actor call, "
+                            f"default {RAY_CHUNK_ROWS})")
     score.add_argument("--resume", action="store_true", help="go on from the checkpoint of an interrupted job")
+    score.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local (default): this process; ray: an actor pool on a Ray cluster, Parquet out")
+    score.add_argument("--actors", type=int, default=1, help="ray: scoring actors, one model session each")
+    score.add_argument("--cpus-per-actor", type=float, default=1, help="ray: CPUs per actor (default: 1)")
+    score.add_argument("--gpus-per-actor", type=float, help="ray: GPUs per actor (default: 1 with --provider cuda, else 0)")
+    score.add_argument("--ray-address", help="ray: the cluster to join (default: RAY_ADDRESS, else a local one)")
     score.set_defaults(run=_score)
 
     info = commands.add_parser("info", help="providers available and the model's manifest, as JSON")
@@ -84,12 +98,15 @@ def _score(args: argparse.Namespace) -> int:
         if left is not None or right is not None or args.columns.count(",") != 1:
             raise SiameseRuntimeError("--columns takes LEFT,RIGHT and replaces --left and --right")
         left, right = args.columns.split(",")
-    scorer = Scorer(args.model, providers=args.provider, precision=args.precision,
-                    intra_op_num_threads=args.threads, batch_size=args.batch_size, cache_size=args.cache_size)
     options = JobOptions(
         args.input, args.output, args.input_format, args.output_format, args.header, left, right, args.id_column,
-        args.predict, args.on_bad_row, args.reject_file, args.chunk_rows, args.resume,
+        args.predict, args.on_bad_row, args.reject_file,
+        args.chunk_rows or (RAY_CHUNK_ROWS if args.engine == "ray" else JobOptions.chunk_rows), args.resume,
     )
+    if args.engine == "ray":
+        return _score_on_ray(args, options)
+    scorer = Scorer(args.model, providers=args.provider, precision=args.precision,
+                    intra_op_num_threads=args.threads, batch_size=args.batch_size, cache_size=args.cache_size)
     from tqdm import tqdm
 
     with tqdm(unit=" pairs", unit_scale=True, disable=not sys.stderr.isatty(), file=sys.stderr) as progress:
@@ -100,6 +117,26 @@ def _score(args: argparse.Namespace) -> int:
         f"siamese-runtime: scored {summary.rows} rows{bad}{resumed}; {summary.sentences_encoded} distinct sentences "
         f"encoded, {summary.truncated} truncated; {summary.seconds:.2f} s, {summary.pairs_per_second:.0f} pairs/s "
         f"on {summary.provider}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _score_on_ray(args: argparse.Namespace, options: JobOptions) -> int:
+    from .ray.job import ClusterOptions, run_ray_job
+    from .ray.scoring import ScorerOptions
+
+    scorer = ScorerOptions(args.model, args.provider, args.precision, args.threads, args.batch_size, args.cache_size)
+    gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1 if args.provider == "cuda" else 0)
+    cluster = ClusterOptions(args.ray_address, args.actors, args.cpus_per_actor, gpus)
+    if not args.verbose:
+        os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")  # else Ray Data logs each plan and its progress
+        warnings.filterwarnings("ignore", RAY_ONE_INPUT_WARNING)
+    summary = run_ray_job(scorer, options, cluster)
+    bad = f", {summary.bad_rows} bad rows in {summary.rejects}" if summary.rejects else ""
+    print(
+        f"siamese-runtime: scored {summary.rows} rows{bad} on Ray with {args.actors} actors; "
+        f"{summary.seconds:.2f} s, {summary.pairs_per_second:.0f} pairs/s",
         file=sys.stderr,
     )
     return 0

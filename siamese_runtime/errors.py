@@ -16,10 +16,13 @@ class ProviderUnavailableError(SiameseRuntimeError):
 
 
 class BadRowError(SiameseRuntimeError):
-    """An input row cannot be scored; the message names the file, line and reason."""
+    """An input row cannot be scored; the message names the file, line (or the row's id) and reason."""
 
-    def __init__(self, source: str, line: int, reason: str) -> None:
+    def __init__(self, source: str, line: int | str, reason: str) -> None:
         super().__init__(f"{source}:{line}: {reason}")
         self.source = source
         self.line = line
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, int | str, str]]:  # picklable: Ray raises it across processes
+        return type(self), (self.source, self.line, self.reason)

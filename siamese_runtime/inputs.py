@@ -56,6 +56,11 @@ def text_problem(value: object, name: str) -> str | None:
     return f"{name} is {type(value).__name__}, not text"
 
 
+def pair_problem(left: object, right: object) -> str | None:
+    """Why a pair of values cannot be scored (the first sentence's problem first), or None."""
+    return text_problem(left, "sentence1") or text_problem(right, "sentence2")
+
+
 @lru_cache(maxsize=1 << 16)
 def is_blank(text: str) -> bool:
     """Nothing left after the tokenizer's normalization (cached: files repeat their sentences)."""

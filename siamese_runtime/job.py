@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from .batching import chunked
 from .checkpoint import Checkpoint, Progress, fingerprint
 from .errors import BadRowError, SiameseRuntimeError
-from .inputs import text_problem
+from .inputs import pair_problem
 from .io.columns import Selection, select_columns
 from .io.formats import format_of
 from .io.readers import Record, open_table
@@ -42,6 +42,14 @@ class JobOptions:
     reject_file: str | None = None
     chunk_rows: int = 8192
     resume: bool = False
+
+    @property
+    def header_choice(self) -> bool | None:
+        """--header/--no-header; else True when a column is chosen by name (names need a header); else detect."""
+        if self.header is not None:
+            return self.header
+        named = any(spec is not None and not spec.isdigit() for spec in (self.left, self.right, self.id_column))
+        return True if named else None
 
     @property
     def rejects(self) -> str | None:
@@ -90,10 +98,8 @@ def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[int], No
         checkpoint.remove()  # a stale checkpoint must never describe the new partial output
     progress = progress or Progress()
     resumed_rows = progress.rows
-    named = any(spec is not None and not spec.isdigit() for spec in (options.left, options.right, options.id_column))
-    header = options.header if options.header is not None else (True if named else None)
     stats = EncodeStats(progress.encoded, progress.truncated)
-    with open_table(options.input, in_format, header, progress.position if resumed else None) as table:
+    with open_table(options.input, in_format, options.header_choice, progress.position if resumed else None) as table:
         selection = select_columns(table.columns, table.header, options.left, options.right, options.id_column)
         output = open_sink(options.output, out_format, table.columns, table.header, options.predict,
                            progress.output_bytes if resumed else None)
@@ -194,9 +200,7 @@ def _score_chunk(
 def _problems(chunk: list[Record], selection: Selection) -> list[str | None]:
     """Why each record cannot be scored, or None: its own problem, a missing, non-text or empty sentence."""
     return [
-        record.problem
-        or text_problem(record.values[selection.left], "sentence1")
-        or text_problem(record.values[selection.right], "sentence2")
+        record.problem or pair_problem(record.values[selection.left], record.values[selection.right])
         for record in chunk
     ]
 

@@ -16,18 +16,6 @@ from siamese_runtime.job import JobOptions, run_job
 SCORER = Scorer(providers="cpu")
 
 
-@pytest.fixture()
-def broken(lcqmc_500: Path, tmp_path: Path) -> Path:
-    """500 real pairs with an id column, and four bad rows among them."""
-    lines = [f"{i}\t{line}" for i, line in enumerate(lcqmc_500.read_text(encoding="utf-8").splitlines(keepends=True))]
-    lines[10] = "10\t只有一列\n"
-    lines[20] = "20\t \t借呗\t1\n"
-    lines[30] = "30\t花呗\t\u3000\t0\n"
-    path = tmp_path / "broken.tsv"
-    path.write_bytes("".join(lines).encode() + b"500\t\xff\xfe\tok\t1\n")
-    return path
-
-
 def scored(path: Path) -> list[list[str]]:
     return [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
 

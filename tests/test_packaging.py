@@ -25,4 +25,5 @@ def test_runtime_dependencies_exclude_training_libraries() -> None:
 
 def test_gpu_distribution_offers_the_runtime_extras() -> None:
     cpu, gpu = project("pyproject.toml"), project("gpu/pyproject.toml")
-    assert cpu["optional-dependencies"]["parquet"] == gpu["optional-dependencies"]["parquet"]
+    for extra in ("parquet", "ray"):
+        assert cpu["optional-dependencies"][extra] == gpu["optional-dependencies"][extra], extra

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, islice
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import SiameseRuntimeError
 from .formats import pyarrow_parquet
+
+if TYPE_CHECKING:
+    from pyarrow.fs import FileSystem
 
 PEEK_ROWS = 20
 KNOWN_COLUMNS = frozenset(
@@ -53,13 +57,19 @@ class Table:
 
 
 @contextmanager
-def open_table(path: str, fmt: str, header: bool | None = None, start: Position | None = None) -> Iterator[Table]:
-    """Open `path` ('-': stdin) as a Table; `header` None detects it; `start` resumes after a position."""
+def open_table(
+    path: str, fmt: str, header: bool | None = None, start: Position | None = None,
+    filesystem: FileSystem | None = None,
+) -> Iterator[Table]:
+    """Open `path` ('-': stdin) as a Table; `header` None detects it; `start` resumes after a position.
+
+    With a pyarrow `filesystem`, `path` is read from it (S3, GCS, HDFS, ...) instead of the local disk.
+    """
     if fmt == "parquet":
-        yield _parquet_table(path, start)
+        yield _parquet_table(path, start, filesystem)
         return
     parse = {"tsv": _tsv_records, "csv": _csv_records, "jsonl": _jsonl_records}[fmt]
-    with _open_binary(path) as stream:
+    with _open_binary(path, filesystem) as stream:
         records = parse(stream, Position(0, 0))
         head = list(islice(records, PEEK_ROWS))
         if fmt == "jsonl":
@@ -106,9 +116,13 @@ def _is_number(text: str) -> bool:
 
 
 @contextmanager
-def _open_binary(path: str) -> Iterator[BinaryIO]:
+def _open_binary(path: str, filesystem: FileSystem | None) -> Iterator[BinaryIO]:
     if path == "-":
         yield sys.stdin.buffer
+        return
+    if filesystem is not None:
+        with io.BufferedReader(filesystem.open_input_stream(path)) as stream:  # type: ignore[arg-type]
+            yield stream  # type: ignore[misc]
         return
     with open(path, "rb") as stream:
         yield stream
@@ -175,10 +189,10 @@ def _width_checked(record: Record, width: int) -> Record:
     return record
 
 
-def _parquet_table(path: str, start: Position | None) -> Table:
+def _parquet_table(path: str, start: Position | None, filesystem: FileSystem | None) -> Table:
     if path == "-":
         raise SiameseRuntimeError("Parquet cannot be read from stdin; give a file path")
-    parquet_file = pyarrow_parquet().ParquetFile(path)
+    parquet_file = pyarrow_parquet().ParquetFile(filesystem.open_input_file(path) if filesystem else path)
     columns = list(parquet_file.schema_arrow.names)
     skip = start.offset if start is not None else 0
 

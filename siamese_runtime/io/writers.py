@@ -56,7 +56,7 @@ class TextRows:
         return self._lines([self._cells(row) for row in rows])
 
     def _cells(self, row: ScoredRow) -> list[str]:
-        cells = [_cell(row.values[i]) for i in self.kept]
+        cells = [text_cell(row.values[i]) for i in self.kept]
         if self.predict:
             cells.append("" if row.predicted is None else str(int(row.predicted)))
         cells.append("" if row.score is None else f"{row.score:.9g}")
@@ -79,7 +79,8 @@ class TextRows:
         return buffer.getvalue()
 
 
-def _cell(value: object) -> str:
+def text_cell(value: object) -> str:
+    """A value as output text: strings as they are, other JSON values (numbers, lists, ...) as JSON."""
     if value is None:
         return ""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
@@ -134,7 +135,7 @@ class ParquetSink:
 
     def write(self, rows: Sequence[ScoredRow]) -> None:
         data: dict[str, list[object]] = {
-            self.columns[i]: [None if row.values[i] is None else _cell(row.values[i]) for row in rows]
+            self.columns[i]: [None if row.values[i] is None else text_cell(row.values[i]) for row in rows]
             for i in self.kept
         }
         if self.predict:

@@ -1,0 +1,108 @@
+"""A file job on a Ray cluster: the local job's options and bad-row policies, scored by an actor pool into Parquet."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import BadRowError, SiameseRuntimeError
+from ..io.columns import select_columns
+from ..io.sinks import AtomicFile
+from ..job import JobOptions
+from .cluster import connected
+from .files import LINE, PATH, find_pair_files, read_pairs, write_parquet
+from .scoring import REASON, PairColumns, ScorerOptions, rejected_rows, score_dataset
+
+if TYPE_CHECKING:
+    from ray.data import Dataset
+
+TEXT_OUTPUTS = (".tsv", ".txt", ".csv", ".jsonl", ".ndjson")
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Where a job runs (None: RAY_ADDRESS, else a new local cluster) and its actor pool."""
+
+    address: str | None = None
+    actors: int = 1
+    num_cpus: float = 1
+    num_gpus: float = 0
+
+
+@dataclass(frozen=True)
+class RayJobSummary:
+    rows: int
+    written: int
+    bad_rows: int
+    seconds: float
+    rejects: str | None
+
+    @property
+    def pairs_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+def run_ray_job(scorer: ScorerOptions, options: JobOptions, cluster: ClusterOptions) -> RayJobSummary:
+    """Score `options.input` (files, folders or URIs) into Parquet at `options.output` on a Ray cluster.
+
+    Columns, header detection and bad-row policies are those of the local job; the output is one Parquet
+    file (OUTPUT.parquet) or a folder of them, with `line` (and `path`) identifying rows when the input
+    has no id column. Rows are in no particular order. Under skip and null, bad rows go to the same JSONL
+    reject file as the local job's. There is no --resume: a failed job is run again.
+    """
+    started = time.perf_counter()
+    _check(options)
+    with connected(cluster.address):
+        files = find_pair_files(options.input, options.input_format, options.header_choice)
+        selection = select_columns(files.columns, files.header, options.left, options.right, options.id_column)
+        columns = PairColumns(files.columns[selection.left], files.columns[selection.right],
+                              None if selection.id is None else files.columns[selection.id])
+        pairs = read_pairs(files, options.chunk_rows)
+        scored = score_dataset(
+            pairs, columns, scorer, actors=cluster.actors, batch_size=options.chunk_rows, num_cpus=cluster.num_cpus,
+            num_gpus=cluster.num_gpus, predict=options.predict, on_bad_row=options.on_bad_row, source=options.input,
+        )
+        try:
+            written = write_parquet(scored, options.output)
+        except BadRowError as error:  # raised in an actor: Ray's wrapper carries the remote traceback
+            raise BadRowError(error.source, error.line, error.reason) from None
+        rejects = options.rejects
+        bad = _write_rejects(rejected_rows(pairs, columns), rejects, files.columns, columns) if rejects else 0
+    rows = written + bad if options.on_bad_row == "skip" else written
+    return RayJobSummary(rows, written, bad, time.perf_counter() - started, rejects)
+
+
+def _check(options: JobOptions) -> None:
+    if options.resume:
+        raise SiameseRuntimeError("--resume is for the local engine; rerun a failed ray job from the start")
+    if options.input == "-" or options.output == "-":
+        raise SiameseRuntimeError("the ray engine reads and writes files, not stdin or stdout")
+    if options.output_format not in (None, "parquet") or Path(options.output).suffix.lower() in TEXT_OUTPUTS:
+        raise SiameseRuntimeError("the ray engine writes Parquet: give OUTPUT.parquet (one file) or a folder")
+    if options.on_bad_row != "stop" and options.reject_file is None and "://" in options.output:
+        raise SiameseRuntimeError(f"--on-bad-row {options.on_bad_row} with a remote output needs --reject-file")
+
+
+def _write_rejects(rejects: Dataset, path: str, input_columns: list[str], columns: PairColumns) -> int:
+    """Bad rows as the local job's reject file (JSONL: line, id, reason, values), in input order."""
+    rejects.context.execution_options.preserve_order = True
+    file, count = AtomicFile(path), 0
+    try:
+        for batch in rejects.iter_batches(batch_format="pyarrow", batch_size=None):
+            file.write("".join(_reject_line(row, input_columns, columns) for row in batch.to_pylist()))
+            count += batch.num_rows
+    except BaseException:
+        file.discard()
+        raise
+    file.commit()
+    return count
+
+
+def _reject_line(row: dict, input_columns: list[str], columns: PairColumns) -> str:
+    entry = {PATH: row[PATH]} if PATH in row else {}
+    entry |= {LINE: row[LINE], "id": row[columns.id] if columns.id else None, REASON: row[REASON],
+              "values": [row[name] for name in input_columns]}
+    return json.dumps(entry, ensure_ascii=False) + "\n"

@@ -1,0 +1,167 @@
+"""Scoring a Ray Dataset of pairs with an actor pool of Scorers, one onnxruntime session per actor."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import BadRowError, SiameseRuntimeError
+from ..inputs import pair_problem
+from ..io.writers import PREDICTED, SCORE, added_columns
+from ..job import BAD_ROW_POLICIES
+from ..scorer import EncodeStats, Scorer
+from ..session import ProviderSpec
+from .cluster import require_ray
+from .files import LINE, PATH, PROBLEM
+
+if TYPE_CHECKING:
+    import pyarrow
+    from ray.data import Dataset
+
+log = logging.getLogger(__name__)
+
+REASON = "reason"
+
+
+@dataclass(frozen=True)
+class ScorerOptions:
+    """The Scorer each actor loads: model folder (None: the embedded default) and session settings."""
+
+    model: str | None = None
+    providers: str | Sequence[ProviderSpec] = "auto"
+    precision: str = "fp32"
+    intra_op_num_threads: int | None = None
+    batch_size: int = 256
+    cache_size: int = 100_000
+
+    def create(self) -> Scorer:
+        return Scorer(self.model, self.providers, self.precision, self.intra_op_num_threads, self.batch_size,
+                      cache_size=self.cache_size)
+
+
+@dataclass(frozen=True)
+class PairColumns:
+    """The two sentence columns, and the id column (None: rows are known by read_pairs' line and path)."""
+
+    left: str = "sentence1"
+    right: str = "sentence2"
+    id: str | None = None
+
+
+def score_dataset(
+    dataset: Dataset,
+    columns: PairColumns = PairColumns(),
+    scorer: ScorerOptions = ScorerOptions(),
+    *,
+    actors: int = 1,
+    batch_size: int = 1024,
+    num_cpus: float = 1,
+    num_gpus: float = 0,
+    predict: bool = False,
+    on_bad_row: str = "stop",
+    source: str = "dataset",
+) -> Dataset:
+    """`dataset` with a float32 `score` column last (and bool `predicted` before it): one row per input row.
+
+    Each of `actors` actors loads one Scorer and takes `num_cpus` CPUs and `num_gpus` GPUs (use
+    providers "cuda" with num_gpus=1); intra-op threads default to the actor's CPUs. A row is known by
+    `columns.id`, else by `line` (and `path`) from read_pairs, which are then kept in the output. A bad row
+    (missing or empty text, or unparseable in its file), when the result is consumed: "stop" raises
+    BadRowError naming `source` (or its path) and its line or id; "skip" leaves it out; "null" keeps it with
+    null `score` and `predicted`. `rejected_rows` lists the bad rows for a reject file.
+    """
+    ray = require_ray()
+    if on_bad_row not in BAD_ROW_POLICIES:
+        raise SiameseRuntimeError(f"unknown bad-row policy {on_bad_row!r}; use {', '.join(BAD_ROW_POLICIES)}")
+    threads = scorer.intra_op_num_threads or max(1, round(num_cpus))
+    scored = dataset.map_batches(
+        _PairScorer, batch_format="pyarrow", batch_size=batch_size,
+        compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=num_cpus, num_gpus=num_gpus,
+        fn_constructor_kwargs={
+            "scorer": replace(scorer, intra_op_num_threads=threads), "columns": columns,
+            "predict": predict, "on_bad_row": on_bad_row, "source": source,
+        },
+    )
+    scored.context.raise_original_map_exception = True  # BadRowError itself, not Ray's wrapper
+    return scored
+
+
+def rejected_rows(dataset: Dataset, columns: PairColumns = PairColumns()) -> Dataset:
+    """The rows that score_dataset counts as bad, with their `reason` (no model is loaded)."""
+    return dataset.map_batches(_rejected, batch_format="pyarrow", fn_kwargs={"columns": columns})
+
+
+class _PairScorer:
+    """One actor of the pool: loads its Scorer (one onnxruntime session) once, then scores batches."""
+
+    def __init__(
+        self, scorer: ScorerOptions, columns: PairColumns, predict: bool, on_bad_row: str, source: str
+    ) -> None:
+        self.scorer = scorer.create()
+        self.columns, self.predict, self.on_bad_row, self.source = columns, predict, on_bad_row, source
+        self.stats = EncodeStats()
+        self.warned = False
+
+    def __call__(self, batch: pyarrow.Table) -> pyarrow.Table:
+        import pyarrow
+
+        if self.columns.id is None and LINE not in batch.column_names:
+            raise SiameseRuntimeError(
+                "rows need an id to match them with their scores: give the id column, or read the files "
+                "with read_pairs, which numbers them"
+            )
+        problems = batch_problems(batch, self.columns)
+        good = np.array([problem is None for problem in problems], dtype=bool)
+        if not good.all():
+            first = int(np.argmin(good))
+            if self.on_bad_row == "stop":
+                raise BadRowError(*_row_name(batch, first, self.columns, self.source), problems[first])
+            if self.on_bad_row == "skip":
+                batch, good = batch.filter(pyarrow.array(good)), good[good]
+        scores = np.zeros(batch.num_rows, np.float32)
+        if good.any():
+            left, right = batch[self.columns.left].to_pylist(), batch[self.columns.right].to_pylist()
+            scores[good] = self.scorer.score([t for t, g in zip(left, good) if g], [t for t, g in zip(right, good) if g],
+                                             stats=self.stats)
+            self._warn_truncated()
+        dropped = {PROBLEM, *added_columns(self.predict), *((LINE, PATH) if self.columns.id is not None else ())}
+        table = batch.select([name for name in batch.column_names if name not in dropped])
+        if self.predict:
+            table = table.append_column(PREDICTED, pyarrow.array(scores >= self.scorer.threshold, mask=~good))
+        return table.append_column(SCORE, pyarrow.array(scores, pyarrow.float32(), mask=~good))
+
+    def _warn_truncated(self) -> None:
+        if self.stats.truncated and not self.warned:
+            self.warned = True
+            log.warning("sentences longer than max_length %d are truncated", self.scorer.model.tokenizer.max_length)
+
+
+def batch_problems(batch: pyarrow.Table, columns: PairColumns) -> list[str | None]:
+    """Why each row of `batch` cannot be scored (its parse problem, then its sentences'), or None."""
+    missing = [name for name in (columns.left, columns.right) if name not in batch.column_names]
+    if missing:
+        raise SiameseRuntimeError(f"no column named {', '.join(missing)}; the columns are {', '.join(batch.column_names)}")
+    parsed = batch[PROBLEM].to_pylist() if PROBLEM in batch.column_names else [None] * batch.num_rows
+    pairs = zip(parsed, batch[columns.left].to_pylist(), batch[columns.right].to_pylist())
+    return [problem or pair_problem(left, right) for problem, left, right in pairs]
+
+
+def _row_name(batch: pyarrow.Table, row: int, columns: PairColumns, source: str) -> tuple[str, int | str]:
+    """Where a row comes from, for messages: its file (or `source`) and its line, else its id."""
+    path = batch[PATH][row].as_py() if PATH in batch.column_names else source
+    key = LINE if LINE in batch.column_names else columns.id
+    return path, batch[key][row].as_py()  # type: ignore[index]
+
+
+def _rejected(batch: pyarrow.Table, columns: PairColumns) -> pyarrow.Table:
+    import pyarrow
+
+    problems = batch_problems(batch, columns)
+    bad = pyarrow.array([problem is not None for problem in problems])
+    table = batch.filter(bad)
+    table = table.drop_columns([PROBLEM]) if PROBLEM in table.column_names else table
+    return table.append_column(REASON, pyarrow.array([p for p in problems if p is not None], pyarrow.string()))
