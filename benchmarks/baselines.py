@@ -113,4 +113,7 @@ class Runtime:
         self.scorer = Scorer(model_folder, providers="cpu", intra_op_num_threads=threads)
 
     def score_file(self, source: str, destination: str) -> None:
+        # each run starts cold, as a fresh `siamese-runtime score` would: encodings cached by the warm-up
+        # or an earlier repeat would otherwise be measured as free
+        self.scorer.cache.clear()
         run_job(self.scorer, JobOptions(input=source, output=destination, header=False))

@@ -58,6 +58,10 @@ class EncodingCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
     def get_many(self, sentences: Iterable[str]) -> dict[str, np.ndarray]:
         """The cached encodings among `sentences`, each marked as recently used."""
         if not self.max_entries:

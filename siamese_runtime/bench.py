@@ -92,7 +92,9 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     for provider, precision, threads in _variants(model, config, skipped):
         started = time.perf_counter()
         try:
-            scorer = Scorer(model, providers=_provider_list(provider), precision=precision, intra_op_num_threads=threads)
+            # cache off: batches repeat their pairs, and cached encodings would be timed as free
+            scorer = Scorer(model, providers=_provider_list(provider), precision=precision,
+                            intra_op_num_threads=threads, cache_size=0)
         except SiameseRuntimeError as error:
             skipped.append({"provider": provider, "precision": precision, "reason": str(error)})
             continue

@@ -48,3 +48,10 @@ def test_cache_copies_rows_and_size_zero_turns_it_off() -> None:
     assert off.get_many(["a", "b"]) == {} and len(off) == 0
     with pytest.raises(ValueError, match="cache size must be 0"):
         EncodingCache(-1)
+
+
+def test_cache_clear_forgets_every_encoding() -> None:
+    cache = EncodingCache(10)
+    cache.put_many(["花呗", "借呗"], np.ones((2, 3), np.float32))
+    cache.clear()
+    assert len(cache) == 0 and cache.get_many(["花呗", "借呗"]) == {}
