@@ -160,3 +160,22 @@ def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(SiameseRuntimeError, match=r"pip install 'siamese-runtime\[ray\]'"):
         require_ray()
+
+
+def test_non_text_json_values_are_bad_rows_as_in_the_local_job(tmp_path: Path) -> None:
+    source = tmp_path / "pairs.jsonl"
+    rows = [{"id": 1, "sentence1": "花呗怎么还款", "sentence2": "花呗如何还钱"},
+            {"id": 2, "sentence1": 12, "sentence2": "借呗"},
+            {"id": 3, "sentence1": "借呗额度", "sentence2": ["a", "list"]}]
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    options = dict(on_bad_row="skip")
+    run_job(Scorer(providers="cpu"), JobOptions(str(source), str(tmp_path / "local.jsonl"), **options))
+    run_ray_job(CPU, JobOptions(str(source), str(tmp_path / "ray.parquet"), **options), TWO_ACTORS)
+
+    def reasons(path: Path) -> list[tuple]:
+        entries = [json.loads(line) for line in Path(f"{path}.rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+        return sorted((str(e["id"]), e["reason"]) for e in entries)  # the ray engine's cells are text
+
+    assert reasons(tmp_path / "ray.parquet") == reasons(tmp_path / "local.jsonl") == [
+        ("2", "sentence1 is int, not text"), ("3", "sentence2 is list, not text")]
+    assert [row["id"] for row in pq.read_table(tmp_path / "ray.parquet").to_pylist()] == ["1"]

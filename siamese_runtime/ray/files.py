@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 LINE = "line"  # the line a row starts on in its file: its row number in Parquet and headerless files
 PATH = "path"  # the file a row comes from, when several files are read
 PROBLEM = "_problem"  # why a row could not be parsed (column count, JSON, UTF-8), else null; never written out
+NON_TEXT = "_non_text"  # JSON {column: type name} of a row's non-text values (JSON numbers, lists...), else null
+HIDDEN = (PROBLEM, NON_TEXT)
 ROWS_PER_OUTPUT_FILE = 100_000  # a folder output gathers the small scoring blocks into files of this many rows
 
 
@@ -57,7 +61,7 @@ def find_pair_files(
     fmt = format_of(files[0], input_format)
     with open_table(files[0], fmt, header, filesystem=filesystem) as table:
         columns, has_header = table.columns, table.header
-    taken = sorted({LINE, PATH, PROBLEM} & set(columns))
+    taken = sorted({LINE, PATH, *HIDDEN} & set(columns))
     if taken:
         raise SiameseRuntimeError(f"the input already has a column named {', '.join(taken)}, which the ray engine adds")
     return PairFiles(files, fmt, columns, has_header, filesystem)
@@ -143,7 +147,14 @@ def _block(records: list[Record], columns: list[str], path: str | None) -> pyarr
     if path is not None:
         data[PATH] = pyarrow.array([path] * len(records), pyarrow.string())
     data[PROBLEM] = pyarrow.array([record.problem for record in records], pyarrow.string())
+    # the columns are text in Arrow, so remember which values were not: the local engine rejects them
+    data[NON_TEXT] = pyarrow.array([_non_text(row, columns) for row in rows], pyarrow.string())
     return pyarrow.table(data)
+
+
+def _non_text(row: list[object], columns: list[str]) -> str | None:
+    types = {name: type(value).__name__ for name, value in zip(columns, row) if value is not None and not isinstance(value, str)}
+    return json.dumps(types) if types else None
 
 
 def _list_files(paths: list[str], filesystem: FileSystem | None) -> tuple[FileSystem, list[str]]:

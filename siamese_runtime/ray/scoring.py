@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +18,7 @@ from ..job import BAD_ROW_POLICIES
 from ..scorer import EncodeStats, Scorer
 from ..session import ProviderSpec
 from .cluster import require_ray
-from .files import LINE, PATH, PROBLEM
+from .files import HIDDEN, LINE, NON_TEXT, PATH, PROBLEM
 
 if TYPE_CHECKING:
     import pyarrow
@@ -128,7 +130,7 @@ class _PairScorer:
             scores[good] = self.scorer.score([t for t, g in zip(left, good) if g], [t for t, g in zip(right, good) if g],
                                              stats=self.stats)
             self._warn_truncated()
-        dropped = {PROBLEM, *added_columns(self.predict), *((LINE, PATH) if self.columns.id is not None else ())}
+        dropped = {*HIDDEN, *added_columns(self.predict), *((LINE, PATH) if self.columns.id is not None else ())}
         table = batch.select([name for name in batch.column_names if name not in dropped])
         if self.predict:
             table = table.append_column(PREDICTED, pyarrow.array(scores >= self.scorer.threshold, mask=~good))
@@ -145,9 +147,22 @@ def batch_problems(batch: pyarrow.Table, columns: PairColumns) -> list[str | Non
     missing = [name for name in (columns.left, columns.right) if name not in batch.column_names]
     if missing:
         raise SiameseRuntimeError(f"no column named {', '.join(missing)}; the columns are {', '.join(batch.column_names)}")
-    parsed = batch[PROBLEM].to_pylist() if PROBLEM in batch.column_names else [None] * batch.num_rows
-    pairs = zip(parsed, batch[columns.left].to_pylist(), batch[columns.right].to_pylist())
-    return [problem or pair_problem(left, right) for problem, left, right in pairs]
+    parsed = _column_or_nulls(batch, PROBLEM)
+    non_text = [json.loads(types) if types else {} for types in _column_or_nulls(batch, NON_TEXT)]
+    pairs = zip(parsed, non_text, batch[columns.left].to_pylist(), batch[columns.right].to_pylist())
+    return [problem or _non_text_problem(types, columns) or pair_problem(left, right) for problem, types, left, right in pairs]
+
+
+def _column_or_nulls(batch: pyarrow.Table, name: str) -> list[object]:
+    return batch[name].to_pylist() if name in batch.column_names else [None] * batch.num_rows
+
+
+def _non_text_problem(types: dict[str, str], columns: PairColumns) -> str | None:
+    """The local engine's reason for a sentence that was a JSON number, list, ... rather than text."""
+    for name, label in ((columns.left, "sentence1"), (columns.right, "sentence2")):
+        if name in types:
+            return f"{label} is {types[name]}, not text"
+    return None
 
 
 def _row_name(batch: pyarrow.Table, row: int, columns: PairColumns, source: str) -> tuple[str, int | str]:
@@ -163,5 +178,5 @@ def _rejected(batch: pyarrow.Table, columns: PairColumns) -> pyarrow.Table:
     problems = batch_problems(batch, columns)
     bad = pyarrow.array([problem is not None for problem in problems])
     table = batch.filter(bad)
-    table = table.drop_columns([PROBLEM]) if PROBLEM in table.column_names else table
+    table = table.drop_columns([name for name in HIDDEN if name in table.column_names])
     return table.append_column(REASON, pyarrow.array([p for p in problems if p is not None], pyarrow.string()))
