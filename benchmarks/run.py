@@ -15,7 +15,7 @@ import numpy as np
 
 from siamese_runtime.bench import BenchConfig, file_label, run_bench
 from siamese_runtime.bench_machine import machine_info
-from siamese_runtime.bench_report import validate_bench_report, write_json
+from siamese_runtime.bench_report import validate_bench_report
 from siamese_runtime.model_folder import ModelFolder
 from siamese_runtime.pair_files import read_pair_rows
 

@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from siamese_runtime.tokenizer import Tokenizer
 
