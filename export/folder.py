@@ -16,7 +16,7 @@ import onnx
 from siamese_runtime.model_folder import sha256_of
 from siamese_runtime.scorer import Scorer
 from siamese_runtime.tokenizer import Tokenizer
-from train.data import load_pairs, sample
+from train.data import Pairs, load_pairs, sample
 from train.evaluate import evaluate
 from train.run import CONFIG_FILE, METRICS_FILE, MODEL_FILE, VALIDATION_FILE, VOCAB_FILE
 
@@ -38,7 +38,7 @@ SIZE_BUDGET_BYTES = 25_000_000
 # A variant's accuracy bound is judged on datasets where one flipped pair moves accuracy by at most
 # 0.05 points; on a few hundred pairs a single flip would exceed a 0.5-point bound by itself.
 MIN_PAIRS_FOR_BOUND = 2000
-STEPS = 6
+STEPS = 5
 
 
 class ExportError(Exception):
@@ -66,35 +66,26 @@ def export_run(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        folder = _Folder(staging, name or target.name, str(run), tokenizer, config, run_metrics)
+        encoding_dim = int(pair_model.get_layer("encoder").output.shape[-1])
+        folder = _Folder(staging, name or target.name, str(run), tokenizer, config, run_metrics, encoding_dim)
         shutil.copyfile(run / VOCAB_FILE, staging / VOCAB_FILE)
 
         _step(1, "converting the encoder with tf2onnx (native LSTM + sequence_lens)")
         raw = staging.parent / f"{staging.name}.raw.onnx"
         onnx.save(convert_encoder(pair_model.get_layer("encoder")), str(raw))
-        _step(2, "optimizing offline (onnxruntime basic level) and checking parity")
+        _step(2, "optimizing offline (onnxruntime basic level), building pair.onnx, checking parity with Keras")
         optimization = optimize_offline(raw, staging / ENCODER_FILE)
-        folder.add(ENCODER_FILE, "encoder", "fp32")
-        parity = check_parity(pair_model, Scorer(staging, providers="cpu"), held_out.left, held_out.right)
+        parity = _stage_pair_and_check(folder, pair_model, held_out)
         optimization["kept"] = parity.passed
         if not parity.passed:
             log.warning("optimized graph breaks parity (%s); keeping the unoptimized one", _describe(parity))
             shutil.copyfile(raw, staging / ENCODER_FILE)
-            folder.add(ENCODER_FILE, "encoder", "fp32")
-            parity = check_parity(pair_model, Scorer(staging, providers="cpu"), held_out.left, held_out.right)
+            parity = _stage_pair_and_check(folder, pair_model, held_out)
         raw.unlink()
         if not parity.passed:
             raise ExportError(f"ONNX differs from Keras beyond 1e-5: {_describe(parity)}")
 
-        _step(3, "building pair.onnx and checking it against Keras")
-        onnx.save(build_pair_graph(onnx.load(str(staging / ENCODER_FILE)), config["head"]), str(staging / PAIR_FILE))
-        folder.add(PAIR_FILE, "pair", "fp32")
-        parity = check_parity(pair_model, Scorer(staging, providers="cpu"), held_out.left, held_out.right,
-                              pair_path=staging / PAIR_FILE)
-        if not parity.passed:
-            raise ExportError(f"pair.onnx differs from Keras beyond 1e-5: {_describe(parity)}")
-
-        _step(4, "deriving the int8 and fp16 encoders")
+        _step(3, "deriving the int8 and fp16 encoders")
         quantize_int8(staging / ENCODER_FILE, staging / VARIANT_FILES["int8"])
         convert_fp16(staging / ENCODER_FILE, staging / VARIANT_FILES["fp16"])
         for precision, file in VARIANT_FILES.items():
@@ -102,7 +93,7 @@ def export_run(
         clean_pair_model(pair_model, config["head"]).save(staging / MODEL_FILE)
         folder.add(MODEL_FILE, "keras", "fp32")
 
-        _step(5, "scoring the validation split and report files with every variant")
+        _step(4, "scoring the validation split and report files with every variant")
         datasets = {"validation": run / VALIDATION_FILE, **{_label(f): Path(f) for f in report_files}}
         accuracy = _accuracy_by_variant(staging, datasets)
         folder.metrics.update({"parity": parity.as_dict(), "optimization": optimization, **accuracy})
@@ -112,7 +103,7 @@ def export_run(
         if size > SIZE_BUDGET_BYTES:
             raise ExportError(f"model folder is {size / 1e6:.1f} MB, over the {SIZE_BUDGET_BYTES / 1e6:.0f} MB budget")
 
-        _step(6, f"moving into place: {target}")
+        _step(5, f"moving into place: {target}")
         if target.exists():
             shutil.rmtree(target)
         staging.chmod(0o755)
@@ -125,8 +116,11 @@ def export_run(
 class _Folder:
     """The files and metrics of a model folder being built; each write re-validates the manifest."""
 
-    def __init__(self, path: Path, name: str, source_run: str, tokenizer: Tokenizer, config: dict, run_metrics: dict) -> None:
+    def __init__(
+        self, path: Path, name: str, source_run: str, tokenizer: Tokenizer, config: dict, run_metrics: dict, encoding_dim: int
+    ) -> None:
         self.path, self.name, self.source_run, self.tokenizer, self.config = path, name, source_run, tokenizer, config
+        self.encoding_dim = encoding_dim
         self.threshold = float(run_metrics["threshold"])
         self.files: dict[str, dict[str, Any]] = {}
         self.metrics: dict[str, Any] = {
@@ -141,10 +135,18 @@ class _Folder:
         self.write()
 
     def write(self) -> dict[str, Any]:
-        encoder = onnx.load(str(self.path / ENCODER_FILE), load_external_data=False)
-        dim = encoder.graph.output[0].type.tensor_type.shape.dim[-1].dim_value
         return write_manifest(self.path, self.name, self.source_run, self.tokenizer, VOCAB_FILE, self.config["head"],
-                              self.threshold, int(dim), self.files, self.metrics, self.config)
+                              self.threshold, self.encoding_dim, self.files, self.metrics, self.config)
+
+
+def _stage_pair_and_check(folder: _Folder, pair_model: keras.Model, held_out: Pairs) -> ParityReport:
+    """List the staged encoder, build pair.onnx from it, and check both (through the runtime) against Keras."""
+    folder.add(ENCODER_FILE, "encoder", "fp32")
+    encoder = onnx.load(str(folder.path / ENCODER_FILE))
+    onnx.save(build_pair_graph(encoder, folder.config["head"]), str(folder.path / PAIR_FILE))
+    folder.add(PAIR_FILE, "pair", "fp32")
+    scorer = Scorer(folder.path, providers="cpu")
+    return check_parity(pair_model, scorer, held_out.left, held_out.right, pair_path=folder.path / PAIR_FILE)
 
 
 def _accuracy_by_variant(folder: Path, datasets: dict[str, Path]) -> dict[str, Any]:
