@@ -26,7 +26,8 @@ def rebuild_encoder(encoder: keras.Model, export_graph: bool) -> keras.Model:
     the final LSTM states (what tf2onnx turns into native LSTM ops)."""
     embedding = encoder.get_layer(EMBEDDING)
     units = [layer.forward_layer.units for layer in encoder.layers if isinstance(layer, keras.layers.Bidirectional)]
-    clone = build_encoder(np.zeros(embedding.embeddings.shape, np.float32), units, export_graph=export_graph)
+    rates = [layer.rate for layer in encoder.layers if isinstance(layer, keras.layers.Dropout)]
+    clone = build_encoder(np.zeros(embedding.embeddings.shape, np.float32), units, rates, export_graph=export_graph)
     clone.set_weights(encoder.get_weights())
     return clone
 

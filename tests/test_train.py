@@ -71,13 +71,34 @@ def test_split_and_sample_are_seeded_and_disjoint(data: Path) -> None:
     assert not train_sentences & {normalize(s) for s in validation_a.sentences()}
 
 
-def test_best_threshold_maximizes_accuracy() -> None:
-    scores = np.array([0.1, 0.2, 0.35, 0.4, 0.8, 0.9], dtype=np.float32)
-    labels = np.array([0, 0, 1, 0, 1, 1], dtype=np.float32)
-    threshold = best_threshold(scores, labels)
-    accuracy = np.mean((scores >= threshold) == labels)
-    best_possible = max(np.mean((scores >= t) == labels) for t in [*scores, 1.1])
-    assert accuracy == best_possible == pytest.approx(5 / 6)
+def _balanced_accuracy(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, threshold: float) -> float:
+    predicted = scores >= threshold
+    per_group = [
+        (np.mean(predicted[(groups == g) & (labels == 1)]) + np.mean(~predicted[(groups == g) & (labels == 0)])) / 2
+        for g in np.unique(groups)
+    ]
+    return float(np.mean(per_group))
+
+
+def test_best_threshold_maximizes_class_balanced_accuracy_per_group() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        groups = rng.integers(0, 3, 80)
+        labels = (rng.random(80) < np.where(groups == 0, 0.2, 0.5)).astype(np.float32)
+        labels[:6] = [0, 1, 0, 1, 0, 1]
+        groups[:6] = [0, 0, 1, 1, 2, 2]
+        scores = np.round(rng.random(80) * 0.5 + labels * 0.3, 2).astype(np.float32)
+        threshold = best_threshold(scores, labels, groups)
+        best_possible = max(_balanced_accuracy(scores, labels, groups, t) for t in [*scores, 1.1])
+        assert _balanced_accuracy(scores, labels, groups, threshold) == pytest.approx(best_possible)
+
+
+def test_best_threshold_ignores_a_skewed_class_prior() -> None:
+    """Nine negatives at 0.6 and one positive at 0.7: plain accuracy would put the threshold above 0.7
+    (90% by calling everything negative); balanced accuracy keeps the positive."""
+    scores = np.array([0.6] * 9 + [0.7, 0.1], dtype=np.float32)
+    labels = np.array([0] * 9 + [1, 0], dtype=np.float32)
+    assert 0.6 < best_threshold(scores, labels) <= 0.7
 
 
 def test_roc_auc_matches_pairwise_definition_with_ties() -> None:

@@ -44,7 +44,8 @@ def main() -> None:
     parser.add_argument("--lstm-units", type=int, nargs="+", default=list(defaults.lstm_units))
     parser.add_argument("--head", choices=["manhattan", "euclidean", "cosine"], default=defaults.head,
                         help="similarity: exp(-L1) with BCE (the notebook's), exp(-L2) with contrastive loss, cosine")
-    parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--dropout", type=float, nargs="+", default=list(defaults.dropout),
+                        help="dropout rate after each BiLSTM, one per --lstm-units")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs,
                         help="first epochs with the char embeddings frozen (then fine-tuned unless frozen)")
@@ -54,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="train: %(message)s")
     logging.getLogger("gensim").setLevel(logging.WARNING)
-    config = TrainConfig(**{**vars(args), "lstm_units": tuple(args.lstm_units)})
+    config = TrainConfig(**{**vars(args), "lstm_units": tuple(args.lstm_units), "dropout": tuple(args.dropout)})
     train_run(config)
 
 

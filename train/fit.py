@@ -133,20 +133,23 @@ def predict_scores(model: keras.Model, pairs: BucketedPairs) -> np.ndarray:
 
 
 def best_threshold(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray | None = None) -> float:
-    """The threshold maximizing accuracy, averaged over `groups` (e.g. source files) when given.
+    """The threshold maximizing class-balanced accuracy (the mean of the recalls of both classes),
+    averaged over `groups` (e.g. source files) when given.
 
-    Averaging per source keeps a large, differently balanced file (ATEC, 22% positive) from choosing
-    the threshold for the others. Candidates are midpoints between neighbouring distinct scores.
+    The loss balances the classes of each file, so the scores carry no file's prior; the threshold
+    must not reintroduce one (ATEC's 22% positives would push it up, costing every balanced file).
+    Candidates are midpoints between neighbouring distinct scores.
     """
     groups = np.zeros(len(scores), np.int64) if groups is None else groups
     distinct = np.unique(scores)
     candidates = np.concatenate([[distinct[0]], (distinct[:-1] + distinct[1:]) / 2, [np.nextafter(distinct[-1], np.inf)]])
-    accuracy = np.zeros(len(candidates))
-    names = np.unique(groups)
-    for group in names:
+    balanced_accuracy = np.zeros(len(candidates))
+    for group in np.unique(groups):
         member = groups == group
         positives = np.sort(scores[member & (labels == 1)])
         negatives = np.sort(scores[member & (labels == 0)])
-        correct = (len(positives) - np.searchsorted(positives, candidates, "left")) + np.searchsorted(negatives, candidates, "left")
-        accuracy += correct / member.sum()
-    return float(min(candidates[int(np.argmax(accuracy))], 1.0))
+        if len(positives):
+            balanced_accuracy += (1 - np.searchsorted(positives, candidates, "left") / len(positives)) / 2
+        if len(negatives):
+            balanced_accuracy += np.searchsorted(negatives, candidates, "left") / len(negatives) / 2
+    return float(min(candidates[int(np.argmax(balanced_accuracy))], 1.0))

@@ -58,7 +58,7 @@ LOSSES = {"manhattan": "binary_crossentropy", "euclidean": contrastive_loss, "co
 def build_encoder(
     embeddings: np.ndarray,
     lstm_units: Sequence[int] = (128, 32),
-    dropout: float = 0.5,
+    dropout: Sequence[float] = (0.5, 0.5),
     trainable_embeddings: bool = True,
     export_graph: bool = False,
 ) -> keras.Model:
@@ -69,6 +69,8 @@ def build_encoder(
     mask and dropout, the last BiLSTM returning its final states: tf2onnx turns that into native ONNX LSTM
     ops, to which export/ adds the true sequence lengths.
     """
+    if len(dropout) != len(lstm_units):
+        raise ValueError(f"{len(dropout)} dropout rates for {len(lstm_units)} BiLSTM layers")
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     embedding = layers.Embedding(
         embeddings.shape[0], embeddings.shape[1], mask_zero=not export_graph, trainable=trainable_embeddings, name=EMBEDDING
@@ -77,16 +79,16 @@ def build_encoder(
     # assigned, not passed as a Constant initializer, which .keras files would store as a huge JSON list
     embedding.embeddings.assign(embeddings)
     *inner, last = lstm_units
-    for depth, units in enumerate(inner, start=1):
+    for depth, (units, rate) in enumerate(zip(inner, dropout), start=1):
         x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name=f"bilstm_{depth}")(x)
         if not export_graph:
-            x = layers.Dropout(dropout, name=f"dropout_{depth}")(x)
+            x = layers.Dropout(rate, name=f"dropout_{depth}")(x)
     final = layers.Bidirectional(layers.LSTM(last, return_state=export_graph), name=f"bilstm_{len(lstm_units)}")
     if export_graph:
         _, forward_h, _, backward_h, _ = final(x)
         x = layers.Concatenate(name="encoding")([forward_h, backward_h])
     else:
-        x = layers.Dropout(dropout, name=f"dropout_{len(lstm_units)}")(final(x))
+        x = layers.Dropout(dropout[-1], name=f"dropout_{len(lstm_units)}")(final(x))
     return keras.Model(token_ids, x, name=ENCODER)
 
 

@@ -57,7 +57,7 @@ class TrainConfig:
     vector_epochs: int = 20
     trainable_embeddings: bool = False
     lstm_units: tuple[int, ...] = (128, 32)
-    dropout: float = 0.5
+    dropout: tuple[float, ...] = (0.5, 0.5)
     head: str = "manhattan"
     epochs: int = 14
     warmup_epochs: int = 1
@@ -113,7 +113,7 @@ def train_run(config: TrainConfig) -> Path:
             if (mask := validation_pairs.sources == source).any()
         },
         "threshold": threshold,
-        "threshold_rule": "maximizes validation accuracy averaged over the training files",
+        "threshold_rule": "maximizes class-balanced validation accuracy averaged over the training files",
         "model_diagram": save_model_diagram(model, out),
     }
     model.save(out / MODEL_FILE)
