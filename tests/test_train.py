@@ -36,6 +36,43 @@ def test_appending_padding_leaves_the_encoding_unchanged(tiny_run: Path) -> None
     np.testing.assert_allclose(np.asarray(encoder(ids)), np.asarray(encoder(padded)), atol=1e-5)
 
 
+def test_pair_dropout_keeps_a_sentence_paired_with_itself_at_distance_zero(tmp_path: Path) -> None:
+    """Dropout inside the shared encoder draws a mask per side, so in training a sentence is not even
+    similar to itself; the pair dropout draws one mask for both sides, and survives a .keras round trip."""
+    from train.model import build_encoder, build_pair_model
+
+    ids = np.array([[5, 9, 2, 7, 0], [3, 4, 0, 0, 0]], dtype=np.int32)
+    embeddings = np.random.default_rng(0).normal(size=(10, 8)).astype(np.float32)
+    per_side = build_pair_model(build_encoder(embeddings, (8, 4), (0.0, 0.5)), "manhattan")
+    shared = build_pair_model(build_encoder(embeddings, (8, 4), (0.0, 0.0)), "manhattan", pair_dropout=0.5)
+    assert np.all(np.asarray(per_side([ids, ids], training=True)) < 1)
+    np.testing.assert_array_equal(np.asarray(shared([ids, ids], training=True)), 1.0)
+    other = np.array([[6, 1, 8, 0, 0], [2, 2, 2, 2, 0]], dtype=np.int32)
+    assert not np.allclose(np.asarray(shared([ids, other], training=True)), np.asarray(shared([ids, other], training=False)))
+    shared.save(tmp_path / "pair.keras")
+    loaded = keras.models.load_model(tmp_path / "pair.keras", safe_mode=True)
+    np.testing.assert_allclose(np.asarray(loaded([ids, other])), np.asarray(shared([ids, other])), atol=1e-6)
+
+
+def test_one_dropout_rate_per_bilstm() -> None:
+    from train.model import build_encoder
+
+    with pytest.raises(ValueError, match="1 dropout rates for 2 BiLSTM layers"):
+        build_encoder(np.zeros((10, 8), np.float32), (8, 4), (0.5,))
+
+
+def test_training_defaults_are_the_default_models_recorded_config() -> None:
+    """`python -m train` with its defaults reproduces the shipped model's run: same data, same recipe."""
+    from dataclasses import asdict
+
+    from siamese_runtime import ModelFolder
+    from train.run import TrainConfig
+
+    recorded = {k: v for k, v in ModelFolder.load().manifest["training_config"].items() if k != "out"}
+    defaults = json.loads(json.dumps({k: v for k, v in asdict(TrainConfig(out="")).items() if k != "out"}))
+    assert defaults == recorded
+
+
 def test_training_file_without_label_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "train.tsv"
     path.write_text("花呗\t借呗\t1\n花呗\t借呗\t2\n", encoding="utf-8")

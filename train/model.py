@@ -51,14 +51,40 @@ def contrastive_loss(labels, scores, margin: float = 1.0):
     return labels * ops.square(distance) + (1 - labels) * ops.square(ops.relu(margin - distance))
 
 
+@keras.saving.register_keras_serializable(package="siamese")
+class PairDropout(layers.Layer):
+    """Dropout drawing one mask for both encodings of a pair, in training only.
+
+    Dropout inside the shared encoder draws a mask per side, so even a sentence paired with itself
+    lands at a distance > 0 in training, and distances shrink at inference: the head learns a noisy,
+    shifted scale. One mask for both sides keeps |u - v| unbiased and identical sentences at 0.
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        left, right = inputs
+        if not training or self.rate == 0:
+            return left, right
+        keep = keras.random.dropout(ops.ones_like(left), self.rate, seed=self.seed_generator)
+        return left * keep, right * keep
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
 HEADS = {"manhattan": ManhattanSimilarity, "euclidean": EuclideanSimilarity, "cosine": CosineSimilarity}
 LOSSES = {"manhattan": "binary_crossentropy", "euclidean": contrastive_loss, "cosine": "binary_crossentropy"}
 
 
 def build_encoder(
     embeddings: np.ndarray,
-    lstm_units: Sequence[int] = (128, 32),
-    dropout: Sequence[float] = (0.5, 0.5),
+    lstm_units: Sequence[int],
+    dropout: Sequence[float],
     trainable_embeddings: bool = True,
     export_graph: bool = False,
 ) -> keras.Model:
@@ -92,9 +118,13 @@ def build_encoder(
     return keras.Model(token_ids, x, name=ENCODER)
 
 
-def build_pair_model(encoder: keras.Model, head: str = "manhattan") -> keras.Model:
-    """(left ids, right ids) -> similarity [batch, 1], one encoder shared by both sides."""
+def build_pair_model(encoder: keras.Model, head: str = "manhattan", pair_dropout: float = 0.0) -> keras.Model:
+    """(left ids, right ids) -> similarity [batch, 1], one encoder shared by both sides; `pair_dropout`
+    drops the same encoding units on both sides in training."""
     left = keras.Input(shape=(None,), dtype="int32", name="left_ids")
     right = keras.Input(shape=(None,), dtype="int32", name="right_ids")
-    similarity = HEADS[head](name="similarity")([encoder(left), encoder(right)])
+    encodings = [encoder(left), encoder(right)]
+    if pair_dropout:
+        encodings = PairDropout(pair_dropout, name="pair_dropout")(encodings)
+    similarity = HEADS[head](name="similarity")(encodings)
     return keras.Model([left, right], similarity, name="siamese")

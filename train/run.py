@@ -57,7 +57,8 @@ class TrainConfig:
     vector_epochs: int = 20
     trainable_embeddings: bool = False
     lstm_units: tuple[int, ...] = (128, 32)
-    dropout: tuple[float, ...] = (0.5, 0.5)
+    dropout: tuple[float, ...] = (0.5, 0.0)
+    pair_dropout: float = 0.0
     head: str = "manhattan"
     epochs: int = 14
     warmup_epochs: int = 1
@@ -90,7 +91,7 @@ def train_run(config: TrainConfig) -> Path:
     embeddings, coverage = embedding_matrix(tokenizer, vectors, train_pairs.sentences())
 
     encoder = build_encoder(embeddings, config.lstm_units, config.dropout, config.trainable_embeddings)
-    model = build_pair_model(encoder, config.head)
+    model = build_pair_model(encoder, config.head, config.pair_dropout)
     train_weights = balanced_weights(train_pairs, config.file_weights) if config.class_balance else None
     validation_weights = balanced_weights(validation_pairs, config.file_weights) if config.class_balance else None
     train_data = BucketedPairs(train_pairs, tokenizer, config.batch_size, config.seed, True, train_weights)
