@@ -43,7 +43,7 @@ def test_pair_dropout_keeps_a_sentence_paired_with_itself_at_distance_zero(tmp_p
 
     ids = np.array([[5, 9, 2, 7, 0], [3, 4, 0, 0, 0]], dtype=np.int32)
     embeddings = np.random.default_rng(0).normal(size=(10, 8)).astype(np.float32)
-    per_side = build_pair_model(build_encoder(embeddings, (8, 4), (0.0, 0.5)), "manhattan")
+    per_side = build_pair_model(build_encoder(embeddings, (8, 16), (0.0, 0.5)), "manhattan")  # 32 units: equal masks ~2^-32
     shared = build_pair_model(build_encoder(embeddings, (8, 4), (0.0, 0.0)), "manhattan", pair_dropout=0.5)
     assert np.all(np.asarray(per_side([ids, ids], training=True)) < 1)
     np.testing.assert_array_equal(np.asarray(shared([ids, ids], training=True)), 1.0)
