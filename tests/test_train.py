@@ -73,6 +73,34 @@ def test_training_defaults_are_the_default_models_recorded_config() -> None:
     assert defaults == recorded
 
 
+def test_implied_pairs_follow_one_shared_sentence_and_skip_labeled_or_contradicted_ones() -> None:
+    from train.augment import implied_pairs
+    from train.data import Pairs
+
+    rows = [
+        ("花呗怎么还款", "花呗如何还款", 1, 0),   # a ~ b
+        ("花呗如何还款", "花呗还款方法?", 1, 1),  # b ~ c      => a ~ c
+        ("花呗如何还款", "借呗怎么还款", 0, 0),   # b !~ d     => a !~ d, c !~ d
+        ("花呗还款方法？", "花呗还款方法?", 1, 0),  # c ~ c: the same sentence after normalization
+        ("借呗怎么还款", "借呗额度", 1, 0),       # d ~ e: e is two hops from a, nothing implied about a, e
+        ("ＡＢＣ", "abc", 1, 0),                 # one sentence after normalization: nothing implied
+    ]
+    pairs = Pairs([r[0] for r in rows], [r[1] for r in rows], np.array([r[2] for r in rows], np.float32),
+                  np.array([r[3] for r in rows], np.int64))
+    implied = implied_pairs(pairs)
+    found = {(frozenset((normalize(a), normalize(b))), int(label)) for a, b, label in zip(implied.left, implied.right, implied.labels)}
+    assert found == {
+        (frozenset(("花呗怎么还款", "花呗还款方法?")), 1),
+        (frozenset(("花呗怎么还款", "借呗怎么还款")), 0),
+        (frozenset(("花呗还款方法?", "借呗怎么还款")), 0),
+        (frozenset(("花呗如何还款", "借呗额度")), 0),
+    }
+    assert set(implied.sources) <= {0, 1} and len(implied.left) == len(implied.sources) == 4
+    # 甲 ~ 乙, 甲 ~ 丙 imply 乙 ~ 丙 but 丁 ~ 乙, 丁 !~ 丙 imply 乙 !~ 丙 (and likewise for 甲, 丁): both dropped
+    contradicting = Pairs(["甲", "甲", "丁", "丁"], ["乙", "丙", "乙", "丙"], np.array([1, 1, 1, 0], np.float32), np.zeros(4, np.int64))
+    assert len(implied_pairs(contradicting)) == 0
+
+
 def test_training_file_without_label_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "train.tsv"
     path.write_text("花呗\t借呗\t1\n花呗\t借呗\t2\n", encoding="utf-8")

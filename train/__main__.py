@@ -29,6 +29,9 @@ def main() -> None:
                         help="loss weight of each --train file, in order (default: 1 each)")
     parser.add_argument("--no-class-balance", dest="class_balance", action="store_false",
                         help="do not balance the classes of each file in the loss")
+    parser.add_argument("--implied-pairs", action="store_true",
+                        help="add the training pairs the labels imply through a shared sentence (a~b, b~c: a~c; "
+                             "a~b, b!~c: a!~c)")
     parser.add_argument("--max-pairs", type=int, default=None, help="train on a seeded sample of this many pairs")
     parser.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
     parser.add_argument("--seed", type=int, default=defaults.seed)

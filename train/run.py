@@ -12,6 +12,7 @@ import keras
 
 from siamese_runtime.tokenizer import Tokenizer
 
+from .augment import concatenate, implied_pairs
 from .data import LabeledColumns, balanced_weights, load_pairs, sample, split
 from .evaluate import evaluate
 from .history import save_history
@@ -48,6 +49,7 @@ class TrainConfig:
     on_bad_row: str = "stop"
     max_pairs: int | None = None
     validation_fraction: float = 0.1
+    implied_pairs: bool = False
     seed: int = 1
     max_length: int = 64
     min_count: int = 1
@@ -90,6 +92,11 @@ def train_run(config: TrainConfig) -> Path:
     )
     embeddings, coverage = embedding_matrix(tokenizer, vectors, train_pairs.sentences())
 
+    implied = implied_pairs(train_pairs) if config.implied_pairs else None
+    if implied is not None:
+        log.info("%d pairs implied by the training labels added (%d similar)", len(implied), int(implied.labels.sum()))
+        train_pairs = concatenate(train_pairs, implied)
+
     encoder = build_encoder(embeddings, config.lstm_units, config.dropout, config.trainable_embeddings)
     model = build_pair_model(encoder, config.head, config.pair_dropout)
     train_weights = balanced_weights(train_pairs, config.file_weights) if config.class_balance else None
@@ -102,7 +109,8 @@ def train_run(config: TrainConfig) -> Path:
     scores = predict_scores(model, validation_data)
     threshold = best_threshold(scores, validation_pairs.labels, validation_pairs.sources)
     metrics = {
-        "pairs": {"train": len(train_pairs), "validation": len(validation_pairs), "bad_rows_skipped": loaded.skipped},
+        "pairs": {"train": len(train_pairs), "implied": 0 if implied is None else len(implied),
+                  "validation": len(validation_pairs), "bad_rows_skipped": loaded.skipped},
         "vocab_size": tokenizer.vocab_size,
         "vector_coverage": asdict(coverage),
         "epochs_run": len(history["loss"]),
