@@ -88,7 +88,8 @@ def test_implied_pairs_follow_one_shared_sentence_and_skip_labeled_or_contradict
     pairs = Pairs([r[0] for r in rows], [r[1] for r in rows], np.array([r[2] for r in rows], np.float32),
                   np.array([r[3] for r in rows], np.int64))
     implied = implied_pairs(pairs)
-    found = {(frozenset((normalize(a), normalize(b))), int(label)) for a, b, label in zip(implied.left, implied.right, implied.labels)}
+    found = {(frozenset((normalize(a), normalize(b))), int(label))
+             for a, b, label in zip(implied.left, implied.right, implied.labels)}
     assert found == {
         (frozenset(("花呗怎么还款", "花呗还款方法?")), 1),
         (frozenset(("花呗怎么还款", "借呗怎么还款")), 0),
@@ -97,7 +98,8 @@ def test_implied_pairs_follow_one_shared_sentence_and_skip_labeled_or_contradict
     }
     assert set(implied.sources) <= {0, 1} and len(implied.left) == len(implied.sources) == 4
     # 甲 ~ 乙, 甲 ~ 丙 imply 乙 ~ 丙 but 丁 ~ 乙, 丁 !~ 丙 imply 乙 !~ 丙 (and likewise for 甲, 丁): both dropped
-    contradicting = Pairs(["甲", "甲", "丁", "丁"], ["乙", "丙", "乙", "丙"], np.array([1, 1, 1, 0], np.float32), np.zeros(4, np.int64))
+    contradicting = Pairs(["甲", "甲", "丁", "丁"], ["乙", "丙", "乙", "丙"],
+                          np.array([1, 1, 1, 0], np.float32), np.zeros(4, np.int64))
     assert len(implied_pairs(contradicting)) == 0
 
 
