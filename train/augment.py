@@ -50,10 +50,12 @@ def implied_pairs(pairs: Pairs) -> Pairs:
 
     for hub in sorted(similar):
         neighbours = similar[hub]
-        for a, c in combinations(sorted(neighbours), 2):
+        ordered = sorted(neighbours)
+        unlike = sorted(dissimilar.get(hub, ()))
+        for a, c in combinations(ordered, 2):
             imply(a, c, 1, neighbours[a])
-        for a in sorted(neighbours):
-            for c in sorted(dissimilar.get(hub, ())):
+        for a in ordered:
+            for c in unlike:
                 imply(a, c, 0, neighbours[a])
     rows = list(implied.values())
     return Pairs(
@@ -63,12 +65,3 @@ def implied_pairs(pairs: Pairs) -> Pairs:
         np.array([source for _, _, _, source in rows], dtype=np.int64),
     )
 
-
-def concatenate(first: Pairs, second: Pairs) -> Pairs:
-    """Both sets of pairs, `first` then `second`."""
-    return Pairs(
-        first.left + second.left,
-        first.right + second.right,
-        np.concatenate([first.labels, second.labels]),
-        np.concatenate([first.sources, second.sources]),
-    )

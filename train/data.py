@@ -39,6 +39,15 @@ class Pairs:
             [self.left[i] for i in indices], [self.right[i] for i in indices], self.labels[indices], self.sources[indices]
         )
 
+    def extended(self, other: Pairs) -> Pairs:
+        """These pairs, then `other`'s."""
+        return Pairs(
+            self.left + other.left,
+            self.right + other.right,
+            np.concatenate([self.labels, other.labels]),
+            np.concatenate([self.sources, other.sources]),
+        )
+
     def sentences(self) -> list[str]:
         return self.left + self.right
 

@@ -12,7 +12,7 @@ import keras
 
 from siamese_runtime.tokenizer import Tokenizer
 
-from .augment import concatenate, implied_pairs
+from .augment import implied_pairs
 from .data import LabeledColumns, balanced_weights, load_pairs, sample, split
 from .evaluate import evaluate
 from .history import save_history
@@ -95,7 +95,7 @@ def train_run(config: TrainConfig) -> Path:
     implied = implied_pairs(train_pairs) if config.implied_pairs else None
     if implied is not None:
         log.info("%d pairs implied by the training labels added (%d similar)", len(implied), int(implied.labels.sum()))
-        train_pairs = concatenate(train_pairs, implied)
+        train_pairs = train_pairs.extended(implied)
 
     encoder = build_encoder(embeddings, config.lstm_units, config.dropout, config.trainable_embeddings)
     model = build_pair_model(encoder, config.head, config.pair_dropout)
