@@ -10,6 +10,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from .inputs import int_at_least
+
 T = TypeVar("T")
 
 
@@ -49,9 +51,7 @@ class EncodingCache:
     """A bounded, thread-safe LRU map from sentence to its encoding; size 0 turns it off."""
 
     def __init__(self, max_entries: int) -> None:
-        if max_entries < 0:
-            raise ValueError(f"cache size must be 0 (off) or more, got {max_entries}")
-        self.max_entries = max_entries
+        self.max_entries = int_at_least(max_entries, "cache size", minimum=0)
         self._entries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 

@@ -20,6 +20,7 @@ import onnxruntime as ort
 
 from .bench_machine import machine_info
 from .bench_profile import profile_scoring
+from .arguments import non_negative_int, positive_int
 from .errors import SiameseRuntimeError
 from .model_folder import ModelFolder
 from .pair_files import read_pair_rows
@@ -224,12 +225,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs", dest="pairs_file", help="TSV pair file whose real lengths make a profile")
     parser.add_argument("--providers", nargs="+", default=[], help="onnxruntime provider names (default: all available)")
     parser.add_argument("--precisions", nargs="+", default=list(defaults.precisions))
-    parser.add_argument("--batch-sizes", nargs="+", type=_positive, help=f"pairs per call (default: {defaults.batch_sizes})")
-    parser.add_argument("--lengths", nargs="+", type=_positive, dest="fixed_lengths",
+    parser.add_argument("--batch-sizes", nargs="+", type=positive_int, help=f"pairs per call (default: {defaults.batch_sizes})")
+    parser.add_argument("--lengths", nargs="+", type=positive_int, dest="fixed_lengths",
                         help=f"fixed sentence lengths in characters (default: {defaults.fixed_lengths})")
-    parser.add_argument("--threads", nargs="+", type=_positive, default=[], help="CPU intra-op thread counts to compare")
-    parser.add_argument("--warmup", type=_non_negative, help=f"untimed calls per row (default: {defaults.warmup})")
-    parser.add_argument("--repeats", type=_positive, help=f"timed calls per row (default: {defaults.repeats})")
+    parser.add_argument("--threads", nargs="+", type=positive_int, default=[], help="CPU intra-op thread counts to compare")
+    parser.add_argument("--warmup", type=non_negative_int, help=f"untimed calls per row (default: {defaults.warmup})")
+    parser.add_argument("--repeats", type=positive_int, help=f"timed calls per row (default: {defaults.repeats})")
     parser.add_argument("--profile", action="store_true", dest="op_profile",
                         help="also run onnxruntime's profiler on the first configuration over the --pairs file")
     parser.add_argument("--quick", action="store_true", help="a few seconds: batch sizes 1 and 8, one fixed length")
@@ -244,18 +245,3 @@ def config_from_arguments(args: argparse.Namespace) -> BenchConfig:
         if (value := getattr(args, name)) is not None
     }
     return BenchConfig.quick_config(**given) if args.quick else BenchConfig(**given)
-
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
-    return value

@@ -6,12 +6,11 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .errors import SiameseRuntimeError
+from .errors import ResumeError
 from .io.readers import Position
-from .io.sinks import write_json_atomically
+from .io.safe_output import read_private_text, sidecar_path, write_json_atomically
 
 VERSION = 1
 HEAD_BYTES = 1 << 20
@@ -42,12 +41,16 @@ def fingerprint(input_path: str, options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """A model's identity: its whole manifest (files and their checksums, vocabulary, head, threshold)."""
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
 class Checkpoint:
     """The sidecar of one output file: `.NAME.checkpoint.json` beside it."""
 
     def __init__(self, output: str, fingerprint: dict[str, Any]) -> None:
-        target = Path(output)
-        self.path = target.with_name(f".{target.name}.checkpoint.json")
+        self.path = sidecar_path(output, "checkpoint.json")
         self.fingerprint = fingerprint
 
     def save(self, progress: Progress) -> None:
@@ -57,22 +60,24 @@ class Checkpoint:
     def load(self) -> Progress | None:
         """The saved progress, None if there is no checkpoint; an error if it was made for another job."""
         try:
-            saved = json.loads(self.path.read_text(encoding="utf-8"))
+            saved = json.loads(read_private_text(self.path))
+            fingerprint, progress = saved["fingerprint"], saved["progress"]
         except FileNotFoundError:
             return None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise SiameseRuntimeError(f"{self.path}: unreadable checkpoint ({error}); rerun without --resume") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+            raise ResumeError(f"{self.path}: unreadable checkpoint ({error!r}); rerun without --resume") from None
         if saved.get("version") != VERSION:
-            raise SiameseRuntimeError(f"{self.path}: checkpoint version {saved.get('version')!r}, expected {VERSION}")
-        changed = sorted(k for k in {*saved["fingerprint"], *self.fingerprint}
-                         if saved["fingerprint"].get(k) != self.fingerprint.get(k))
+            raise ResumeError(f"{self.path}: checkpoint version {saved.get('version')!r}, expected {VERSION}")
+        changed = sorted(k for k in {*fingerprint, *self.fingerprint} if fingerprint.get(k) != self.fingerprint.get(k))
         if changed:
-            raise SiameseRuntimeError(
+            raise ResumeError(
                 f"cannot resume: the input or the options changed since the checkpoint ({', '.join(changed)}); "
                 "rerun without --resume to start over"
             )
-        progress = saved["progress"]
-        return Progress(**{**progress, "position": Position(**progress["position"])})
+        try:
+            return Progress(**{**progress, "position": Position(**progress["position"])})
+        except TypeError as error:
+            raise ResumeError(f"{self.path}: unreadable checkpoint ({error}); rerun without --resume") from None
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

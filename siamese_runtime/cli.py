@@ -6,39 +6,82 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__, bench
-from .errors import SiameseRuntimeError
+from .arguments import non_negative_float, non_negative_int, positive_float, positive_int
+from .bad_rows import POLICIES
+from .errors import OutputLockedError, SiameseRuntimeError, UsageError
 from .io.formats import FORMATS
-from .job import BAD_ROW_POLICIES, JobOptions, run_job
+from .job import JobOptions, run_job
 from .model_folder import ModelFolder
 from .scorer import Scorer
 from .session import installed_onnxruntime_distributions
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2
+EXIT_ERROR = 1  # the input, the model, a provider or a resume check said no; see the message
+EXIT_USAGE = 2  # options that cannot work, or an output the job refuses to write; nothing was done
+EXIT_SOFTWARE = 70  # a defect in siamese-runtime itself: the message asks for a report
+EXIT_LOCKED = 75  # another job is writing the same output: try again later
+EXIT_BROKEN_PIPE = 141  # whoever read stdout stopped reading (128 + SIGPIPE)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); a file job keeps its checkpoint for --resume
+EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM), as from a scheduler; likewise resumable
 RAY_CHUNK_ROWS = 1024  # small batches spread even one file over many actors
 # Ray counts a file's read task as one input and warns that one input cannot feed several actors; but each
 # read task streams many blocks, which do.
 RAY_ONE_INPUT_WARNING = "The minimum number of concurrent actors"
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that a job cleans up as after Ctrl-C."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="siamese-runtime: %(message)s")
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.run(args)
-    except SiameseRuntimeError as error:
-        print(f"siamese-runtime: error: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as error:
-        print(f"siamese-runtime: error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
-        return EXIT_ERROR
+    except BaseException as error:  # the error boundary: one clear line and an exit code, never a traceback
+        code, message = _exit_status(error)
+        if code == EXIT_SOFTWARE and args.verbose:
+            traceback.print_exc()
+        if message:
+            print(f"siamese-runtime: {message}", file=sys.stderr)
+        return code
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _exit_status(error: BaseException) -> tuple[int, str]:
+    """The exit code and the message for an error that ended a command."""
+    if isinstance(error, UsageError):
+        return EXIT_USAGE, f"error: {error}"
+    if isinstance(error, OutputLockedError):
+        return EXIT_LOCKED, f"error: {error}"
+    if isinstance(error, SiameseRuntimeError):
+        return EXIT_ERROR, f"error: {error}"
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED, "interrupted"
+    if isinstance(error, Terminated):
+        return EXIT_TERMINATED, "terminated"
+    if isinstance(error, BrokenPipeError):
+        return EXIT_BROKEN_PIPE, ""
+    if isinstance(error, OSError):
+        return EXIT_ERROR, f"error: {error.filename or ''}: {error.strerror or error}"
+    if isinstance(error, MemoryError):
+        return EXIT_ERROR, "error: out of memory; try a smaller --chunk-rows, --batch-size or --cache-size"
+    if isinstance(error, SystemExit):
+        raise error
+    return EXIT_SOFTWARE, (f"internal error: {type(error).__name__}: {error} (a defect in siamese-runtime: please "
+                           "report it with the command; -v prints the traceback)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,9 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--provider", default="auto", help="auto | cpu | cuda (default: auto)")
     score.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8", "fp16"],
                        help="encoder precision; auto: fp16 on GPU providers when the model has it, else fp32")
-    score.add_argument("--batch-size", type=int, default=256, help="most sentences per encoder batch (default: 256)")
-    score.add_argument("--threads", type=int, help="intra-op threads (default: physical cores)")
-    score.add_argument("--cache-size", type=int, default=100_000, help="encodings kept across chunks; 0: off")
+    score.add_argument("--batch-size", type=positive_int, default=256, help="most sentences per encoder batch (default: 256)")
+    score.add_argument("--threads", type=positive_int, help="intra-op threads (default: physical cores; at most the "
+                                                            "machine's cores unless --oversubscribe)")
+    score.add_argument("--oversubscribe", action="store_true", help="allow --threads above the machine's cores")
+    score.add_argument("--cache-size", type=non_negative_int, default=100_000, help="encodings kept across chunks; 0: off")
     score.add_argument("--input-format", choices=FORMATS, help="default: from the extension, else tsv")
     score.add_argument("--output-format", choices=FORMATS, help="default: from the extension, else tsv")
     score.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
@@ -66,19 +111,19 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--right", help="second sentence column, by name or number from 1 (default: 2)")
     score.add_argument("--id-column", help="id column, kept in the reject file (default: a column named id)")
     score.add_argument("--predict", action="store_true", help="add a predicted 0/1 label before the score")
-    score.add_argument("--on-bad-row", choices=BAD_ROW_POLICIES, default="stop",
+    score.add_argument("--on-bad-row", choices=POLICIES, default="stop",
                        help="stop (default): fail with file:line: reason; skip: no output row; "
                             "null: an output row with an empty score. skip and null write a reject file")
     score.add_argument("--reject-file", help="JSONL of bad rows with line and reason (default: OUTPUT.rejects.jsonl)")
-    score.add_argument("--chunk-rows", type=int,
+    score.add_argument("--chunk-rows", type=positive_int,
                        help="rows read, scored and checkpointed at a time (default: 8192; ray: rows per actor call, "
                             f"default {RAY_CHUNK_ROWS})")
     score.add_argument("--resume", action="store_true", help="go on from the checkpoint of an interrupted job")
     score.add_argument("--engine", choices=("local", "ray"), default="local",
                        help="local (default): this process; ray: an actor pool on a Ray cluster, Parquet out")
-    score.add_argument("--actors", type=int, default=1, help="ray: scoring actors, one model session each")
-    score.add_argument("--cpus-per-actor", type=float, default=1, help="ray: CPUs per actor (default: 1)")
-    score.add_argument("--gpus-per-actor", type=float, help="ray: GPUs per actor (default: 1 with --provider cuda, else 0)")
+    score.add_argument("--actors", type=positive_int, default=1, help="ray: scoring actors, one model session each")
+    score.add_argument("--cpus-per-actor", type=positive_float, default=1, help="ray: CPUs per actor (default: 1)")
+    score.add_argument("--gpus-per-actor", type=non_negative_float, help="ray: GPUs per actor (default: 1 with --provider cuda, else 0)")
     score.add_argument("--ray-address", help="ray: the cluster to join (default: RAY_ADDRESS, else a local one)")
     score.set_defaults(run=_score)
 
@@ -93,16 +138,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _score(args: argparse.Namespace) -> int:
-    left, right = args.left, args.right
-    if args.columns is not None:
-        if left is not None or right is not None or args.columns.count(",") != 1:
-            raise SiameseRuntimeError("--columns takes LEFT,RIGHT and replaces --left and --right")
-        left, right = args.columns.split(",")
-    options = JobOptions(
-        args.input, args.output, args.input_format, args.output_format, args.header, left, right, args.id_column,
-        args.predict, args.on_bad_row, args.reject_file,
-        args.chunk_rows or (RAY_CHUNK_ROWS if args.engine == "ray" else JobOptions.chunk_rows), args.resume,
-    )
+    options = _job_options(args)
+    _check_threads(args.threads, args.oversubscribe)
     if args.engine == "ray":
         return _score_on_ray(args, options)
     scorer = Scorer(args.model, providers=args.provider, precision=args.precision,
@@ -122,11 +159,33 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job_options(args: argparse.Namespace) -> JobOptions:
+    left, right = args.left, args.right
+    if args.columns is not None:
+        if left is not None or right is not None or args.columns.count(",") != 1:
+            raise UsageError("--columns takes LEFT,RIGHT and replaces --left and --right")
+        left, right = args.columns.split(",")
+    return JobOptions(
+        args.input, args.output, input_format=args.input_format, output_format=args.output_format,
+        header=args.header, left=left, right=right, id_column=args.id_column, predict=args.predict,
+        on_bad_row=args.on_bad_row, reject_file=args.reject_file, resume=args.resume,
+        chunk_rows=args.chunk_rows or (RAY_CHUNK_ROWS if args.engine == "ray" else JobOptions.chunk_rows),
+    )
+
+
+def _check_threads(threads: int | None, oversubscribe: bool) -> None:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if threads is not None and threads > cores and not oversubscribe:
+        raise UsageError(f"--threads {threads} is more than the {cores} cores this process may use; "
+                         "add --oversubscribe if you mean it")
+
+
 def _score_on_ray(args: argparse.Namespace, options: JobOptions) -> int:
     from .ray.job import ClusterOptions, run_ray_job
     from .ray.scoring import ScorerOptions
 
-    scorer = ScorerOptions(args.model, args.provider, args.precision, args.threads, args.batch_size, args.cache_size)
+    scorer = ScorerOptions(model=args.model, providers=args.provider, precision=args.precision,
+                           intra_op_num_threads=args.threads, batch_size=args.batch_size, cache_size=args.cache_size)
     gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1 if args.provider == "cuda" else 0)
     cluster = ClusterOptions(args.ray_address, args.actors, args.cpus_per_actor, gpus)
     if not args.verbose:

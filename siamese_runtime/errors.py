@@ -7,6 +7,30 @@ class SiameseRuntimeError(Exception):
     """Base class of every error the runtime raises on purpose."""
 
 
+class UsageError(SiameseRuntimeError):
+    """Options that cannot work together, refused before any work (CLI exit code 2)."""
+
+
+class UnsafeOutputError(UsageError):
+    """An output path the job refuses to write: the input, another output of the job, a directory, a link."""
+
+
+class OutputLockedError(SiameseRuntimeError):
+    """Another job holds the output; retrying later may succeed (CLI exit code 75)."""
+
+
+class InputError(SiameseRuntimeError):
+    """An input file that cannot be read as pairs; the message names the file."""
+
+
+class ResumeError(SiameseRuntimeError):
+    """`--resume` is refused: the checkpoint is missing, unreadable, or made for another job."""
+
+
+class MissingExtraError(SiameseRuntimeError):
+    """An optional dependency is not installed; the message names the extra that installs it."""
+
+
 class ModelLoadError(SiameseRuntimeError):
     """A model folder or one of its files cannot be used; the message names the file."""
 
@@ -15,7 +39,7 @@ class ProviderUnavailableError(SiameseRuntimeError):
     """An execution provider was requested explicitly but cannot run here."""
 
 
-class BadRowError(SiameseRuntimeError):
+class BadRowError(InputError):
     """An input row cannot be scored; the message names the file, line (or the row's id) and reason."""
 
     def __init__(self, source: str, line: int | str, reason: str) -> None:

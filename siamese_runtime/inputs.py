@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable
-from functools import lru_cache
+from collections.abc import Iterable, Sequence
+from numbers import Integral
 
 import numpy as np
 
@@ -29,14 +29,38 @@ def as_texts(values: Iterable[object], name: str = "sentence") -> list[str]:
 def as_pairs(left: Iterable[object], right: Iterable[object] | None) -> tuple[list[str], list[str]]:
     """Two aligned lists of sentences, from (sentence1, sentence2) pairs or from two sequences."""
     if right is None:
-        pairs = [tuple(pair) for pair in left]  # type: ignore[arg-type]
-        if any(len(pair) != 2 for pair in pairs):
-            raise ValueError("score(pairs) takes (sentence1, sentence2) pairs")
+        pairs = [as_pair(pair, i) for i, pair in enumerate(left)]
         left, right = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
     left_texts, right_texts = as_texts(left, "left sentence"), as_texts(right, "right sentence")
     if len(left_texts) != len(right_texts):
         raise ValueError(f"left has {len(left_texts)} sentences, right has {len(right_texts)}")
     return left_texts, right_texts
+
+
+def as_pair(value: object, index: int) -> tuple[object, object]:
+    """The two items of a pair: a tuple, list, numpy row or other sequence, but not text or a mapping."""
+    if isinstance(value, (str, bytes, bytearray)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"pair {index} is {type(value).__name__} {_preview(value)}, not a (sentence1, sentence2) tuple; "
+            "call score([(left, right), ...]) or score(lefts, rights)"
+        )
+    if len(value) != 2:
+        raise ValueError(f"pair {index} has {len(value)} items, not 2 (sentence1, sentence2)")
+    return value[0], value[1]
+
+
+def int_at_least(value: object, name: str, minimum: int = 1) -> int:
+    """`value` as an int if it is one (bool is not) and at least `minimum`; else TypeError or ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {_preview(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be {minimum} or more, got {value}")
+    return int(value)
+
+
+def _preview(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def is_missing(value: object) -> bool:
@@ -47,21 +71,10 @@ def is_missing(value: object) -> bool:
     return pandas is not None and (value is pandas.NA or value is pandas.NaT)
 
 
-def text_problem(value: object, name: str) -> str | None:
-    """Why `value` cannot be scored as a sentence (missing, not text, empty after normalization), or None."""
-    if isinstance(value, str):
-        return f"{name} is empty" if is_blank(value) else None
-    if is_missing(value):
-        return f"{name} is missing"
-    return f"{name} is {type(value).__name__}, not text"
-
-
-def pair_problem(left: object, right: object) -> str | None:
-    """Why a pair of values cannot be scored (the first sentence's problem first), or None."""
-    return text_problem(left, "sentence1") or text_problem(right, "sentence2")
-
-
-@lru_cache(maxsize=1 << 16)
 def is_blank(text: str) -> bool:
-    """Nothing left after the tokenizer's normalization (cached: files repeat their sentences)."""
-    return not normalize(text)
+    """Nothing left after the tokenizer's normalization, i.e. `not normalize(text)`.
+
+    Fast path: a character that is not whitespace never normalizes to whitespace alone (tests check every
+    code point), so only empty or all-whitespace text is normalized.
+    """
+    return (not text or text.isspace()) and not normalize(text)

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import KW_ONLY, dataclass, replace
 
+from .bad_rows import BadRowPolicy, bad_row_policy, pair_problem, reject_line
 from .batching import chunked
-from .checkpoint import Checkpoint, Progress, fingerprint
-from .errors import BadRowError, SiameseRuntimeError
-from .inputs import pair_problem
+from .checkpoint import Checkpoint, Progress, fingerprint, manifest_digest
+from .errors import BadRowError, InputError, ResumeError, UsageError
+from .inputs import int_at_least
 from .io.columns import Selection, select_columns
 from .io.formats import format_of
-from .io.readers import Record, open_table
-from .io.sinks import AtomicFile, partial_path
+from .io.readers import Record, Table, open_table
+from .io.safe_output import STDIO, AtomicFile, OutputLock, check_no_overlap, is_regular_input, is_stream, partial_path, sidecar_path
 from .io.writers import ScoredRow, open_sink
 from .scorer import EncodeStats, Scorer
 
 log = logging.getLogger(__name__)
-
-BAD_ROW_POLICIES = ("stop", "skip", "null")
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,7 @@ class JobOptions:
 
     input: str
     output: str
+    _: KW_ONLY
     input_format: str | None = None
     output_format: str | None = None
     header: bool | None = None
@@ -52,13 +52,17 @@ class JobOptions:
         return True if named else None
 
     @property
+    def policy(self) -> BadRowPolicy:
+        return bad_row_policy(self.on_bad_row)
+
+    @property
     def rejects(self) -> str | None:
         """Where bad rows go under skip/null: --reject-file, or OUTPUT.rejects.jsonl beside the output."""
-        if self.on_bad_row == "stop":
+        if self.policy == "stop":
             return None
-        if self.reject_file is None and self.output == "-":
-            raise SiameseRuntimeError(f"--on-bad-row {self.on_bad_row} with output to stdout needs --reject-file")
-        return self.reject_file or f"{self.output}.rejects.jsonl"
+        if self.reject_file is None and is_stream(self.output):
+            raise UsageError(f"--on-bad-row {self.on_bad_row} with output to a stream needs --reject-file")
+        return self.reject_file or str(sidecar_path(self.output, "rejects.jsonl", hidden=False))
 
 
 @dataclass(frozen=True)
@@ -80,97 +84,167 @@ class JobSummary:
         return done / self.seconds if self.seconds > 0 else float("inf")
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A job's options checked against the files: formats, targets, and its checkpoint (None: cannot resume)."""
+
+    options: JobOptions
+    in_format: str
+    out_format: str
+    rejects: str | None
+    checkpoint: Checkpoint | None
+
+
 def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[int], None] | None = None) -> JobSummary:
     """Score every row of `options.input` into `options.output`, written atomically with checkpoints.
 
-    A bad row stops the job with BadRowError (file:line: reason) and leaves no output, unless
-    `on_bad_row` is skip (no output row) or null (an output row with an empty score); both write the
-    row to the reject file. After a crash, `resume=True` goes on from the last checkpoint.
+    Refused before any work: an output or reject file that is the input or each other, a directory or a
+    link, or that another job is writing. A bad row stops the job with BadRowError (file:line: reason)
+    and leaves no output, unless `on_bad_row` is skip (no output row) or null (an output row with an empty
+    score); both write the row to the reject file. After a crash, `resume=True` goes on from the checkpoint.
     """
     started = time.perf_counter()
-    if options.on_bad_row not in BAD_ROW_POLICIES:
-        raise SiameseRuntimeError(f"unknown bad-row policy {options.on_bad_row!r}; use {', '.join(BAD_ROW_POLICIES)}")
-    in_format, out_format = format_of(options.input, options.input_format), format_of(options.output, options.output_format)
-    checkpoint = _checkpoint(scorer, options, in_format, out_format)
-    progress = _resume(checkpoint, options.output) if options.resume else None
-    resumed = progress is not None
-    if not resumed and checkpoint is not None:
-        checkpoint.remove()  # a stale checkpoint must never describe the new partial output
-    progress = progress or Progress()
-    resumed_rows = progress.rows
-    stats = EncodeStats(progress.encoded, progress.truncated)
-    with open_table(options.input, in_format, options.header_choice, progress.position if resumed else None) as table:
-        selection = select_columns(table.columns, table.header, options.left, options.right, options.id_column)
-        output = open_sink(options.output, out_format, table.columns, table.header, options.predict,
-                           progress.output_bytes if resumed else None)
-        rejects_path = options.rejects
-        rejects = AtomicFile(rejects_path, progress.reject_bytes if resumed else None) if rejects_path else None
-        try:
-            for chunk in chunked(table.records, options.chunk_rows):
-                rows, rejected = _score_chunk(scorer, chunk, selection, table.columns, options, stats)
-                output.write(rows)
-                if rejects is not None:
-                    rejects.write("".join(rejected))
-                warned = progress.truncated > 0
-                progress = replace(
-                    progress, position=chunk[-1].end, rows=progress.rows + len(chunk),
-                    written=progress.written + len(rows), bad_rows=progress.bad_rows + len(rejected),
-                    encoded=stats.encoded, truncated=stats.truncated,
-                    output_bytes=output.sync(), reject_bytes=rejects.sync() if rejects else 0,
-                )
-                if checkpoint is not None:
-                    checkpoint.save(progress)
-                if stats.truncated and not warned:
-                    log.warning("sentences longer than max_length %d are truncated (counted in the summary)",
-                                scorer.model.tokenizer.max_length)
-                if on_progress is not None:
-                    on_progress(len(chunk))
-        except BaseException as error:
-            if checkpoint is None or isinstance(error, BadRowError):
-                output.discard()
-                if rejects is not None:
-                    rejects.discard()
-                if checkpoint is not None:
-                    checkpoint.remove()
-            raise
-        output.commit()
-        if rejects is not None:
-            rejects.commit()
-    if checkpoint is not None:
-        checkpoint.remove()
+    plan = _plan(scorer, options)
+    with _locked(plan):
+        progress = _starting_progress(plan)
+        resumed_rows = progress.rows
+        with _opened_input(plan, progress) as table:
+            progress = _score_table(scorer, plan, table, progress, on_progress)
     return JobSummary(
         progress.rows, progress.written, progress.bad_rows, progress.encoded, progress.truncated, resumed_rows,
-        time.perf_counter() - started, scorer.providers[0], options.rejects,
+        time.perf_counter() - started, scorer.providers[0], plan.rejects,
     )
 
 
-def _checkpoint(scorer: Scorer, options: JobOptions, in_format: str, out_format: str) -> Checkpoint | None:
-    """The job's checkpoint, or None where it cannot resume: stdin, stdout or Parquet output."""
-    if options.input == "-" or options.output == "-" or out_format == "parquet":
-        if options.resume:
-            raise SiameseRuntimeError("--resume needs an input file and a TSV, CSV or JSONL output file")
-        return None
+def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
+    int_at_least(options.chunk_rows, "chunk_rows")
+    in_format, out_format = format_of(options.input, options.input_format), format_of(options.output, options.output_format)
+    rejects = options.rejects
+    targets = {"output": options.output, **({"reject file": rejects} if rejects else {})}
+    if list(targets.values()).count(STDIO) > 1:
+        raise UsageError("the output and the reject file cannot both be stdout")
+    check_no_overlap(options.input, targets)
+    resumable = is_regular_input(options.input) and not is_stream(options.output) and out_format != "parquet"
+    if options.resume and not resumable:
+        raise UsageError("--resume needs an input file and a TSV, CSV or JSONL output file (not a stream)")
     settings = {
         "input_format": in_format, "output_format": out_format, "header": options.header,
         "left": options.left, "right": options.right, "id_column": options.id_column,
         "predict": options.predict, "on_bad_row": options.on_bad_row,
-        "rejects": os.path.abspath(options.rejects) if options.rejects else None,
-        "encoder_sha256": scorer.model.manifest["files"][scorer.model.encoder_path(scorer.precision).name]["sha256"],
+        "rejects": os.path.abspath(rejects) if rejects else None,
+        "model_manifest_sha256": manifest_digest(scorer.model.manifest), "precision": scorer.precision,
         "provider": scorer.providers[0],
     }
-    return Checkpoint(options.output, fingerprint(options.input, settings))
+    checkpoint = Checkpoint(options.output, fingerprint(options.input, settings)) if resumable else None
+    return _Plan(options, in_format, out_format, rejects, checkpoint)
 
 
-def _resume(checkpoint: Checkpoint | None, output: str) -> Progress | None:
-    progress = checkpoint.load() if checkpoint is not None else None
+@contextmanager
+def _locked(plan: _Plan) -> Iterator[None]:
+    """Every file target locked for the job's lifetime; a second job on one of them fails at once."""
+    with ExitStack() as stack:
+        for target in (plan.options.output, plan.rejects):
+            if target is not None and not is_stream(target):
+                lock = OutputLock(target)
+                lock.acquire()
+                stack.callback(lock.release)
+        yield
+
+
+def _starting_progress(plan: _Plan) -> Progress:
+    """The checkpoint's progress when resuming; else a fresh start, with any stale checkpoint removed."""
+    if not plan.options.resume:
+        if plan.checkpoint is not None:
+            plan.checkpoint.remove()  # a stale checkpoint must never describe the new partial output
+        return Progress()
+    assert plan.checkpoint is not None
+    progress = plan.checkpoint.load()
     if progress is None:
         log.warning("no checkpoint to resume from: starting from the beginning")
-        return None
-    partial = partial_path(output)
+        return Progress()
+    partial = partial_path(plan.options.output)
     if not partial.is_file() or partial.stat().st_size < progress.output_bytes:
-        raise SiameseRuntimeError(f"cannot resume: {partial} is missing or shorter than the checkpoint says")
+        raise ResumeError(f"cannot resume: {partial} is missing or shorter than the checkpoint says")
     log.info("resuming after line %d (%d rows done)", progress.position.line, progress.rows)
     return progress
+
+
+@contextmanager
+def _opened_input(plan: _Plan, progress: Progress) -> Iterator[Table]:
+    start = progress.position if progress.rows else None
+    strict_keys = plan.out_format != "jsonl"  # fixed output columns would drop a key the first rows lack
+    with open_table(plan.options.input, plan.in_format, plan.options.header_choice, start,
+                    strict_keys=strict_keys) as table:
+        yield table
+
+
+def _score_table(
+    scorer: Scorer, plan: _Plan, table: Table, progress: Progress, on_progress: Callable[[int], None] | None
+) -> Progress:
+    """Stream the table's records into the output and reject files; the progress at the end."""
+    options, checkpoint, resuming = plan.options, plan.checkpoint, progress.rows > 0
+    selection = _selection(table, options)
+    output = open_sink(options.output, plan.out_format, table.columns, table.header, options.predict,
+                       progress.output_bytes if resuming else None)
+    rejects = AtomicFile(plan.rejects, progress.reject_bytes if resuming else None) if plan.rejects else None
+    stats = EncodeStats(progress.encoded, progress.truncated)
+    try:
+        for chunk in chunked(table.records, options.chunk_rows):
+            rows, rejected = _score_chunk(scorer, chunk, selection, table.columns, options, stats)
+            output.write(rows)
+            if rejects is not None:
+                rejects.write("".join(rejected))
+            warned = progress.truncated > 0
+            progress = replace(
+                progress, position=chunk[-1].end, rows=progress.rows + len(chunk),
+                written=progress.written + len(rows), bad_rows=progress.bad_rows + len(rejected),
+                encoded=stats.encoded, truncated=stats.truncated,
+                output_bytes=output.sync(), reject_bytes=rejects.sync() if rejects else 0,
+            )
+            if checkpoint is not None:
+                checkpoint.save(progress)
+            if stats.truncated and not warned:
+                log.warning("sentences longer than max_length %d are truncated (counted in the summary)",
+                            scorer.model.tokenizer.max_length)
+            if on_progress is not None:
+                on_progress(len(chunk))
+    except BaseException as error:
+        resumable = checkpoint is not None and progress.rows > 0 and not isinstance(error, InputError)
+        for sink in (output, rejects):
+            if sink is not None:
+                sink.close() if resumable else sink.discard()
+        if resumable:
+            log.warning("stopped after %d rows; the same command with --resume goes on from there", progress.rows)
+        elif checkpoint is not None:
+            checkpoint.remove()
+        raise
+    output.commit()
+    if rejects is not None:
+        rejects.commit()
+    if checkpoint is not None:
+        checkpoint.remove()
+    return progress
+
+
+def _selection(table: Table, options: JobOptions) -> Selection:
+    """The chosen columns; for a table without columns, the first row's problem (or no columns at all)."""
+    if not table.columns:
+        first = next(table.records, None)
+        if first is None:
+            log.warning("%s is empty: the output has no rows either", _name(options.input))
+            return Selection(0, 1, None)
+        if options.policy == "stop":
+            raise BadRowError(_name(options.input), first.line, first.problem or "no columns")
+        raise InputError(f"{_name(options.input)}: none of the first rows could be read (line {first.line}: "
+                         f"{first.problem}), so its columns are unknown")
+    try:
+        return select_columns(table.columns, table.header, options.left, options.right, options.id_column)
+    except UsageError as error:
+        raise UsageError(f"{_name(options.input)}: {error}") from None
+
+
+def _name(path: str) -> str:
+    return "<stdin>" if path == STDIO else path
 
 
 def _score_chunk(
@@ -178,7 +252,7 @@ def _score_chunk(
     stats: EncodeStats,
 ) -> tuple[list[ScoredRow], list[str]]:
     """The chunk's output rows in input order and its reject lines; raises BadRowError under 'stop'."""
-    problems = _problems(chunk, selection)
+    problems = [_problem(record, selection) for record in chunk]
     good = [record for record, problem in zip(chunk, problems) if problem is None]
     scores = iter(scorer.score([r.values[selection.left] for r in good], [r.values[selection.right] for r in good],
                                stats=stats).tolist())
@@ -188,24 +262,16 @@ def _score_chunk(
             score = next(scores)
             rows.append(ScoredRow(record.values, record.source, score >= scorer.threshold, score))
             continue
-        if options.on_bad_row == "stop":
-            raise BadRowError("<stdin>" if options.input == "-" else options.input, record.line, problem)
-        rejected.append(_reject_line(record, problem, selection))
-        if options.on_bad_row == "null":
+        if options.policy == "stop":
+            raise BadRowError(_name(options.input), record.line, problem)
+        row_id = record.values[selection.id] if selection.id is not None and selection.id < len(record.values) else None
+        rejected.append(reject_line(record.line, row_id, problem, record.values))
+        if options.policy == "null":
             values = (record.values + [None] * len(columns))[: len(columns)]
             rows.append(ScoredRow(values, record.source, None, None))
     return rows, rejected
 
 
-def _problems(chunk: list[Record], selection: Selection) -> list[str | None]:
-    """Why each record cannot be scored, or None: its own problem, a missing, non-text or empty sentence."""
-    return [
-        record.problem or pair_problem(record.values[selection.left], record.values[selection.right])
-        for record in chunk
-    ]
-
-
-def _reject_line(record: Record, problem: str, selection: Selection) -> str:
-    row_id = record.values[selection.id] if selection.id is not None and selection.id < len(record.values) else None
-    entry = {"line": record.line, "id": row_id, "reason": problem, "values": record.values}
-    return json.dumps(entry, ensure_ascii=False, default=str) + "\n"
+def _problem(record: Record, selection: Selection) -> str | None:
+    """Why a record cannot be scored: its own problem, else a missing, non-text or empty sentence; or None."""
+    return record.problem or pair_problem(record.values[selection.left], record.values[selection.right])

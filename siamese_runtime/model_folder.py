@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 
 from .errors import ModelLoadError
-from .tokenizer import Tokenizer
+from .tokenizer import NORMALIZERS, Tokenizer
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -24,7 +24,9 @@ def manifest_schema() -> dict[str, Any]:
 
 def validate_manifest(manifest: dict[str, Any], source: str) -> None:
     """Raise ModelLoadError naming `source` unless the manifest matches the schema."""
-    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if not isinstance(manifest, dict):
+        raise ModelLoadError(f"{source}: the manifest must be a JSON object, found {json.dumps(manifest)[:40]}")
+    version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelLoadError(
             f"{source}: unknown manifest format_version {version!r}; this runtime reads version {FORMAT_VERSION}"
@@ -72,9 +74,16 @@ class ModelFolder:
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ModelLoadError(f"{manifest_path}: not valid JSON: {error}") from None
         validate_manifest(manifest, str(manifest_path))
+        tokenizer_info = manifest["tokenizer"]
+        for name in [*manifest["files"], tokenizer_info["file"]]:
+            _check_inside(folder, name, manifest_path)
         for name, entry in manifest["files"].items():
             _verify_checksum(folder / name, entry["sha256"])
-        tokenizer_info = manifest["tokenizer"]
+        if tokenizer_info["normalization"] not in NORMALIZERS:
+            raise ModelLoadError(
+                f"{manifest_path}: unknown tokenizer normalization {tokenizer_info['normalization']!r}; "
+                f"this runtime implements {', '.join(NORMALIZERS)}"
+            )
         vocab_path = folder / tokenizer_info["file"]
         _verify_checksum(vocab_path, tokenizer_info["vocab_sha256"])
         try:
@@ -85,6 +94,11 @@ class ModelFolder:
             raise ModelLoadError(
                 f"{vocab_path}: holds {tokenizer.vocab_size} tokens, the manifest says {tokenizer_info['vocab_size']}"
             )
+        for key in ("normalization", "max_length"):
+            if getattr(tokenizer, key) != tokenizer_info[key]:
+                raise ModelLoadError(
+                    f"{vocab_path}: {key} is {getattr(tokenizer, key)!r}, the manifest says {tokenizer_info[key]!r}"
+                )
         return cls(folder, manifest, tokenizer)
 
     @property
@@ -107,13 +121,27 @@ class ModelFolder:
         """The precisions of the encoders this folder holds."""
         return sorted(e["precision"] for e in self.manifest["files"].values() if e["role"] == "encoder")
 
-    def encoder_path(self, precision: str = "fp32") -> Path:
+    def encoder_file(self, precision: str = "fp32") -> str:
+        """The manifest's name of the encoder of `precision`."""
         for name, entry in self.manifest["files"].items():
             if entry["role"] == "encoder" and entry["precision"] == precision:
-                return self.path / name
+                return name
         raise ModelLoadError(
-            f"{self.path / MANIFEST}: no {precision} encoder in this model; available: {', '.join(self.precisions())}"
+            f"{self.path / MANIFEST}: no {precision} encoder in this model; "
+            f"available: {', '.join(self.precisions()) or 'none'}"
         )
+
+    def encoder_path(self, precision: str = "fp32") -> Path:
+        return self.path / self.encoder_file(precision)
+
+
+def _check_inside(folder: Path, name: str, manifest_path: Path) -> None:
+    """Refuse a file name that is absolute, holds '..' or resolves (symlinks followed) outside the folder."""
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise ModelLoadError(f"{manifest_path}: file {name!r} must be named relative to the model folder, without '..'")
+    root, resolved = folder.resolve(), (folder / name).resolve()
+    if not resolved.is_relative_to(root):
+        raise ModelLoadError(f"{folder / name}: resolves to {resolved}, outside the model folder {root}")
 
 
 def _verify_checksum(path: Path, expected: str) -> None:

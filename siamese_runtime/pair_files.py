@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import BadRowError
-from .inputs import text_problem
+from .bad_rows import text_problem
 from .io.readers import open_table
 
 

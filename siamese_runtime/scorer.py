@@ -12,7 +12,8 @@ import numpy as np
 
 from .batching import EncodingCache, chunked, distinct, length_batches
 from .heads import HEADS
-from .inputs import as_pairs, as_texts
+from .inputs import as_pairs, as_texts, int_at_least
+from .model_checks import check_encoder
 from .model_folder import ModelFolder
 from .precision import AUTO, choose_precision
 from .session import ProviderSpec, open_session, provider_name, resolve_providers
@@ -52,12 +53,20 @@ class Scorer:
         token_budget: int = 8192,
         cache_size: int = 100_000,
     ) -> None:
+        """Checked before the model loads: `batch_size` (sentences per encoder run) and `token_budget` (padded
+        tokens per run; a longer sentence runs alone) at least 1, `cache_size` at least 0 (0: off),
+        `intra_op_num_threads` None (one per physical core) or at least 1."""
+        batch_size, token_budget = int_at_least(batch_size, "batch_size"), int_at_least(token_budget, "token_budget")
+        cache_size = int_at_least(cache_size, "cache_size", minimum=0)
+        if intra_op_num_threads is not None:
+            intra_op_num_threads = int_at_least(intra_op_num_threads, "intra_op_num_threads")
         self.model = model if isinstance(model, ModelFolder) else ModelFolder.load(model)
         requested = resolve_providers(providers)
         self.precision = choose_precision(precision, provider_name(requested[0]), self.model)
         self.session = open_session(
             self.model.encoder_path(self.precision), requested, intra_op_num_threads, strict=providers != "auto"
         )
+        check_encoder(self.session, self.model, self.precision)
         self.batch_size = batch_size
         self.token_budget = token_budget
         self.cache = EncodingCache(cache_size)
@@ -102,17 +111,23 @@ class Scorer:
         return self.score(left, right, stats) >= self.threshold
 
     def score_stream(self, pairs: Iterable[tuple[str, str]], chunk_size: int = 8192) -> Iterator[float]:
-        """Scores of a stream of pairs, in order, holding at most `chunk_size` pairs at a time."""
+        """Scores of a stream of pairs, in order, holding at most `chunk_size` (>= 1, checked now) pairs at a time."""
+        return self._score_chunks(chunked(pairs, int_at_least(chunk_size, "chunk_size")))
+
+    def _score_chunks(self, chunks: Iterable[list[tuple[str, str]]]) -> Iterator[float]:
         stats = EncodeStats()
-        for chunk in chunked(pairs, chunk_size):
+        for chunk in chunks:
             yield from self.score(chunk, stats=stats).tolist()
         _warn_truncated(stats, self.model.tokenizer.max_length)
 
     def rank(self, query: str, candidates: Iterable[str], top_k: int | None = 10) -> list[Match]:
-        """The `top_k` candidates most similar to `query`, best first (ties keep input order).
+        """The `top_k` (None: all, else at least 1) candidates most similar to `query`, best first (ties keep
+        input order).
 
         Candidates are encoded through the cache, so ranking against the same candidates again is cheap.
         """
+        if top_k is not None:
+            top_k = int_at_least(top_k, "top_k")
         (query,) = as_texts([query], "query")
         texts = as_texts(candidates, "candidate")
         encodings = self._encodings([query, *texts], None)

@@ -22,7 +22,7 @@ ALIASES = {"cpu": [CPU], "cuda": [CUDA, CPU]}
 ProviderSpec = Union[str, tuple[str, dict[str, Any]]]
 GPU_FIX = (
     "install the GPU build alone: pip uninstall -y onnxruntime onnxruntime-gpu && "
-    "pip install siamese-runtime-gpu (see the README, 'GPU')"
+    "pip install ./gpu from a checkout of siamese-runtime (see the README, 'Installing: CPU or GPU')"
 )
 
 

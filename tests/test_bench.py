@@ -40,7 +40,7 @@ def test_fixed_lengths_beyond_max_length_are_truncated_and_reported(tmp_path: Pa
 
 def test_bench_rejects_a_non_positive_batch_size(tmp_path: Path) -> None:
     result = run_cli("bench", "--batch-sizes", "0", "--out", str(tmp_path))
-    assert result.returncode == 2 and b"not a positive integer" in result.stderr
+    assert result.returncode == 2 and b"0 is not a whole number of at least 1" in result.stderr
 
 
 def test_latency_plot_is_a_png(tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ import pytest
 from siamese_runtime import SiameseRuntimeError
 from siamese_runtime.io.columns import select_columns
 from siamese_runtime.io.formats import format_of, pyarrow_parquet
+from siamese_runtime.errors import InputError
 from siamese_runtime.io.readers import Position, looks_like_header, open_table
-from siamese_runtime.io.sinks import AtomicFile, partial_path
+from siamese_runtime.io.safe_output import AtomicFile, partial_path
 from siamese_runtime.io.writers import ScoredRow, TextRows
 
 
@@ -56,9 +57,68 @@ def test_jsonl_aligns_keys_and_flags_bad_lines(tmp_path: Path) -> None:
     path = tmp_path / "pairs.jsonl"
     path.write_text('{"s1": "花呗", "s2": "借呗"}\n{"s2": "还款", "s1": "额度", "x": 1}\n[1]\n{oops\n', encoding="utf-8")
     columns, rows = read(path, "jsonl")
-    assert columns == ["s1", "s2"]
-    assert rows[:2] == [(1, ["花呗", "借呗"], None), (2, ["额度", "还款"], None)]
+    assert columns == ["s1", "s2", "x"]  # every key of the first objects, not only the first one's
+    assert rows[:2] == [(1, ["花呗", "借呗", None], None), (2, ["额度", "还款", 1], None)]
     assert rows[2][2] == "expected a JSON object, found list" and rows[3][2].startswith("invalid JSON")
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_value(tmp_path: Path) -> None:
+    bom = b"\xef\xbb\xbf"
+    tsv, csv_file, jsonl = tmp_path / "p.tsv", tmp_path / "p.csv", tmp_path / "p.jsonl"
+    tsv.write_bytes(bom + "花呗\t借呗\t1\n".encode())
+    csv_file.write_bytes(bom + "sentence1,sentence2\n花呗,借呗\n".encode())
+    jsonl.write_bytes(bom + '{"s1": "花呗", "s2": "借呗"}\n'.encode())
+    assert read(tsv, "tsv") == (["column1", "column2", "column3"], [(1, ["花呗", "借呗", "1"], None)])
+    assert read(csv_file, "csv") == (["sentence1", "sentence2"], [(2, ["花呗", "借呗"], None)])
+    assert read(jsonl, "jsonl") == (["s1", "s2"], [(1, ["花呗", "借呗"], None)])
+    resumed = read(tsv, "tsv", header=False, start=Position(0, 0))[1]
+    assert resumed == [(1, ["花呗", "借呗", "1"], None)]
+
+
+def test_utf16_files_are_refused_with_the_file_named(tmp_path: Path) -> None:
+    path = tmp_path / "p.tsv"
+    path.write_bytes("花呗\t借呗\n".encode("utf-16"))
+    with pytest.raises(InputError, match=rf"^{path}: the file is UTF-16 .*convert it to UTF-8"):
+        read(path, "tsv")
+
+
+@pytest.mark.parametrize("first", ["只有一列", "a\tb\tc\td\te"])
+def test_a_malformed_first_row_does_not_set_the_expected_width(tmp_path: Path, first: str) -> None:
+    path = tmp_path / "p.tsv"
+    path.write_text(first + "\n" + "".join(f"花呗{i}\t借呗\t1\n" for i in range(5)), encoding="utf-8")
+    columns, rows = read(path, "tsv")
+    assert len(columns) == 3
+    assert [(n, p) for n, _, p in rows if p] == [(1, f"found {len(first.split(chr(9)))} columns, expected 3")]
+
+
+def test_csv_parser_errors_are_bad_rows_and_reading_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text(f"a,b\n{'x' * 200_000},y\nc,d\ne\rf,g\nh,i\n", encoding="utf-8", newline="")
+    _, rows = read(path, "csv", header=False)
+    assert [(n, v) for n, v, p in rows if p is None] == [(1, ["a", "b"]), (3, ["c", "d"]), (5, ["h", "i"])]
+    assert [(n, p) for n, _, p in rows if p] == [
+        (2, "unreadable CSV: a field longer than 131072 characters"),
+        (4, "unreadable CSV: a carriage return inside an unquoted field (quote the field)"),
+    ]
+
+
+def test_jsonl_lone_surrogates_and_nan_are_bad_rows_with_safe_values(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"s1": "花\\ud800呗", "s2": "借呗"}\n{"s1": "\\ud83d\\ude00", "s2": "b"}\n'
+                    '{"s1": NaN, "s2": "b"}\n', encoding="utf-8")
+    _, rows = read(path, "jsonl")
+    assert rows[0] == (1, ["花\ufffd呗", "借呗"], "not valid Unicode: a lone surrogate '\\ud800'")
+    assert rows[1] == (2, ["\U0001f600", "b"], None)  # a surrogate pair is one valid character
+    assert rows[2][2] == "invalid JSON: NaN is not a JSON value"
+
+
+def test_strict_keys_make_a_key_outside_the_columns_a_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(f'{{"s1": "a{i}", "s2": "b"}}\n' for i in range(25)) + '{"s1": "a", "s2": "b", "z": 1}\n',
+                    encoding="utf-8")
+    with open_table(str(path), "jsonl", strict_keys=True) as table:
+        problems = [(r.line, r.problem) for r in table.records if r.problem]
+    assert problems == [(26, "key 'z' is not among the columns of the first rows (s1, s2)")]
 
 
 def test_parquet_reads_rows_and_resumes_after_a_row_count(tmp_path: Path) -> None:

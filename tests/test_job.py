@@ -10,7 +10,7 @@ import pytest
 
 from siamese_runtime import BadRowError, Scorer, SiameseRuntimeError
 from siamese_runtime.checkpoint import Checkpoint
-from siamese_runtime.io.sinks import partial_path
+from siamese_runtime.io.safe_output import partial_path
 from siamese_runtime.job import JobOptions, run_job
 
 SCORER = Scorer(providers="cpu")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from siamese_runtime import ModelFolder, ModelLoadError, Scorer
-from siamese_runtime.model_folder import default_model_path
+from siamese_runtime.model_folder import default_model_path, sha256_of
 
 from .conftest import DEFAULT_MODEL
 
@@ -17,6 +18,14 @@ from .conftest import DEFAULT_MODEL
 @pytest.fixture
 def model_copy(tmp_path: Path) -> Path:
     return Path(shutil.copytree(DEFAULT_MODEL, tmp_path / "model"))
+
+
+def manifest_of(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def save_manifest(folder: Path, manifest: dict) -> None:
+    (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
 def test_default_model_loads_and_verifies_every_checksum() -> None:
@@ -73,3 +82,113 @@ def test_default_model_ships_every_precision_and_names_them_when_one_is_missing(
     assert model.precisions() == ["fp16", "fp32", "int8"]
     with pytest.raises(ModelLoadError, match="no bf16 encoder in this model; available: fp16, fp32, int8"):
         model.encoder_path("bf16")
+
+
+def test_file_name_climbing_out_of_the_folder_is_refused(model_copy: Path) -> None:
+    shutil.copy(model_copy / "encoder.onnx", model_copy.parent / "outside.onnx")
+    manifest = manifest_of(model_copy)
+    manifest["files"]["../outside.onnx"] = dict(manifest["files"]["encoder.onnx"])
+    manifest["files"]["encoder.onnx"]["role"] = "keras"  # still listed (the schema wants it), no longer the encoder
+    save_manifest(model_copy, manifest)
+    with pytest.raises(ModelLoadError, match=r"manifest\.json: file '\.\./outside\.onnx' must be named relative"):
+        ModelFolder.load(model_copy)
+
+
+def test_absolute_file_name_is_refused(model_copy: Path) -> None:
+    outside = Path(shutil.copy(model_copy / "vocab.json", model_copy.parent / "vocab.json"))
+    manifest = manifest_of(model_copy)
+    manifest["tokenizer"]["file"] = str(outside)
+    save_manifest(model_copy, manifest)
+    message = rf"manifest\.json: file '{re.escape(str(outside))}' must be named relative"
+    with pytest.raises(ModelLoadError, match=message):
+        ModelFolder.load(model_copy)
+
+
+def test_symlink_leaving_the_folder_is_refused(model_copy: Path) -> None:
+    encoder = model_copy / "encoder.onnx"
+    outside = Path(shutil.copy(encoder, model_copy.parent / "other.onnx"))
+    encoder.unlink()
+    encoder.symlink_to(outside)
+    with pytest.raises(ModelLoadError, match=r"encoder\.onnx: resolves to .*other\.onnx, outside the model folder"):
+        ModelFolder.load(model_copy)
+
+
+def test_symlink_within_the_folder_is_followed(model_copy: Path) -> None:
+    (model_copy / "weights").mkdir()
+    encoder = model_copy / "encoder.onnx"
+    encoder.rename(model_copy / "weights" / "encoder.onnx")
+    encoder.symlink_to(Path("weights") / "encoder.onnx")
+    assert Scorer(model_copy, providers="cpu").score([("花呗怎么还款", "花呗如何还款")]).shape == (1,)
+
+
+def test_vocabulary_larger_than_the_embedding_is_refused(model_copy: Path) -> None:
+    vocab_path = model_copy / "vocab.json"
+    vocab = json.loads(vocab_path.read_text(encoding="utf-8"))
+    vocab["tokens"] += ["extra-1", "extra-2"]
+    vocab_path.write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    manifest = manifest_of(model_copy)
+    manifest["tokenizer"].update(vocab_size=len(vocab["tokens"]), vocab_sha256=sha256_of(vocab_path))
+    save_manifest(model_copy, manifest)
+    with pytest.raises(ModelLoadError, match=r"encoder\.onnx: fails on token id 3185, the largest of vocab\.json"):
+        Scorer(model_copy, providers="cpu")
+
+
+def test_encoding_dim_the_encoder_does_not_produce_is_refused(model_copy: Path) -> None:
+    manifest = manifest_of(model_copy)
+    manifest["encoding_dim"] = 32
+    save_manifest(model_copy, manifest)
+    message = r"encoder\.onnx: encodes a sentence to shape \[1, 64\], the manifest's encoding_dim is 32"
+    with pytest.raises(ModelLoadError, match=message):
+        Scorer(model_copy, providers="cpu")
+
+
+def test_pair_model_installed_as_the_encoder_is_refused(model_copy: Path) -> None:
+    encoder = model_copy / "encoder.onnx"
+    shutil.copy(model_copy / "pair.onnx", encoder)
+    manifest = manifest_of(model_copy)
+    manifest["files"]["encoder.onnx"]["sha256"] = sha256_of(encoder)
+    save_manifest(model_copy, manifest)
+    message = r"encoder\.onnx: takes inputs left_ids, right_ids; an encoder takes one: token_ids"
+    with pytest.raises(ModelLoadError, match=message):
+        Scorer(model_copy, providers="cpu")
+
+
+def test_unknown_normalization_is_refused(model_copy: Path) -> None:
+    manifest = manifest_of(model_copy)
+    manifest["tokenizer"]["normalization"] = "nfkd-v9"
+    save_manifest(model_copy, manifest)
+    with pytest.raises(ModelLoadError, match=r"manifest\.json: unknown tokenizer normalization 'nfkd-v9'"):
+        ModelFolder.load(model_copy)
+
+
+@pytest.mark.parametrize(
+    ("max_length", "message"),
+    [
+        (0, r"manifest\.json: invalid manifest at tokenizer/max_length"),
+        (32, r"vocab\.json: max_length is 64, the manifest says 32"),
+    ],
+)
+def test_max_length_unusable_or_unlike_the_vocabulary_s_is_refused(
+    model_copy: Path, max_length: int, message: str
+) -> None:
+    manifest = manifest_of(model_copy)
+    manifest["tokenizer"]["max_length"] = max_length
+    save_manifest(model_copy, manifest)
+    with pytest.raises(ModelLoadError, match=message):
+        ModelFolder.load(model_copy)
+
+
+@pytest.mark.parametrize("content", ["[]", "null", '"encoder.onnx"'])
+def test_manifest_that_is_not_an_object_is_refused(model_copy: Path, content: str) -> None:
+    (model_copy / "manifest.json").write_text(content)
+    with pytest.raises(ModelLoadError, match=r"manifest\.json: the manifest must be a JSON object, found "):
+        ModelFolder.load(model_copy)
+
+
+def test_model_without_any_encoder_says_so(model_copy: Path) -> None:
+    manifest = manifest_of(model_copy)
+    for entry in manifest["files"].values():
+        entry["role"] = "keras"
+    save_manifest(model_copy, manifest)
+    with pytest.raises(ModelLoadError, match=r"manifest\.json: no fp32 encoder in this model; available: none$"):
+        Scorer(model_copy, providers="cpu")

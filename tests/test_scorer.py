@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -109,6 +111,8 @@ def test_lists_tuples_arrays_series_and_generators_are_accepted(data: Path) -> N
     for convert in (tuple, np.array, pd.Series, lambda xs: (x for x in xs)):
         np.testing.assert_array_equal(SCORER.score(convert(left), convert(right)), expected)
     np.testing.assert_array_equal(SCORER.score(pair for pair in zip(left, right)), expected)
+    np.testing.assert_array_equal(SCORER.score(np.array([left, right]).T), expected)  # numpy rows are pairs
+    np.testing.assert_array_equal(SCORER.score([[a, b] for a, b in zip(left, right)]), expected)
     np.testing.assert_array_equal(np.array(list(SCORER.score_stream(zip(left, right), chunk_size=7))), expected)
     np.testing.assert_array_equal(SCORER.encode(pd.Series(left)), SCORER.encode(left))
 
@@ -185,3 +189,69 @@ def test_overlong_text_is_truncated_counted_and_warned_once(caplog: pytest.LogCa
     scorer.score(["借呗" * max_length, "借" * (max_length + 1)], ["借呗", "借呗"])
     warnings = [r for r in caplog.records if "truncated" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].getMessage().startswith("2 sentences longer than max_length")
+
+
+NOT_A_PAIR = re.escape(", not a (sentence1, sentence2) tuple; call score([(left, right), ...]) or score(lefts, rights)")
+PAIR_CALLS: dict[str, Callable[[list], object]] = {
+    "score": SCORER.score,
+    "predict": SCORER.predict,
+    "score_stream": lambda pairs: list(SCORER.score_stream(pairs)),
+}
+
+
+@pytest.mark.parametrize("call", PAIR_CALLS)
+@pytest.mark.parametrize(
+    ("not_pairs", "kind"),
+    [(["花呗", "借呗"], "str"), ([b"ab"], "bytes"), ([{"a": 1, "b": 2}], "dict"), ([{"花呗", "借呗"}], "set")],
+)
+def test_strings_mappings_and_sets_are_not_taken_for_pairs(call: str, not_pairs: list, kind: str) -> None:
+    with pytest.raises(TypeError, match=f"^pair 0 is {kind} .*{NOT_A_PAIR}$"):
+        PAIR_CALLS[call](not_pairs)
+
+
+def test_pairs_of_the_wrong_length_are_refused_with_their_index() -> None:
+    with pytest.raises(ValueError, match=re.escape("pair 1 has 3 items, not 2 (sentence1, sentence2)")):
+        SCORER.score([("花呗", "借呗"), ("花呗", "借呗", "额度")])
+
+
+def test_rank_top_k_and_stream_chunk_size_must_be_positive_ints() -> None:
+    for top_k in (0, -1):
+        with pytest.raises(ValueError, match=f"top_k must be 1 or more, got {top_k}"):
+            SCORER.rank("花呗", ["借呗", "花呗"], top_k=top_k)
+    for top_k in (True, 1.5):
+        with pytest.raises(TypeError, match="top_k must be an int"):
+            SCORER.rank("花呗", ["借呗", "花呗"], top_k=top_k)  # type: ignore[arg-type]
+    assert [m.index for m in SCORER.rank("花呗", ["借呗", "花呗"], top_k=np.int64(1))] == [1]
+    with pytest.raises(ValueError, match="chunk_size must be 1 or more, got 0"):
+        SCORER.score_stream([("花呗", "借呗")], chunk_size=0)  # refused at the call, not when first iterated
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "error", "message"),
+    [
+        ("batch_size", 0, ValueError, "batch_size must be 1 or more, got 0"),
+        ("batch_size", 2.5, TypeError, "batch_size must be an int, got float 2.5"),
+        ("token_budget", -8, ValueError, "token_budget must be 1 or more, got -8"),
+        ("token_budget", "8192", TypeError, "token_budget must be an int, got str '8192'"),
+        ("cache_size", -1, ValueError, "cache_size must be 0 or more, got -1"),
+        ("cache_size", True, TypeError, "cache_size must be an int, got bool True"),
+        ("intra_op_num_threads", 0, ValueError, "intra_op_num_threads must be 1 or more, got 0"),
+        ("intra_op_num_threads", 4.0, TypeError, "intra_op_num_threads must be an int, got float 4.0"),
+    ],
+)
+def test_scorer_arguments_are_checked_before_the_model_loads(
+    tmp_path: Path, argument: str, value: object, error: type[Exception], message: str
+) -> None:
+    for model in (SCORER.model, tmp_path / "no model here"):
+        with pytest.raises(error, match=f"^{re.escape(message)}$"):
+            Scorer(model, providers="cpu", **{argument: value})
+
+
+def test_smallest_valid_settings_score_like_the_defaults(data: Path) -> None:
+    sentences = real_sentences(data, 60)
+    left, right = sentences[:30], sentences[30:]
+    smallest = Scorer(
+        SCORER.model, providers="cpu", intra_op_num_threads=1, batch_size=1, token_budget=1, cache_size=np.int64(0)
+    )  # a token budget below every sentence's length runs each sentence alone
+    np.testing.assert_allclose(smallest.score(left, right), SCORER.score(left, right), atol=1e-6)
+    assert len(smallest.cache) == 0

@@ -20,7 +20,7 @@ def test_cpu_request_runs_on_cpu() -> None:
 
 @pytest.mark.skipif(HAS_CUDA, reason="this onnxruntime build has CUDA")
 def test_cuda_request_without_cuda_build_is_an_error_with_the_fix() -> None:
-    with pytest.raises(ProviderUnavailableError, match="CUDAExecutionProvider was requested.*pip install siamese-runtime-gpu"):
+    with pytest.raises(ProviderUnavailableError, match="CUDAExecutionProvider was requested.*pip install ./gpu from a checkout"):
         Scorer(providers="cuda")
 
 

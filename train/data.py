@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from siamese_runtime.bad_rows import bad_row_policy, pair_problem, reject_line
 from siamese_runtime.errors import BadRowError, SiameseRuntimeError
-from siamese_runtime.inputs import text_problem
 from siamese_runtime.io.columns import Selection, resolve_column, select_columns
 from siamese_runtime.io.formats import format_of
 from siamese_runtime.io.readers import open_table
+from siamese_runtime.io.safe_output import AtomicFile
 from siamese_runtime.tokenizer import normalize
 
 log = logging.getLogger(__name__)
@@ -74,13 +73,12 @@ def load_pairs(
     A bad row (wrong column count, missing or empty sentence, label not 0/1) raises BadRowError with
     file:line:reason; with on_bad_row="skip" it is left out, counted, and written to `reject_file`.
     """
-    if on_bad_row not in ("stop", "skip"):
-        raise ValueError(f"on_bad_row is 'stop' or 'skip', not {on_bad_row!r}")
+    bad_row_policy(on_bad_row, ("stop", "skip"))
     left: list[str] = []
     right: list[str] = []
     labels: list[int] = []
     sources: list[int] = []
-    rejects: list[dict] = []
+    rejects: list[str] = []
     for source, path in enumerate(paths):
         with open_table(path, format_of(path), columns.header) as table:
             try:
@@ -93,7 +91,7 @@ def load_pairs(
                 if problem is not None:
                     if on_bad_row == "stop":
                         raise BadRowError(path, record.line, problem)
-                    rejects.append({"file": path, "line": record.line, "reason": problem})
+                    rejects.append(reject_line(record.line, None, problem, record.values, path))
                     continue
                 left.append(str(record.values[chosen.left]))
                 right.append(str(record.values[chosen.right]))
@@ -102,7 +100,9 @@ def load_pairs(
     if rejects:
         log.warning("skipped %d bad rows%s", len(rejects), f", listed in {reject_file}" if reject_file else "")
         if reject_file:
-            Path(reject_file).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects), encoding="utf-8")
+            file = AtomicFile(reject_file)
+            file.write("".join(rejects))
+            file.commit()
     return Pairs(left, right, np.asarray(labels, dtype=np.float32), np.asarray(sources, dtype=np.int64), len(rejects))
 
 
@@ -118,7 +118,7 @@ def _labeled_problem(problem: str | None, values: list[object], chosen: Selectio
         return problem
     if label_at >= len(values) or str(values[label_at]).strip() not in ("0", "1"):
         return "training rows need a label 0 or 1"
-    return text_problem(values[chosen.left], "sentence1") or text_problem(values[chosen.right], "sentence2")
+    return pair_problem(values[chosen.left], values[chosen.right])
 
 
 def balanced_weights(pairs: Pairs, file_weights: Sequence[float] | None = None) -> np.ndarray:

@@ -7,19 +7,22 @@ import dataclasses
 import io
 import json
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, islice
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..errors import SiameseRuntimeError
+from ..errors import InputError
 from .formats import pyarrow_parquet
 
 if TYPE_CHECKING:
     from pyarrow.fs import FileSystem
 
 PEEK_ROWS = 20
+UTF8_BOM = b"\xef\xbb\xbf"
+OTHER_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
 KNOWN_COLUMNS = frozenset(
     "id label sentence1 sentence2 text_a text_b text1 text2 question1 question2 query candidate s1 s2 left right".split()
 )
@@ -59,37 +62,64 @@ class Table:
 @contextmanager
 def open_table(
     path: str, fmt: str, header: bool | None = None, start: Position | None = None,
-    filesystem: FileSystem | None = None,
+    filesystem: FileSystem | None = None, strict_keys: bool = False,
 ) -> Iterator[Table]:
     """Open `path` ('-': stdin) as a Table; `header` None detects it; `start` resumes after a position.
 
-    With a pyarrow `filesystem`, `path` is read from it (S3, GCS, HDFS, ...) instead of the local disk.
+    A UTF-8 byte-order mark is dropped; UTF-16 and UTF-32 files are refused. TSV/CSV rows are expected
+    to be as wide as the header, or else as the most common width of the first rows. JSONL columns are
+    the keys of the first objects; with `strict_keys`, an object with another key is a bad row (an output
+    with fixed columns would drop it). With a pyarrow `filesystem`, `path` is read from it (S3, GCS, ...).
     """
+    name = "<stdin>" if path == "-" else path
     if fmt == "parquet":
         yield _parquet_table(path, start, filesystem)
         return
     parse = {"tsv": _tsv_records, "csv": _csv_records, "jsonl": _jsonl_records}[fmt]
     with _open_binary(path, filesystem) as stream:
+        _refuse_other_encodings(stream, name)
         records = parse(stream, Position(0, 0))
         head = list(islice(records, PEEK_ROWS))
         if fmt == "jsonl":
-            first = next((r for r in head if r.source is not None), None)
-            columns, has_header = (list(first.source) if first else []), True
+            columns, has_header = _json_keys(head), True
         else:
-            rows = [r.values for r in head]
+            rows = [r.values for r in head if r.problem is None] or [r.values for r in head]
             has_header = looks_like_header(rows) if header is None else header
-            width = len(rows[0]) if rows else 0
-            columns = [str(v) for v in rows[0]] if has_header and rows else [f"column{i + 1}" for i in range(width)]
+            if has_header and head:
+                columns = [str(v) for v in head[0].values]
+            else:
+                columns = [f"column{i + 1}" for i in range(_common_width(rows))]
         if start is not None:
             stream.seek(start.offset)
             records = parse(stream, start)
         else:
             records = chain(head[1:] if has_header and fmt != "jsonl" else head, records)
         if fmt == "jsonl":
-            records = (_aligned(r, columns) for r in records)
+            records = (_aligned(r, columns, strict_keys) for r in records)
         else:
             records = (_width_checked(r, len(columns)) for r in records)
         yield Table(columns, has_header, records)
+
+
+def _refuse_other_encodings(stream: BinaryIO, name: str) -> None:
+    start = stream.peek(4)[:4] if hasattr(stream, "peek") else b""
+    for bom, encoding in OTHER_BOMS.items():
+        if start.startswith(bom):
+            raise InputError(f"{name}: the file is {encoding} (it starts with a {encoding} byte-order mark); "
+                             "convert it to UTF-8, e.g. with iconv")
+
+
+def _common_width(rows: list[list[object]]) -> int:
+    """The most common row width (the first such among ties): one malformed row cannot set it."""
+    return Counter(len(row) for row in rows).most_common(1)[0][0] if rows else 0
+
+
+def _json_keys(head: list[Record]) -> list[str]:
+    """The keys of the first JSON objects, in the order they first appear."""
+    keys: dict[str, None] = {}
+    for record in head:
+        keys.update(dict.fromkeys(record.source or ()))
+    return list(keys)
 
 
 def looks_like_header(rows: list[list[object]]) -> bool:
@@ -132,11 +162,12 @@ def _decoded_lines(stream: BinaryIO, start: Position) -> Iterator[tuple[int, Pos
     """(line number, position after it, text without the line ending, invalid-UTF-8 problem or None)."""
     offset, line = start.offset, start.line
     for raw in stream:
+        text_bytes = raw[len(UTF8_BOM):] if offset == 0 and raw.startswith(UTF8_BOM) else raw
         offset, line = offset + len(raw), line + 1
         try:
-            text, problem = raw.decode("utf-8"), None
+            text, problem = text_bytes.decode("utf-8"), None
         except UnicodeDecodeError as error:
-            text, problem = raw.decode("utf-8", errors="replace"), f"invalid UTF-8 at byte {error.start}"
+            text, problem = text_bytes.decode("utf-8", errors="replace"), f"invalid UTF-8 at byte {error.start}"
         yield line, Position(offset, line), text.rstrip("\r\n"), problem
 
 
@@ -146,7 +177,7 @@ def _tsv_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
 
 
 def _csv_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
-    state = {"end": start, "problem": None}
+    state: dict[str, Position | str | None] = {"end": start, "problem": None}
 
     def lines() -> Iterator[str]:
         for _, end, text, problem in _decoded_lines(stream, start):
@@ -155,32 +186,78 @@ def _csv_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
 
     reader = csv.reader(lines())
     first_line = start.line + 1
-    try:
-        for values in reader:
-            end, problem = state["end"], state["problem"]
-            yield Record(first_line, end, values, problem=problem)  # type: ignore[arg-type]
-            state["problem"], first_line = None, end.line + 1  # type: ignore[union-attr]
-    except csv.Error as error:
-        raise SiameseRuntimeError(f"line {first_line}: unreadable CSV: {error}") from None
+    while True:
+        try:
+            values, problem = next(reader), state["problem"]
+        except StopIteration:
+            return
+        except csv.Error as error:  # the reader goes on with the next line: the row is a bad row
+            values, problem = [], f"unreadable CSV: {_csv_reason(error)}"
+        end = state["end"]
+        assert isinstance(end, Position)
+        yield Record(first_line, end, values, problem=problem)  # type: ignore[arg-type]
+        state["problem"], first_line = None, end.line + 1
+
+
+def _csv_reason(error: csv.Error) -> str:
+    """Python's CSV error in the terms of the file (its own messages speak of how Python opened it)."""
+    message = str(error)
+    if message.startswith("field larger than field limit"):
+        return f"a field longer than {csv.field_size_limit()} characters"
+    if message.startswith("new-line character seen in unquoted field"):
+        return "a carriage return inside an unquoted field (quote the field)"
+    return message
 
 
 def _jsonl_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
     for line, end, text, problem in _decoded_lines(stream, start):
         source = None
         if problem is None:
-            try:
-                source = json.loads(text)
-            except json.JSONDecodeError as error:
-                problem = f"invalid JSON: {error.msg} at column {error.colno}"
-            if problem is None and not isinstance(source, dict):
-                source, problem = None, f"expected a JSON object, found {type(source).__name__}"
+            source, problem = _json_object(text)
         yield Record(line, end, [], source, problem)
 
 
-def _aligned(record: Record, columns: list[str]) -> Record:
+def _json_object(text: str) -> tuple[dict | None, str | None]:
+    """A line's JSON object, or None and why not; text that is not valid Unicode is replaced, with a problem."""
+    try:
+        source = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as error:
+        return None, f"invalid JSON: {error.msg} at column {error.colno}"
+    except ValueError as error:
+        return None, f"invalid JSON: {error}"
+    if not isinstance(source, dict):
+        return None, f"expected a JSON object, found {type(source).__name__}"
+    if "\\u" in text:  # only an escape can make a lone surrogate, which no UTF-8 output could hold
+        try:
+            json.dumps(source, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as error:
+            return _without_surrogates(source), f"not valid Unicode: a lone surrogate {error.object[error.start]!r}"
+    return source, None
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _without_surrogates(value: object) -> object:
+    """`value` with every lone surrogate replaced by U+FFFD, as invalid UTF-8 bytes are."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return value
+
+
+def _aligned(record: Record, columns: list[str], strict_keys: bool) -> Record:
     if record.source is None:
         return record
-    return dataclasses.replace(record, values=[record.source.get(name) for name in columns])
+    values = [record.source.get(name) for name in columns]
+    extra = [key for key in record.source if key not in columns] if strict_keys else []
+    problem = f"key {extra[0]!r} is not among the columns of the first rows ({', '.join(columns)})" if extra else None
+    problem = record.problem or problem
+    return dataclasses.replace(record, values=values, problem=problem)
 
 
 def _width_checked(record: Record, width: int) -> Record:
@@ -191,14 +268,27 @@ def _width_checked(record: Record, width: int) -> Record:
 
 def _parquet_table(path: str, start: Position | None, filesystem: FileSystem | None) -> Table:
     if path == "-":
-        raise SiameseRuntimeError("Parquet cannot be read from stdin; give a file path")
-    parquet_file = pyarrow_parquet().ParquetFile(filesystem.open_input_file(path) if filesystem else path)
+        raise InputError("Parquet cannot be read from stdin; give a file path")
+    import pyarrow
+
+    parquet = pyarrow_parquet()
+    try:
+        parquet_file = parquet.ParquetFile(filesystem.open_input_file(path) if filesystem else path)
+    except pyarrow.ArrowException as error:
+        raise InputError(f"{path}: not a readable Parquet file: {error}") from None
     columns = list(parquet_file.schema_arrow.names)
     skip = start.offset if start is not None else 0
 
     def records() -> Iterator[Record]:
         row = 0
-        for batch in parquet_file.iter_batches(batch_size=8192):
+        batches = parquet_file.iter_batches(batch_size=8192)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except pyarrow.ArrowException as error:
+                raise InputError(f"{path}: unreadable Parquet after row {row}: {error}") from None
             first = min(max(skip - row, 0), batch.num_rows)
             for number, values in enumerate(batch.slice(first).to_pylist(), start=row + first + 1):
                 yield Record(number, Position(number, number), [values[name] for name in columns])

@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-import os
 from typing import Any
 
-from ..errors import SiameseRuntimeError
+from ..errors import UsageError
 from .formats import pyarrow_parquet
-from .sinks import AtomicFile, partial_path
+from .safe_output import AtomicFile
 
 SCORE = "score"
 PREDICTED = "predicted"
@@ -32,10 +32,9 @@ def added_columns(predict: bool) -> list[str]:
     return [PREDICTED, SCORE] if predict else [SCORE]
 
 
-def kept_columns(columns: Sequence[str], predict: bool) -> list[int]:
-    """Indices of the input columns an output keeps: all but those the scores replace (a rescored file)."""
-    added = added_columns(predict)
-    return [i for i, name in enumerate(columns) if name not in added]
+def kept_columns(columns: Sequence[str]) -> list[int]:
+    """Indices of the input columns an output keeps: all but a rescored file's old score and label."""
+    return [i for i, name in enumerate(columns) if name not in (PREDICTED, SCORE)]
 
 
 class TextRows:
@@ -43,7 +42,7 @@ class TextRows:
 
     def __init__(self, fmt: str, columns: Sequence[str], header: bool, predict: bool) -> None:
         self.fmt, self.columns, self.header, self.predict = fmt, list(columns), header, predict
-        self.kept = kept_columns(columns, predict)
+        self.kept = kept_columns(columns)
         self.names = [*(columns[i] for i in self.kept), *added_columns(predict)]
 
     def header_text(self) -> str:
@@ -52,11 +51,11 @@ class TextRows:
 
     def format(self, rows: Sequence[ScoredRow]) -> str:
         if self.fmt == "jsonl":
-            return "".join(json.dumps(self._object(row), ensure_ascii=False) + "\n" for row in rows)
+            return "".join(json_line(self._object(row)) for row in rows)
         return self._lines([self._cells(row) for row in rows])
 
     def _cells(self, row: ScoredRow) -> list[str]:
-        cells = [text_cell(row.values[i]) for i in self.kept]
+        cells = [text_cell(row.values[i]) or "" for i in self.kept]
         if self.predict:
             cells.append("" if row.predicted is None else str(int(row.predicted)))
         cells.append("" if row.score is None else f"{row.score:.9g}")
@@ -64,8 +63,8 @@ class TextRows:
 
     def _object(self, row: ScoredRow) -> dict[str, Any]:
         record = dict(row.source) if row.source is not None else dict(zip(self.columns, row.values))
-        for name in added_columns(self.predict):
-            record.pop(name, None)
+        record.pop(PREDICTED, None)
+        record.pop(SCORE, None)
         if self.predict:
             record[PREDICTED] = row.predicted
         record[SCORE] = None if row.score is None else float(f"{row.score:.9g}")
@@ -79,11 +78,29 @@ class TextRows:
         return buffer.getvalue()
 
 
-def text_cell(value: object) -> str:
-    """A value as output text: strings as they are, other JSON values (numbers, lists, ...) as JSON."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+def json_line(record: dict[str, Any]) -> str:
+    """`record` as one line of JSON; NaN and infinities (from Parquet floats), which JSON lacks, as null."""
+    try:
+        return json.dumps(record, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+    except ValueError:
+        return json.dumps(_finite(record), ensure_ascii=False, default=str) + "\n"
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def text_cell(value: object) -> str | None:
+    """A value as output text: strings as they are, None as None, other values (numbers, lists, dates) as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _one_line(text: str) -> str:
@@ -111,33 +128,36 @@ class TextSink:
     def discard(self) -> None:
         self.file.discard()
 
+    def close(self) -> None:
+        self.file.close()
+
 
 class ParquetSink:
     """Scored rows to a Parquet file, one row group per write: input columns as text, label, score.
 
-    A Parquet file is only readable once closed, so it is renamed into place whole but cannot resume.
+    A Parquet file is only readable once closed, so it appears whole at the end but cannot resume.
     """
 
     def __init__(self, target: str, columns: Sequence[str], predict: bool) -> None:
-        if target == "-":
-            raise SiameseRuntimeError("Parquet cannot be written to stdout; give a file path")
         parquet = pyarrow_parquet()
         import pyarrow
 
         self._pyarrow = pyarrow
-        self.target, self.partial = target, partial_path(target)
         self.columns, self.predict = list(columns), predict
-        self.kept = kept_columns(columns, predict)
-        fields = [pyarrow.field(columns[i], pyarrow.string()) for i in self.kept]
+        self.kept = kept_columns(columns)
+        names = [columns[i] for i in self.kept]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise UsageError(f"the input names column {', '.join(map(repr, repeated))} twice; Parquet needs distinct "
+                             "names: write TSV, CSV or JSONL instead")
+        fields = [pyarrow.field(name, pyarrow.string()) for name in names]
         fields += [pyarrow.field(PREDICTED, pyarrow.bool_())] if predict else []
         self.schema = pyarrow.schema([*fields, pyarrow.field(SCORE, pyarrow.float32())])
-        self._writer = parquet.ParquetWriter(self.partial, self.schema)
+        self.file = AtomicFile(target)
+        self._writer = parquet.ParquetWriter(self.file.stream, self.schema)
 
     def write(self, rows: Sequence[ScoredRow]) -> None:
-        data: dict[str, list[object]] = {
-            self.columns[i]: [None if row.values[i] is None else text_cell(row.values[i]) for row in rows]
-            for i in self.kept
-        }
+        data: dict[str, list[object]] = {self.columns[i]: [text_cell(row.values[i]) for row in rows] for i in self.kept}
         if self.predict:
             data[PREDICTED] = [row.predicted for row in rows]
         data[SCORE] = [row.score for row in rows]
@@ -148,11 +168,14 @@ class ParquetSink:
 
     def commit(self) -> None:
         self._writer.close()
-        os.replace(self.partial, self.target)
+        self.file.commit()
 
     def discard(self) -> None:
         self._writer.close()
-        self.partial.unlink(missing_ok=True)
+        self.file.discard()
+
+    def close(self) -> None:
+        self.discard()  # an unfinished Parquet file cannot be resumed
 
 
 def open_sink(

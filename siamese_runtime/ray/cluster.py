@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
-from ..errors import SiameseRuntimeError
+from ..errors import MissingExtraError
 
 
 def require_ray() -> ModuleType:
@@ -17,7 +17,7 @@ def require_ray() -> ModuleType:
         import ray
         import ray.data  # noqa: F401  (Ray Data is a separate extra of ray)
     except ImportError:
-        raise SiameseRuntimeError(
+        raise MissingExtraError(
             "the ray engine needs Ray Data, which is not installed: pip install 'siamese-runtime[ray]'"
         ) from None
     return ray

@@ -15,7 +15,7 @@ from ..batching import chunked
 from ..errors import SiameseRuntimeError
 from ..io.formats import format_of, pyarrow_parquet
 from ..io.readers import Record, open_table
-from ..io.sinks import partial_path
+from ..io.safe_output import partial_path
 from ..io.writers import text_cell
 from .cluster import require_ray
 
@@ -140,7 +140,7 @@ def _block(records: list[Record], columns: list[str], path: str | None) -> pyarr
     width = len(columns)
     rows = [(record.values + [None] * width)[:width] for record in records]
     data = {
-        name: pyarrow.array([None if row[i] is None else text_cell(row[i]) for row in rows], pyarrow.string())
+        name: pyarrow.array([text_cell(row[i]) for row in rows], pyarrow.string())
         for i, name in enumerate(columns)
     }
     data[LINE] = pyarrow.array([record.line for record in records], pyarrow.int64())

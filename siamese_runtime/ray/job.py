@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import BadRowError, SiameseRuntimeError
+from ..bad_rows import reject_line
+from ..errors import BadRowError, UsageError
 from ..io.columns import select_columns
-from ..io.sinks import AtomicFile
+from ..io.safe_output import AtomicFile, check_distinct
 from ..job import JobOptions
 from .cluster import connected
 from .files import LINE, PATH, find_pair_files, read_pairs, write_parquet
@@ -77,13 +77,15 @@ def run_ray_job(scorer: ScorerOptions, options: JobOptions, cluster: ClusterOpti
 
 def _check(options: JobOptions) -> None:
     if options.resume:
-        raise SiameseRuntimeError("--resume is for the local engine; rerun a failed ray job from the start")
+        raise UsageError("--resume is for the local engine; rerun a failed ray job from the start")
     if options.input == "-" or options.output == "-":
-        raise SiameseRuntimeError("the ray engine reads and writes files, not stdin or stdout")
+        raise UsageError("the ray engine reads and writes files, not stdin or stdout")
     if options.output_format not in (None, "parquet") or Path(options.output).suffix.lower() in TEXT_OUTPUTS:
-        raise SiameseRuntimeError("the ray engine writes Parquet: give OUTPUT.parquet (one file) or a folder")
+        raise UsageError("the ray engine writes Parquet: give OUTPUT.parquet (one file) or a folder")
     if options.on_bad_row != "stop" and options.reject_file is None and "://" in options.output:
-        raise SiameseRuntimeError(f"--on-bad-row {options.on_bad_row} with a remote output needs --reject-file")
+        raise UsageError(f"--on-bad-row {options.on_bad_row} with a remote output needs --reject-file")
+    targets = [("output", options.output), ("reject file", options.rejects or "")]
+    check_distinct(options.input, [(label, path) for label, path in targets if path and "://" not in path])
 
 
 def _write_rejects(rejects: Dataset, path: str, input_columns: list[str], columns: PairColumns) -> int:
@@ -102,7 +104,5 @@ def _write_rejects(rejects: Dataset, path: str, input_columns: list[str], column
 
 
 def _reject_line(row: dict, input_columns: list[str], columns: PairColumns) -> str:
-    entry = {PATH: row[PATH]} if PATH in row else {}
-    entry |= {LINE: row[LINE], "id": row[columns.id] if columns.id else None, REASON: row[REASON],
-              "values": [row[name] for name in input_columns]}
-    return json.dumps(entry, ensure_ascii=False) + "\n"
+    return reject_line(row[LINE], row[columns.id] if columns.id else None, row[REASON],
+                       [row[name] for name in input_columns], row.get(PATH))

@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..bad_rows import SENTENCE_LABELS, bad_row_policy, non_text_problem, pair_problem
 from ..errors import BadRowError, SiameseRuntimeError
-from ..inputs import pair_problem
-from ..io.writers import PREDICTED, SCORE, added_columns
-from ..job import BAD_ROW_POLICIES
+from ..io.writers import PREDICTED, SCORE
 from ..scorer import EncodeStats, Scorer
 from ..session import ProviderSpec
 from .cluster import require_ray
@@ -77,8 +76,7 @@ def score_dataset(
     null `score` and `predicted`. `rejected_rows` lists the bad rows for a reject file.
     """
     ray = require_ray()
-    if on_bad_row not in BAD_ROW_POLICIES:
-        raise SiameseRuntimeError(f"unknown bad-row policy {on_bad_row!r}; use {', '.join(BAD_ROW_POLICIES)}")
+    bad_row_policy(on_bad_row)
     threads = scorer.intra_op_num_threads or max(1, round(num_cpus))
     scored = dataset.map_batches(
         _PairScorer, batch_format="pyarrow", batch_size=batch_size,
@@ -130,7 +128,7 @@ class _PairScorer:
             scores[good] = self.scorer.score([t for t, g in zip(left, good) if g], [t for t, g in zip(right, good) if g],
                                              stats=self.stats)
             self._warn_truncated()
-        dropped = {*HIDDEN, *added_columns(self.predict), *((LINE, PATH) if self.columns.id is not None else ())}
+        dropped = {*HIDDEN, PREDICTED, SCORE, *((LINE, PATH) if self.columns.id is not None else ())}
         table = batch.select([name for name in batch.column_names if name not in dropped])
         if self.predict:
             table = table.append_column(PREDICTED, pyarrow.array(scores >= self.scorer.threshold, mask=~good))
@@ -159,9 +157,9 @@ def _column_or_nulls(batch: pyarrow.Table, name: str) -> list[object]:
 
 def _non_text_problem(types: dict[str, str], columns: PairColumns) -> str | None:
     """The local engine's reason for a sentence that was a JSON number, list, ... rather than text."""
-    for name, label in ((columns.left, "sentence1"), (columns.right, "sentence2")):
+    for name, label in zip((columns.left, columns.right), SENTENCE_LABELS):
         if name in types:
-            return f"{label} is {types[name]}, not text"
+            return non_text_problem(label, types[name])
     return None
 
 

@@ -1,0 +1,26 @@
+"""Number types for argparse flags: each refuses what the runtime could not use, with the reason."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+def _number(kind: type[int] | type[float], minimum: float, description: str) -> Callable[[str], int | float]:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {description}") from None
+        if not value >= minimum:  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"{text} is not {description}")
+        return value
+
+    parse.__name__ = description  # argparse names the type in some messages
+    return parse
+
+
+positive_int = _number(int, 1, "a whole number of at least 1")
+non_negative_int = _number(int, 0, "a whole number of at least 0")
+non_negative_float = _number(float, 0, "a number of at least 0")
+positive_float = _number(float, 1e-9, "a number above 0")

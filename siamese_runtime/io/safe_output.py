@@ -1,0 +1,301 @@
+"""What a job may write, and how: one owner for output safety.
+
+Outputs are regular files written beside their target and renamed into place once, whole; streams
+(stdout, a FIFO, a character device such as /dev/null) get the finished bytes in one go at the end. A job
+refuses, before any work, a target that is its input or another of its outputs, a directory, or a
+symbolic link; its own bookkeeping files (partial, checkpoint, lock) are never opened through a link.
+An exclusive lock on each target for the job's lifetime keeps a second job away from it.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import stat
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import OutputLockedError, UnsafeOutputError
+
+STDIO = "-"
+NAME_MAX = 255
+SPOOL_BYTES = 32 << 20  # output for a stream is kept in memory up to this size, then in a temporary file
+PRIVATE_FILE = 0o644
+
+
+def sidecar_path(target: str | Path, suffix: str, hidden: bool = True) -> Path:
+    """A file beside `target` named after it (`.NAME.SUFFIX`); a name too long for the file system is
+    shortened, with a hash of the whole name so that it stays unique and the same on every run."""
+    path = Path(target)
+    prefix = "." if hidden else ""
+    name = f"{prefix}{path.name}.{suffix}"
+    if len(name.encode()) > NAME_MAX:
+        digest = hashlib.sha256(path.name.encode(errors="surrogateescape")).hexdigest()[:16]
+        room = NAME_MAX - len(f"{prefix}~{digest}.{suffix}".encode())
+        stem = path.name.encode(errors="surrogateescape")[:room].decode(errors="ignore")
+        name = f"{prefix}{stem}~{digest}.{suffix}"
+    return path.with_name(name)
+
+
+def partial_path(target: str | Path) -> Path:
+    """Where a file target is written until the job completes: a hidden file beside it."""
+    return sidecar_path(target, "partial")
+
+
+def is_stream(path: str) -> bool:
+    """stdout, or a path that names a FIFO, socket or character device (followed through links)."""
+    if path == STDIO:
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+
+
+def is_regular_input(path: str) -> bool:
+    """A file that can be read twice and sought in: what fingerprinting and resuming need."""
+    return path != STDIO and stat.S_ISREG(os.stat(path).st_mode)
+
+
+def check_target(label: str, path: str) -> None:
+    """Refuse a file target that is a directory, a symbolic link or a block device, or has no folder."""
+    if path == STDIO or is_stream(path):
+        return
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        folder = os.path.dirname(path) or "."
+        if not os.path.isdir(folder):
+            raise UnsafeOutputError(f"{label} {path}: its folder {folder} does not exist") from None
+        return
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeOutputError(f"{label} {path} is a symbolic link (to {os.readlink(path)}); give the file it "
+                                "points to, or another path: a job never writes through a link")
+    if stat.S_ISDIR(info.st_mode):
+        raise UnsafeOutputError(f"{label} {path} is a directory; give a file path")
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeOutputError(f"{label} {path} is not a regular file, a FIFO or a character device")
+
+
+def check_no_overlap(input_path: str, targets: Mapping[str, str]) -> None:
+    """Refuse unsafe file targets (label -> path), and targets that are the input or one another, or whose
+    bookkeeping files (partial, lock, checkpoint: replaced, never followed) are where the input is."""
+    files = {label: path for label, path in targets.items() if not is_stream(path)}
+    for label, path in files.items():
+        check_target(label, path)
+    check_distinct(input_path, list(files.items()))
+    if input_path != STDIO:
+        for label, path in files.items():
+            for kind in ("partial", "lock", "checkpoint.json"):
+                own = sidecar_path(path, kind)
+                if os.path.realpath(input_path) == os.path.join(os.path.realpath(own.parent), own.name):
+                    raise UnsafeOutputError(f"the input {input_path} is where the {label}'s {kind} file goes; "
+                                            "it would be destroyed: rename the input or write somewhere else")
+
+
+def check_distinct(input_path: str, targets: list[tuple[str, str]]) -> None:
+    """Refuse targets (label, path) that are the input, or the same file as the target before them;
+    compared as the files they name (hard links and links included) and as resolved paths."""
+    if input_path != STDIO:
+        for label, path in targets:
+            if _same_file(input_path, path):
+                raise UnsafeOutputError(f"the {label} {path} is the input {input_path}; it would be destroyed: "
+                                        "write somewhere else")
+    for i, (label, path) in enumerate(targets):
+        for other_label, other in targets[:i]:
+            if _same_file(path, other):
+                raise UnsafeOutputError(f"the {other_label} and the {label} are the same file ({path}); "
+                                        "give them different paths")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _open_private(path: Path, flags: int) -> int:
+    """A descriptor of `path` opened without following a link at its last component; a regular file only."""
+    try:
+        descriptor = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise UnsafeOutputError(f"{path} is a symbolic link; a job never follows one for its own files: "
+                                "remove it") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise UnsafeOutputError(f"{path} is not a regular file; remove it")
+    return descriptor
+
+
+def create_exclusively(path: Path) -> int:
+    """A new, empty file at `path`, created by this call alone: a leftover file or link there is removed
+    first, and a link planted in between makes the creation fail rather than be followed."""
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            raise UnsafeOutputError(f"{path} is a directory; remove it")
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    try:
+        return _open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        raise UnsafeOutputError(f"{path} appeared while this job created it; is another process using it?") from None
+
+
+class OutputLock:
+    """An exclusive lock on a target for a job's lifetime: `.NAME.lock` beside it, holding the owner's pid."""
+
+    def __init__(self, target: str) -> None:
+        self.path = sidecar_path(target, "lock")
+        self.target = target
+        self._descriptor: int | None = None
+
+    def acquire(self) -> None:
+        while True:
+            descriptor = _open_private(self.path, os.O_RDWR | os.O_CREAT)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:
+                owner = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(descriptor)
+                if error.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                    raise
+                raise OutputLockedError(f"{self.target} is being written by another job (pid {owner}); "
+                                        "wait for it to finish or write somewhere else") from None
+            if self._still_linked(descriptor):  # not a file that the previous owner unlinked meanwhile
+                break
+            os.close(descriptor)
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        self._descriptor = descriptor
+
+    def _still_linked(self, descriptor: int) -> bool:
+        try:
+            current = os.lstat(self.path)
+        except FileNotFoundError:
+            return False
+        opened = os.fstat(descriptor)
+        return (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino)
+
+    def release(self) -> None:
+        if self._descriptor is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._descriptor)
+            self._descriptor = None
+
+
+class AtomicFile:
+    """Bytes that appear at `target` whole, or not at all.
+
+    A file target is written to its partial file, synced on demand, renamed into place by `commit`;
+    `resume_at` reopens an existing partial file cut back to that many bytes (what a checkpoint recorded).
+    A stream target (stdout, a FIFO, a device) is spooled and copied to it by `commit`: nothing to resume.
+    """
+
+    def __init__(self, target: str, resume_at: int | None = None) -> None:
+        self.target = target
+        self.partial: Path | None = None
+        self._stream: IO[bytes]
+        if is_stream(target):
+            if resume_at is not None:
+                raise UnsafeOutputError(f"{target} is a stream; a job writing to it cannot resume")
+            self._stream = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+            return
+        self.partial = partial_path(target)
+        if resume_at is None:
+            self._stream = os.fdopen(create_exclusively(self.partial), "wb")
+        else:
+            self._stream = os.fdopen(_open_private(self.partial, os.O_RDWR), "r+b")
+            self._stream.truncate(resume_at)
+            self._stream.seek(resume_at)
+
+    @property
+    def stream(self) -> IO[bytes]:
+        """The open binary stream, for writers (such as Parquet's) that write themselves."""
+        return self._stream
+
+    def write(self, text: str) -> None:
+        self._stream.write(text.encode("utf-8"))
+
+    def sync(self) -> int:
+        """Flush to disk; the number of bytes written so far (0 for a stream target)."""
+        self._stream.flush()
+        if self.partial is None:
+            return 0
+        os.fsync(self._stream.fileno())
+        return self._stream.tell()
+
+    def commit(self) -> None:
+        """Make the complete file visible under its name, whole; or copy it to the stream."""
+        if self.partial is None:
+            self._stream.seek(0)
+            with _opened_stream(self.target) as out:
+                shutil.copyfileobj(self._stream, out, 1 << 20)
+                out.flush()
+            self._stream.close()
+            return
+        self.sync()
+        self._stream.close()
+        os.replace(self.partial, self.target)
+        fsync_directory(self.partial.parent)
+
+    def discard(self) -> None:
+        """Remove the partial file (a job that failed and cannot be resumed)."""
+        self._stream.close()
+        if self.partial is not None:
+            self.partial.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Close without removing anything: a resumable partial file stays for `--resume`."""
+        self._stream.close()
+
+
+@contextmanager
+def _opened_stream(target: str) -> Iterator[IO[bytes]]:
+    """stdout (left open), or a FIFO or device opened for writing and closed after."""
+    if target == STDIO:
+        yield sys.stdout.buffer
+        return
+    with open(target, "wb") as stream:
+        yield stream
+
+
+def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    """Replace `path` by `data` as JSON, whole or not at all, and durably (through a private temporary file)."""
+    descriptor, temporary = tempfile.mkstemp(prefix=".siamese-runtime-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, ensure_ascii=False, indent=1)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+
+
+def read_private_text(path: Path) -> str:
+    """The text of a bookkeeping file, never read through a link; FileNotFoundError when absent."""
+    with os.fdopen(_open_private(path, os.O_RDONLY), encoding="utf-8") as stream:
+        return stream.read()
+
+
+def fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

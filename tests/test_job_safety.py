@@ -1,0 +1,395 @@
+"""A job never destroys, corrupts or silently misreads data: hostile paths, a second job, odd encodings,
+bad numbers; each case run through the real command line, as a subprocess, on real pairs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from siamese_runtime import Scorer
+from siamese_runtime.errors import ResumeError
+from siamese_runtime.job import JobOptions, run_job
+
+from .conftest import DEFAULT_MODEL, REPO, run_cli
+from .test_cli import cli_command, repeated
+
+EXIT_USAGE, EXIT_LOCKED = 2, 75
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def stderr_of(result: subprocess.CompletedProcess) -> str:
+    text = result.stderr.decode()
+    assert "Traceback" not in text, text
+    return text
+
+
+@pytest.fixture()
+def pairs(lcqmc_500: Path, tmp_path: Path) -> Path:
+    source = tmp_path / "in.tsv"
+    source.write_bytes(lcqmc_500.read_bytes())
+    return source
+
+
+@pytest.fixture(scope="module")
+def reference(lcqmc_500: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    out = tmp_path_factory.mktemp("reference") / "scores.tsv"
+    assert run_cli("score", str(lcqmc_500), "-o", str(out)).returncode == 0
+    return out.read_bytes()
+
+
+# 1. outputs that are not regular files
+
+
+def test_a_fifo_output_receives_the_whole_output_and_stays_a_fifo(pairs: Path, tmp_path: Path, reference: bytes) -> None:
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = run_cli("score", str(pairs), "-o", str(fifo))
+    reader.join(timeout=60)
+    assert result.returncode == 0, stderr_of(result)
+    assert received == [reference] and stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert files_in(tmp_path) == ["in.tsv", "out.fifo"]
+
+
+def test_a_character_device_output_stays_a_device(pairs: Path, tmp_path: Path) -> None:
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a second /dev/null
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+    result = run_cli("score", str(pairs), "-o", str(device))
+    assert result.returncode == 0, stderr_of(result)
+    assert stat.S_ISCHR(device.lstat().st_mode) and files_in(tmp_path) == ["in.tsv", "null"]
+
+
+def test_a_symlink_output_is_refused_and_left_as_it_is(pairs: Path, tmp_path: Path) -> None:
+    target = tmp_path / "kept.tsv"
+    target.write_text("precious\n")
+    link = tmp_path / "out.tsv"
+    link.symlink_to(target)
+    result = run_cli("score", str(pairs), "-o", str(link))
+    assert result.returncode == EXIT_USAGE and "is a symbolic link" in stderr_of(result)
+    assert link.is_symlink() and target.read_text() == "precious\n"
+    assert files_in(tmp_path) == ["in.tsv", "kept.tsv", "out.tsv"]
+
+
+def test_a_directory_output_is_refused_before_any_work(pairs: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = run_cli("score", str(pairs), "-o", str(folder))
+    assert result.returncode == EXIT_USAGE and f"output {folder} is a directory" in stderr_of(result)
+    assert files_in(tmp_path) == ["in.tsv", "out"] and files_in(folder) == []
+
+
+# 2. two jobs on one output
+
+
+def test_a_second_job_on_the_same_output_fails_at_once_and_the_first_completes(data: Path, tmp_path: Path) -> None:
+    source = repeated(data / "bq" / "test.tsv", 3, tmp_path / "big.tsv")  # 30,000 real pairs
+    other = tmp_path / "other.tsv"
+    other.write_bytes(b"".join((data / "lcqmc" / "test.tsv").read_bytes().splitlines(keepends=True)[:100]))
+    out = tmp_path / "out.tsv"
+    first = subprocess.Popen(cli_command("score", str(source), "-o", str(out), "--chunk-rows", "500"), cwd=REPO,
+                             env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE)
+    lock = tmp_path / ".out.tsv.lock"
+    deadline = time.monotonic() + 120
+    while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = run_cli("score", str(other), "-o", str(out))
+    assert first.wait(timeout=300) == 0, first.stderr.read().decode() if first.stderr else ""
+    assert second.returncode == EXIT_LOCKED
+    assert f"{out} is being written by another job (pid {first.pid})" in stderr_of(second)
+    assert out.read_text(encoding="utf-8").count("\n") == 30_000
+    assert [line.rsplit("\t", 1)[0] for line in out.read_text(encoding="utf-8").splitlines()] == \
+        source.read_text(encoding="utf-8").splitlines()
+    assert files_in(tmp_path) == ["big.tsv", "other.tsv", "out.tsv"]
+
+
+# 3. outputs that are the input, or each other
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["-o", "{input}"], "the output {input} is the input"),
+        (["-o", "{link}"], "the output {link} is the input"),
+        (["-o", "{tmp}/out.tsv", "--on-bad-row", "skip", "--reject-file", "{input}"], "the reject file {input} is the input"),
+        (["-o", "{tmp}/out.tsv", "--on-bad-row", "null", "--reject-file", "{tmp}/out.tsv"],
+         "the output and the reject file are the same file"),
+    ],
+)
+def test_an_output_that_is_the_input_or_another_output_is_refused(
+    pairs: Path, tmp_path: Path, flags: list[str], message: str
+) -> None:
+    before = pairs.read_bytes()
+    hard_link = tmp_path / "hard.tsv"
+    os.link(pairs, hard_link)
+    result = run_cli("score", str(pairs), *[flag.format(input=pairs, link=hard_link, tmp=tmp_path) for flag in flags])
+    assert result.returncode == EXIT_USAGE and message.format(input=pairs, link=hard_link) in stderr_of(result)
+    assert pairs.read_bytes() == before and files_in(tmp_path) == ["hard.tsv", "in.tsv"]
+
+
+@pytest.mark.parametrize("through_a_link", [False, True])
+def test_an_input_where_the_partial_file_goes_is_refused(pairs: Path, tmp_path: Path, through_a_link: bool) -> None:
+    before = pairs.read_bytes()
+    partial = tmp_path / ".out.tsv.partial"
+    pairs.rename(partial)
+    source = tmp_path / "in.tsv"
+    if through_a_link:
+        source.symlink_to(partial)
+    result = run_cli("score", str(source if through_a_link else partial), "-o", str(tmp_path / "out.tsv"))
+    assert result.returncode == EXIT_USAGE and "is where the output's partial file goes" in stderr_of(result)
+    assert partial.read_bytes() == before
+
+
+# 4. resuming with another model
+
+
+def test_resume_with_another_model_of_the_same_encoder_is_refused(pairs: Path, tmp_path: Path) -> None:
+    other = Path(shutil.copytree(DEFAULT_MODEL, tmp_path / "other"))
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["threshold"] = 0.9
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "out.tsv"
+
+    def crash(rows: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_job(Scorer(providers="cpu"), JobOptions(str(pairs), str(out), chunk_rows=100, predict=True), crash)
+    with pytest.raises(ResumeError, match=r"cannot resume: .*\(model_manifest_sha256\)"):
+        run_job(Scorer(other, providers="cpu"), JobOptions(str(pairs), str(out), chunk_rows=100, predict=True,
+                                                            resume=True))
+    summary = run_job(Scorer(providers="cpu"), JobOptions(str(pairs), str(out), chunk_rows=100, predict=True,
+                                                          resume=True))
+    assert summary.resumed_rows == 100 and summary.rows == 500
+
+
+# 5. and 6. the first row: malformed, or with a byte-order mark
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip"])
+def test_a_malformed_first_row_is_the_bad_row(pairs: Path, tmp_path: Path, policy: str) -> None:
+    broken = tmp_path / "broken.tsv"
+    broken.write_bytes("只有一列\n".encode() + pairs.read_bytes())
+    out = tmp_path / "out.tsv"
+    result = run_cli("score", str(broken), "-o", str(out), "--on-bad-row", policy)
+    text = stderr_of(result)
+    if policy == "stop":
+        assert result.returncode == 1 and f"{broken}:1: found 1 columns, expected 3" in text
+    else:
+        assert result.returncode == 0, text
+        rejects = Path(f"{out}.rejects.jsonl").read_text(encoding="utf-8").splitlines()
+        assert [json.loads(line)["line"] for line in rejects] == [1]
+        assert out.read_text(encoding="utf-8").count("\n") == 500
+
+
+def test_a_byte_order_mark_changes_nothing(pairs: Path, tmp_path: Path, reference: bytes) -> None:
+    bom = b"\xef\xbb\xbf"
+    with_bom = tmp_path / "bom.tsv"
+    with_bom.write_bytes(bom + pairs.read_bytes())
+    out = tmp_path / "out.tsv"
+    assert run_cli("score", str(with_bom), "-o", str(out)).returncode == 0
+    assert out.read_bytes() == reference
+    named = tmp_path / "named.tsv"
+    named.write_bytes(bom + b"sentence1\tsentence2\tlabel\n" + pairs.read_bytes())
+    result = run_cli("score", str(named), "-o", str(tmp_path / "named_out.tsv"), "--left", "sentence1",
+                     "--right", "sentence2")
+    assert result.returncode == 0, stderr_of(result)
+    jsonl = tmp_path / "bom.jsonl"
+    jsonl.write_bytes(bom + '{"s1": "花呗怎么还款", "s2": "花呗如何还钱"}\n'.encode())
+    result = run_cli("score", str(jsonl), "-o", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 0, stderr_of(result)
+
+
+# 8. links planted where the job writes its own files
+
+
+def test_planted_links_at_the_partial_and_checkpoint_paths_are_never_followed(pairs: Path, tmp_path: Path,
+                                                                              reference: bytes) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / ".out.tsv.partial").symlink_to(victim)
+    (tmp_path / ".out.tsv.checkpoint.json").symlink_to(victim)
+    result = run_cli("score", str(pairs), "-o", str(tmp_path / "out.tsv"), "--chunk-rows", "100")
+    assert result.returncode == 0, stderr_of(result)
+    assert victim.read_text() == "precious\n" and (tmp_path / "out.tsv").read_bytes() == reference
+    assert files_in(tmp_path) == ["in.tsv", "out.tsv", "victim.txt"]
+
+
+def test_a_planted_link_at_the_lock_path_is_refused(pairs: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / ".out.tsv.lock").symlink_to(victim)
+    result = run_cli("score", str(pairs), "-o", str(tmp_path / "out.tsv"))
+    assert result.returncode == EXIT_USAGE and ".out.tsv.lock is a symbolic link" in stderr_of(result)
+    assert victim.read_text() == "precious\n" and not (tmp_path / "out.tsv").exists()
+
+
+# 9. and 10. text that no output could hold; CSV the parser refuses
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip", "null"])
+def test_a_lone_surrogate_in_jsonl_is_a_bad_row_under_every_policy(tmp_path: Path, policy: str) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"s1": "花呗", "s2": "借呗"}\n{"s1": "花\\ud800", "s2": "借呗"}\n{"s1": "额度", "s2": "还款"}\n',
+                      encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = run_cli("score", str(source), "-o", str(out), "--on-bad-row", policy)
+    text = stderr_of(result)
+    if policy == "stop":
+        assert result.returncode == 1 and f"{source}:2: not valid Unicode: a lone surrogate" in text
+        assert files_in(tmp_path) == ["in.jsonl"]
+        return
+    assert result.returncode == 0, text
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == (3 if policy == "null" else 2)
+    reject = json.loads(Path(f"{out}.rejects.jsonl").read_text(encoding="utf-8"))
+    assert reject["line"] == 2 and reject["values"] == ["花\ufffd", "借呗"]
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip", "null"])
+def test_csv_parser_errors_follow_the_bad_row_policy(tmp_path: Path, policy: str) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(f"花呗,借呗\n{'长' * 140_000},借呗\n额\r度,还款\n额度,还款\n", encoding="utf-8", newline="")
+    out = tmp_path / "out.csv"
+    result = run_cli("score", str(source), "-o", str(out), "--on-bad-row", policy)
+    text = stderr_of(result)
+    if policy == "stop":
+        assert result.returncode == 1 and f"{source}:2: unreadable CSV: a field longer than 131072" in text
+        assert files_in(tmp_path) == ["in.csv"]
+        return
+    assert result.returncode == 0, text
+    reasons = [json.loads(line)["line"] for line in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
+    assert reasons == [2, 3] and out.read_text(encoding="utf-8").count("\n") == (4 if policy == "null" else 2)
+
+
+# 13. numbers that cannot work
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--threads", "100000", "is more than the"),
+        ("--threads", "-1", "-1 is not a whole number of at least 1"),
+        ("--batch-size", "0", "0 is not a whole number of at least 1"),
+        ("--cache-size", "-1", "-1 is not a whole number of at least 0"),
+        ("--chunk-rows", "-1", "-1 is not a whole number of at least 1"),
+        ("--chunk-rows", "many", "'many' is not a whole number"),
+    ],
+)
+def test_numeric_flags_are_checked_before_any_work(pairs: Path, tmp_path: Path, flag: str, value: str,
+                                                   message: str) -> None:
+    started = time.monotonic()
+    result = run_cli("score", str(pairs), "-o", str(tmp_path / "out.tsv"), flag, value)
+    assert result.returncode == EXIT_USAGE and message in stderr_of(result)
+    assert files_in(tmp_path) == ["in.tsv"] and time.monotonic() - started < 60
+
+
+# 14. the smaller cases
+
+
+def test_rescoring_without_predict_drops_the_stale_label(tmp_path: Path) -> None:
+    source = tmp_path / "in.tsv"
+    source.write_text("sentence1\tsentence2\tpredicted\tscore\n花呗怎么还款\t花呗如何还钱\t0\t0.1\n", encoding="utf-8")
+    out = tmp_path / "out.tsv"
+    assert run_cli("score", str(source), "-o", str(out)).returncode == 0
+    assert out.read_text(encoding="utf-8").splitlines()[0] == "sentence1\tsentence2\tscore"
+
+
+def test_parquet_output_of_repeated_column_names_is_refused_before_any_work(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    source = tmp_path / "in.csv"
+    source.write_text("q,q,label\n花呗,借呗,1\n额度,还款,0\n", encoding="utf-8")
+    result = run_cli("score", str(source), "-o", str(tmp_path / "out.parquet"), "--header")
+    assert result.returncode == EXIT_USAGE and "names column 'q' twice" in stderr_of(result)
+    assert files_in(tmp_path) == ["in.csv"]
+
+
+def test_jsonl_keys_the_first_object_lacks_are_kept_in_fixed_columns(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"s1": "花呗", "s2": "借呗"}\n{"s1": "额度", "s2": "还款", "id": "x"}\n', encoding="utf-8")
+    out = tmp_path / "out.tsv"
+    assert run_cli("score", str(source), "-o", str(out)).returncode == 0
+    rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
+    assert rows[0] == ["s1", "s2", "id", "score"] and rows[2][:3] == ["额度", "还款", "x"]
+
+
+def test_stdout_gets_nothing_when_a_bad_row_stops_the_job(pairs: Path, tmp_path: Path) -> None:
+    lines = pairs.read_bytes().splitlines(keepends=True)
+    broken = tmp_path / "broken.tsv"
+    broken.write_bytes(b"".join(lines[:450]) + "只有一列\n".encode() + b"".join(lines[450:]))
+    result = run_cli("score", str(broken), "-o", "-", "--chunk-rows", "50")
+    assert result.returncode == 1 and f"{broken}:451:" in stderr_of(result) and result.stdout == b""
+
+
+def test_a_name_too_long_for_sidecars_still_runs_and_resumes(pairs: Path, tmp_path: Path, reference: bytes) -> None:
+    out = tmp_path / ("长" * 80 + "x.tsv")  # 245 bytes: fits, but '.NAME.checkpoint.json' would not
+    options = {"chunk_rows": 100}
+
+    def crash(rows: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_job(Scorer(providers="cpu"), JobOptions(str(pairs), str(out), **options), crash)
+    summary = run_job(Scorer(providers="cpu"), JobOptions(str(pairs), str(out), resume=True, **options))
+    assert summary.resumed_rows == 100 and out.read_bytes() == reference
+    assert files_in(tmp_path) == sorted(["in.tsv", out.name])
+
+
+def test_nan_from_parquet_is_written_as_json_null(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet
+
+    source = tmp_path / "in.parquet"
+    pyarrow.parquet.write_table(pa.table({"s1": ["花呗"], "s2": ["借呗"], "x": [float("nan")]}), source)
+    out = tmp_path / "out.jsonl"
+    assert run_cli("score", str(source), "-o", str(out)).returncode == 0
+    row = json.loads(out.read_text(encoding="utf-8"))  # json.loads accepts NaN: check the text as well
+    assert row["x"] is None and "NaN" not in out.read_text(encoding="utf-8")
+
+
+def test_an_empty_input_gives_an_empty_output_and_says_so(tmp_path: Path) -> None:
+    source = tmp_path / "empty.tsv"
+    source.write_bytes(b"")
+    out = tmp_path / "out.tsv"
+    result = run_cli("score", str(source), "-o", str(out))
+    assert result.returncode == 0 and f"{source} is empty" in stderr_of(result) and out.read_bytes() == b""
+
+
+@pytest.mark.parametrize(("sent", "code", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_an_interrupted_job_exits_cleanly_and_resumes(data: Path, tmp_path: Path, sent: int, code: int, said: str) -> None:
+    source = repeated(data / "bq" / "test.tsv", 3, tmp_path / "big.tsv")
+    args = ["--chunk-rows", "500"]
+    whole = tmp_path / "whole.tsv"
+    assert run_cli("score", str(source), "-o", str(whole), *args).returncode == 0
+    out = tmp_path / "out.tsv"
+    job = subprocess.Popen(cli_command("score", str(source), "-o", str(out), *args), cwd=REPO,
+                           env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE)
+    checkpoint = tmp_path / ".out.tsv.checkpoint.json"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    job.send_signal(sent)
+    assert job.wait(timeout=120) == code
+    text = job.stderr.read().decode() if job.stderr else ""
+    assert "Traceback" not in text and f"siamese-runtime: {said}" in text and "--resume" in text
+    assert not (tmp_path / ".out.tsv.lock").exists()
+    resumed = run_cli("score", str(source), "-o", str(out), *args, "--resume")
+    assert resumed.returncode == 0, stderr_of(resumed)
+    assert out.read_bytes() == whole.read_bytes()
+    assert files_in(tmp_path) == ["big.tsv", "out.tsv", "whole.tsv"]
