@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from .arguments import non_negative_int, positive_int
 from .bench_machine import machine_info
 from .bench_profile import profile_scoring
-from .arguments import non_negative_int, positive_int
 from .errors import SiameseRuntimeError
 from .model_folder import ModelFolder
 from .pair_files import read_pair_rows

@@ -17,7 +17,16 @@ from .inputs import int_at_least
 from .io.columns import Selection, select_columns
 from .io.formats import format_of
 from .io.readers import Record, Table, open_table
-from .io.safe_output import STDIO, AtomicFile, OutputLock, check_no_overlap, is_regular_input, is_stream, partial_path, sidecar_path
+from .io.safe_output import (
+    STDIO,
+    AtomicFile,
+    OutputLock,
+    check_no_overlap,
+    is_regular_input,
+    is_stream,
+    partial_path,
+    sidecar_path,
+)
 from .io.writers import ScoredRow, open_sink
 from .scorer import EncodeStats, Scorer
 
@@ -118,6 +127,8 @@ def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[int], No
 
 def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
     int_at_least(options.chunk_rows, "chunk_rows")
+    if options.reject_file is not None and options.policy == "stop":
+        log.warning("--reject-file is not used: --on-bad-row stop writes no reject file (try skip or null)")
     in_format, out_format = format_of(options.input, options.input_format), format_of(options.output, options.output_format)
     rejects = options.rejects
     targets = {"output": options.output, **({"reject file": rejects} if rejects else {})}

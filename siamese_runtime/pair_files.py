@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .errors import BadRowError
 from .bad_rows import text_problem
+from .errors import BadRowError
 from .io.readers import open_table
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from siamese_runtime import SiameseRuntimeError
+from siamese_runtime.errors import InputError
 from siamese_runtime.io.columns import select_columns
 from siamese_runtime.io.formats import format_of, pyarrow_parquet
-from siamese_runtime.errors import InputError
 from siamese_runtime.io.readers import Position, looks_like_header, open_table
 from siamese_runtime.io.safe_output import AtomicFile, partial_path
 from siamese_runtime.io.writers import ScoredRow, TextRows
@@ -105,11 +105,12 @@ def test_csv_parser_errors_are_bad_rows_and_reading_goes_on(tmp_path: Path) -> N
 def test_jsonl_lone_surrogates_and_nan_are_bad_rows_with_safe_values(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     path.write_text('{"s1": "花\\ud800呗", "s2": "借呗"}\n{"s1": "\\ud83d\\ude00", "s2": "b"}\n'
-                    '{"s1": NaN, "s2": "b"}\n', encoding="utf-8")
+                    '{"s1": NaN, "s2": "b"}\n{"s1": "a", "s2": "b", "s1": "c"}\n', encoding="utf-8")
     _, rows = read(path, "jsonl")
     assert rows[0] == (1, ["花\ufffd呗", "借呗"], "not valid Unicode: a lone surrogate '\\ud800'")
     assert rows[1] == (2, ["\U0001f600", "b"], None)  # a surrogate pair is one valid character
     assert rows[2][2] == "invalid JSON: NaN is not a JSON value"
+    assert rows[3][2] == "invalid JSON: key 's1' appears twice in an object"  # json.loads would keep the last
 
 
 def test_strict_keys_make_a_key_outside_the_columns_a_bad_row(tmp_path: Path) -> None:

@@ -130,6 +130,10 @@ def test_a_second_job_on_the_same_output_fails_at_once_and_the_first_completes(d
         (["-o", "{tmp}/out.tsv", "--on-bad-row", "skip", "--reject-file", "{input}"], "the reject file {input} is the input"),
         (["-o", "{tmp}/out.tsv", "--on-bad-row", "null", "--reject-file", "{tmp}/out.tsv"],
          "the output and the reject file are the same file"),
+        (["-o", "{tmp}/out.tsv", "--on-bad-row", "null", "--reject-file", "{tmp}/.out.tsv.checkpoint.json"],
+         "is where the output's checkpoint.json file goes"),
+        (["-o", "-", "--on-bad-row", "skip", "--reject-file", "-"], "cannot both be stdout"),
+        (["-o", ""], "the output path is empty"),
     ],
 )
 def test_an_output_that_is_the_input_or_another_output_is_refused(
@@ -140,7 +144,7 @@ def test_an_output_that_is_the_input_or_another_output_is_refused(
     os.link(pairs, hard_link)
     result = run_cli("score", str(pairs), *[flag.format(input=pairs, link=hard_link, tmp=tmp_path) for flag in flags])
     assert result.returncode == EXIT_USAGE and message.format(input=pairs, link=hard_link) in stderr_of(result)
-    assert pairs.read_bytes() == before and files_in(tmp_path) == ["hard.tsv", "in.tsv"]
+    assert pairs.read_bytes() == before and files_in(tmp_path) == ["hard.tsv", "in.tsv"] and result.stdout == b""
 
 
 @pytest.mark.parametrize("through_a_link", [False, True])

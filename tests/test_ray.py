@@ -82,6 +82,7 @@ def test_skip_and_null_write_the_local_jobs_rejects(broken: Path, tmp_path: Path
         return [(e["line"], e["id"], e["reason"]) for e in entries]
 
     assert rejects(out) == rejects(local) and len(rejects(out)) == 4
+    assert Path(f"{out}.rejects.jsonl").read_bytes() == Path(f"{local}.rejects.jsonl").read_bytes()  # one format
     expected = {row["column1"]: row["score"] for row in pq.read_table(local).to_pylist()}
     scored = by_id(out, "column1")  # an id column: rows keep it, and no line column is added
     assert summary.rows == 501 and summary.bad_rows == 4 and summary.written == len(scored) == len(expected)
@@ -153,7 +154,7 @@ def test_cli_engine_ray_in_a_subprocess(lcqmc_500: Path, tmp_path: Path, cluster
     assert sorted(scored) == list(range(1, 501))
     assert max(abs(scored[i + 1]["score"] - s) for i, s in enumerate(expected.tolist())) <= 1e-6
     refused = run_cli("score", str(lcqmc_500), "-o", str(tmp_path / "o.tsv"), "--engine", "ray")
-    assert refused.returncode == 1 and b"the ray engine writes Parquet" in refused.stderr
+    assert refused.returncode == 2 and b"the ray engine writes Parquet" in refused.stderr  # usage: exit 2
 
 
 def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,4 +179,6 @@ def test_non_text_json_values_are_bad_rows_as_in_the_local_job(tmp_path: Path) -
 
     assert reasons(tmp_path / "ray.parquet") == reasons(tmp_path / "local.jsonl") == [
         ("2", "sentence1 is int, not text"), ("3", "sentence2 is list, not text")]
+    ray_rejects, local_rejects = (Path(f"{tmp_path / name}.rejects.jsonl") for name in ("ray.parquet", "local.jsonl"))
+    assert ray_rejects.read_bytes() == local_rejects.read_bytes()  # byte for byte: one reject-line format
     assert [row["id"] for row in pq.read_table(tmp_path / "ray.parquet").to_pylist()] == ["1"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import SiameseRuntimeError
+from ..errors import UsageError
 
 PAIR_NAMES = (
     ("sentence1", "sentence2"), ("text_a", "text_b"), ("text1", "text2"), ("question1", "question2"),
@@ -34,7 +34,7 @@ def select_columns(
         known = next((pair for pair in PAIR_NAMES if header and set(pair) <= set(columns)), None)
         left, right = known if known else ("1", "2")
     if left is None or right is None:
-        raise SiameseRuntimeError("give both sentence columns (--left and --right), or neither")
+        raise UsageError("give both sentence columns (--left and --right), or neither")
     if id_column is None and header and ID_NAME in columns:
         id_column = ID_NAME
     chosen = Selection(
@@ -42,7 +42,7 @@ def select_columns(
         None if id_column is None else resolve_column(id_column, columns, header),
     )
     if chosen.left == chosen.right:
-        raise SiameseRuntimeError(f"the left and right sentence columns are the same ({columns[chosen.left]})")
+        raise UsageError(f"the left and right sentence columns are the same ({columns[chosen.left]})")
     return chosen
 
 
@@ -51,10 +51,10 @@ def resolve_column(spec: str, columns: list[str], header: bool) -> int:
     if spec.isdigit():
         number = int(spec)
         if not 1 <= number <= len(columns):
-            raise SiameseRuntimeError(f"column {number} does not exist: the input has {len(columns)} columns")
+            raise UsageError(f"column {number} does not exist: the input has {len(columns)} columns")
         return number - 1
     if not header:
-        raise SiameseRuntimeError(f"column {spec!r} is chosen by name but the input has no header (try --header)")
+        raise UsageError(f"column {spec!r} is chosen by name but the input has no header (try --header)")
     if spec not in columns:
-        raise SiameseRuntimeError(f"no column named {spec!r}; the columns are {', '.join(columns)}")
+        raise UsageError(f"no column named {spec!r}; the columns are {', '.join(columns)}")
     return columns.index(spec)

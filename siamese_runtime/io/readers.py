@@ -220,7 +220,7 @@ def _jsonl_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
 def _json_object(text: str) -> tuple[dict | None, str | None]:
     """A line's JSON object, or None and why not; text that is not valid Unicode is replaced, with a problem."""
     try:
-        source = json.loads(text, parse_constant=_no_constant)
+        source = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         return None, f"invalid JSON: {error.msg} at column {error.colno}"
     except ValueError as error:
@@ -237,6 +237,14 @@ def _json_object(text: str) -> tuple[dict | None, str | None]:
 
 def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        repeated = next(key for i, (key, _) in enumerate(pairs) if key in dict(pairs[:i]))
+        raise ValueError(f"key {repeated!r} appears twice in an object")
+    return found
 
 
 def _without_surrogates(value: object) -> object:

@@ -28,7 +28,8 @@ from ..errors import OutputLockedError, UnsafeOutputError
 STDIO = "-"
 NAME_MAX = 255
 SPOOL_BYTES = 32 << 20  # output for a stream is kept in memory up to this size, then in a temporary file
-PRIVATE_FILE = 0o644
+NEW_FILE_MODE = 0o666  # as open() creates files: the umask decides
+BOOKKEEPING = ("partial", "lock", "checkpoint.json")
 
 
 def sidecar_path(target: str | Path, suffix: str, hidden: bool = True) -> Path:
@@ -87,19 +88,27 @@ def check_target(label: str, path: str) -> None:
 
 
 def check_no_overlap(input_path: str, targets: Mapping[str, str]) -> None:
-    """Refuse unsafe file targets (label -> path), and targets that are the input or one another, or whose
-    bookkeeping files (partial, lock, checkpoint: replaced, never followed) are where the input is."""
+    """Refuse unsafe file targets (label -> path), targets that are the input or one another, and an input
+    or target where a target's bookkeeping file (partial, lock, checkpoint: replaced, never followed) goes."""
     files = {label: path for label, path in targets.items() if not is_stream(path)}
     for label, path in files.items():
+        if not path:
+            raise UnsafeOutputError(f"the {label} path is empty")
         check_target(label, path)
     check_distinct(input_path, list(files.items()))
-    if input_path != STDIO:
-        for label, path in files.items():
-            for kind in ("partial", "lock", "checkpoint.json"):
-                own = sidecar_path(path, kind)
-                if os.path.realpath(input_path) == os.path.join(os.path.realpath(own.parent), own.name):
-                    raise UnsafeOutputError(f"the input {input_path} is where the {label}'s {kind} file goes; "
-                                            "it would be destroyed: rename the input or write somewhere else")
+    others = {**({"input": input_path} if input_path != STDIO else {}), **files}
+    for label, path in files.items():
+        for kind in BOOKKEEPING:
+            own = _unfollowed(sidecar_path(path, kind))
+            for other_label, other in others.items():
+                if os.path.realpath(other) == own:
+                    raise UnsafeOutputError(f"the {other_label} {other} is where the {label}'s {kind} file goes; "
+                                            "it would be destroyed: rename it or write somewhere else")
+
+
+def _unfollowed(path: Path) -> str:
+    """`path` with its folder resolved but not its last component, which the job replaces, never follows."""
+    return os.path.join(os.path.realpath(path.parent), path.name)
 
 
 def check_distinct(input_path: str, targets: list[tuple[str, str]]) -> None:
@@ -127,7 +136,7 @@ def _same_file(a: str, b: str) -> bool:
 def _open_private(path: Path, flags: int) -> int:
     """A descriptor of `path` opened without following a link at its last component; a regular file only."""
     try:
-        descriptor = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE)
+        descriptor = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, NEW_FILE_MODE)
     except OSError as error:
         if error.errno != errno.ELOOP:
             raise

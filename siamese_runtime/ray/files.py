@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ LINE = "line"  # the line a row starts on in its file: its row number in Parquet
 PATH = "path"  # the file a row comes from, when several files are read
 PROBLEM = "_problem"  # why a row could not be parsed (column count, JSON, UTF-8), else null; never written out
 NON_TEXT = "_non_text"  # JSON {column: type name} of a row's non-text values (JSON numbers, lists...), else null
+RAW_VALUES = "_raw_values"  # JSON list of an unparseable row's values as read (any width), else null
 HIDDEN = (PROBLEM, NON_TEXT)
 ROWS_PER_OUTPUT_FILE = 100_000  # a folder output gathers the small scoring blocks into files of this many rows
 
@@ -61,7 +61,7 @@ def find_pair_files(
     fmt = format_of(files[0], input_format)
     with open_table(files[0], fmt, header, filesystem=filesystem) as table:
         columns, has_header = table.columns, table.header
-    taken = sorted({LINE, PATH, *HIDDEN} & set(columns))
+    taken = sorted({LINE, PATH, RAW_VALUES, *HIDDEN} & set(columns))
     if taken:
         raise SiameseRuntimeError(f"the input already has a column named {', '.join(taken)}, which the ray engine adds")
     return PairFiles(files, fmt, columns, has_header, filesystem)
@@ -118,7 +118,7 @@ def write_parquet(dataset: Dataset, target: str, filesystem: FileSystem | None =
 
 def _read_files(batch: pyarrow.Table, files: PairFiles, rows_per_block: int) -> Iterator[pyarrow.Table]:
     for path in batch[PATH].to_pylist():
-        with open_table(path, files.fmt, files.header, filesystem=files.filesystem) as table:
+        with open_table(path, files.fmt, files.header, filesystem=files.filesystem, strict_keys=True) as table:
             if table.columns != files.columns:
                 raise SiameseRuntimeError(
                     f"{path}: its columns ({', '.join(table.columns)}) differ from the first file's "
@@ -147,6 +147,9 @@ def _block(records: list[Record], columns: list[str], path: str | None) -> pyarr
     if path is not None:
         data[PATH] = pyarrow.array([path] * len(records), pyarrow.string())
     data[PROBLEM] = pyarrow.array([record.problem for record in records], pyarrow.string())
+    # a reject line shows the row as read, wider or narrower than the columns
+    data[RAW_VALUES] = pyarrow.array([json.dumps([text_cell(v) for v in record.values], ensure_ascii=False)
+                                      if record.problem else None for record in records], pyarrow.string())
     # the columns are text in Arrow, so remember which values were not: the local engine rejects them
     data[NON_TEXT] = pyarrow.array([_non_text(row, columns) for row in rows], pyarrow.string())
     return pyarrow.table(data)

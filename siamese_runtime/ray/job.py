@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from ..io.columns import select_columns
 from ..io.safe_output import AtomicFile, check_distinct
 from ..job import JobOptions
 from .cluster import connected
-from .files import LINE, PATH, find_pair_files, read_pairs, write_parquet
+from .files import LINE, PATH, RAW_VALUES, find_pair_files, read_pairs, write_parquet
 from .scoring import REASON, PairColumns, ScorerOptions, rejected_rows, score_dataset
 
 if TYPE_CHECKING:
@@ -104,5 +105,5 @@ def _write_rejects(rejects: Dataset, path: str, input_columns: list[str], column
 
 
 def _reject_line(row: dict, input_columns: list[str], columns: PairColumns) -> str:
-    return reject_line(row[LINE], row[columns.id] if columns.id else None, row[REASON],
-                       [row[name] for name in input_columns], row.get(PATH))
+    values = json.loads(row[RAW_VALUES]) if row.get(RAW_VALUES) else [row[name] for name in input_columns]
+    return reject_line(row[LINE], row[columns.id] if columns.id else None, row[REASON], values, row.get(PATH))

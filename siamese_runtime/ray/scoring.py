@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -17,7 +16,7 @@ from ..io.writers import PREDICTED, SCORE
 from ..scorer import EncodeStats, Scorer
 from ..session import ProviderSpec
 from .cluster import require_ray
-from .files import HIDDEN, LINE, NON_TEXT, PATH, PROBLEM
+from .files import HIDDEN, LINE, NON_TEXT, PATH, PROBLEM, RAW_VALUES
 
 if TYPE_CHECKING:
     import pyarrow
@@ -91,7 +90,8 @@ def score_dataset(
 
 
 def rejected_rows(dataset: Dataset, columns: PairColumns = PairColumns()) -> Dataset:
-    """The rows that score_dataset counts as bad, with their `reason` (no model is loaded)."""
+    """The rows that score_dataset counts as bad, with their `reason` (no model is loaded); rows read by
+    read_pairs that could not be parsed into the columns also carry `_raw_values`, JSON of the row as read."""
     return dataset.map_batches(_rejected, batch_format="pyarrow", fn_kwargs={"columns": columns})
 
 
@@ -128,7 +128,7 @@ class _PairScorer:
             scores[good] = self.scorer.score([t for t, g in zip(left, good) if g], [t for t, g in zip(right, good) if g],
                                              stats=self.stats)
             self._warn_truncated()
-        dropped = {*HIDDEN, PREDICTED, SCORE, *((LINE, PATH) if self.columns.id is not None else ())}
+        dropped = {*HIDDEN, RAW_VALUES, PREDICTED, SCORE, *((LINE, PATH) if self.columns.id is not None else ())}
         table = batch.select([name for name in batch.column_names if name not in dropped])
         if self.predict:
             table = table.append_column(PREDICTED, pyarrow.array(scores >= self.scorer.threshold, mask=~good))
