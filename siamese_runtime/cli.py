@@ -11,6 +11,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from . import __version__, bench
@@ -20,6 +21,7 @@ from .errors import OutputLockedError, SiameseRuntimeError, UsageError
 from .io.formats import FORMATS
 from .job import JobOptions, run_job
 from .model_folder import ModelFolder
+from .precision import AUTO, choose_precision
 from .scorer import Scorer
 from .session import installed_onnxruntime_distributions
 
@@ -153,7 +155,7 @@ def _score(args: argparse.Namespace) -> int:
     print(
         f"siamese-runtime: scored {summary.rows} rows{bad}{resumed}; {summary.sentences_encoded} distinct sentences "
         f"encoded, {summary.truncated} truncated; {summary.seconds:.2f} s, {summary.pairs_per_second:.0f} pairs/s "
-        f"on {summary.provider}",
+        f"on {summary.provider}, {summary.precision}",
         file=sys.stderr,
     )
     return 0
@@ -205,10 +207,12 @@ def _info(args: argparse.Namespace) -> int:
     import onnxruntime
 
     model = ModelFolder.load(args.model)
+    available = onnxruntime.get_available_providers()
     report = {
         "onnxruntime": onnxruntime.__version__,
         "onnxruntime_distributions": installed_onnxruntime_distributions(),
-        "available_providers": onnxruntime.get_available_providers(),
+        "available_providers": available,
+        "auto_precision": {provider: asdict(choose_precision(AUTO, provider, model)) for provider in available},
         "model_path": str(model.path),
         "manifest": model.manifest,
     }

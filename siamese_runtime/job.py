@@ -84,6 +84,7 @@ class JobSummary:
     resumed_rows: int
     seconds: float
     provider: str
+    precision: str
     rejects: str | None
 
     @property
@@ -121,7 +122,8 @@ def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[int], No
             progress = _score_table(scorer, plan, table, progress, on_progress)
     return JobSummary(
         progress.rows, progress.written, progress.bad_rows, progress.encoded, progress.truncated, resumed_rows,
-        time.perf_counter() - started, scorer.providers[0], plan.rejects,
+        time.perf_counter() - started, scorer.providers[0], f"{scorer.precision} ({scorer.precision_reason})",
+        plan.rejects,
     )
 
 

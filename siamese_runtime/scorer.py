@@ -62,10 +62,20 @@ class Scorer:
             intra_op_num_threads = int_at_least(intra_op_num_threads, "intra_op_num_threads")
         self.model = model if isinstance(model, ModelFolder) else ModelFolder.load(model)
         requested = resolve_providers(providers)
-        self.precision = choose_precision(precision, provider_name(requested[0]), self.model)
+        choice = choose_precision(precision, provider_name(requested[0]), self.model)
         self.session = open_session(
-            self.model.encoder_path(self.precision), requested, intra_op_num_threads, strict=providers != "auto"
+            self.model.encoder_path(choice.precision), requested, intra_op_num_threads, strict=providers != "auto"
         )
+        running = self.session.get_providers()
+        if precision == AUTO and running[0] != provider_name(requested[0]):  # fell back: the precision follows
+            fallback = choose_precision(AUTO, running[0], self.model)
+            if fallback.precision != choice.precision:
+                log.warning("%s could not start; reopening the encoder in %s for %s", provider_name(requested[0]),
+                            fallback.precision, running[0])
+                self.session = open_session(self.model.encoder_path(fallback.precision), running,
+                                            intra_op_num_threads, strict=False)
+            choice = fallback
+        self.precision, self.precision_reason = choice.precision, choice.reason
         check_encoder(self.session, self.model, self.precision)
         self.batch_size = batch_size
         self.token_budget = token_budget

@@ -28,14 +28,14 @@ def test_default_model_reproduces_its_golden_scores() -> None:
     assert model.manifest["files"]["encoder.onnx"]["sha256"] == encoder_sha, (
         "models/default changed: regenerate the golden file with python -m tests.test_golden"
     )
-    np.testing.assert_allclose(Scorer(model, providers="cpu").score(left, right), expected, atol=1e-5)
+    np.testing.assert_allclose(Scorer(model, providers="cpu", precision="fp32").score(left, right), expected, atol=1e-5)
 
 
 def regenerate() -> None:
     pairs = [line.split("\t")[:2] for path in SOURCES for line in (REPO / path).read_text(encoding="utf-8").splitlines()]
     pairs += [["ＡＰＰ怎么用花呗", "app怎么用花呗"], ["😀", "花呗"], ["借" * 100, "借" * 80]]
     model = ModelFolder.load()
-    scores = Scorer(model, providers="cpu").score([p[0] for p in pairs], [p[1] for p in pairs])
+    scores = Scorer(model, providers="cpu", precision="fp32").score([p[0] for p in pairs], [p[1] for p in pairs])
     lines = [f"# encoder sha256 {model.manifest['files']['encoder.onnx']['sha256']}"]
     lines += [f"{a}\t{b}\t{score:.9g}" for (a, b), score in zip(pairs, scores)]
     GOLDEN.write_text("\n".join(lines) + "\n", encoding="utf-8")

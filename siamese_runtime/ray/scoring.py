@@ -33,13 +33,14 @@ class ScorerOptions:
 
     model: str | None = None
     providers: str | Sequence[ProviderSpec] = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     intra_op_num_threads: int | None = None
     batch_size: int = 256
     cache_size: int = 100_000
 
     def create(self) -> Scorer:
-        return Scorer(self.model, self.providers, self.precision, self.intra_op_num_threads, self.batch_size,
+        return Scorer(self.model, providers=self.providers, precision=self.precision,
+                      intra_op_num_threads=self.intra_op_num_threads, batch_size=self.batch_size,
                       cache_size=self.cache_size)
 
 
