@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import fastjsonschema
 
 from siamese_runtime.bench_report import (
     markdown_table,
@@ -22,7 +22,7 @@ SCHEMA = Path(__file__).with_name("results.schema.json")
 
 
 def validate(results: Mapping[str, Any]) -> None:
-    jsonschema.validate(results, json.loads(SCHEMA.read_text(encoding="utf-8")))
+    fastjsonschema.validate(json.loads(SCHEMA.read_text(encoding="utf-8")), results)
 
 
 def write(results: Mapping[str, Any], out: Path, plots: bool = True) -> list[Path]:

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
-
-def bench_schema() -> dict[str, Any]:
-    return json.loads(resources.files(__package__).joinpath("bench.schema.json").read_text("utf-8"))
+from .schemas import validate
 
 
 def validate_bench_report(report: Mapping[str, Any]) -> None:
-    """Raise jsonschema.ValidationError unless `report` is a valid `siamese-runtime bench` report."""
-    jsonschema.validate(report, bench_schema())
+    """Raise SchemaError unless `report` is a valid `siamese-runtime bench` report."""
+    validate(report, "bench")
 
 
 def write_json(report: Mapping[str, Any], path: Path) -> Path:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from . import __version__, bench
+from . import __version__
 from .arguments import non_negative_float, non_negative_int, positive_float, positive_int
 from .bad_rows import POLICIES
 from .errors import OutputLockedError, SiameseRuntimeError, UsageError
@@ -134,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     info.set_defaults(run=_info)
 
     bench_command = commands.add_parser("bench", help="latency and throughput per provider, precision, batch size, length")
+    from . import bench  # only its flags here; its modules load when the command runs
+
     bench.add_arguments(bench_command)
     bench_command.set_defaults(run=_bench)
     return parser
@@ -146,10 +148,13 @@ def _score(args: argparse.Namespace) -> int:
         return _score_on_ray(args, options)
     scorer = Scorer(args.model, providers=args.provider, precision=args.precision,
                     intra_op_num_threads=args.threads, batch_size=args.batch_size, cache_size=args.cache_size)
-    from tqdm import tqdm
+    if sys.stderr.isatty():  # tqdm is imported only where its bar is shown
+        from tqdm import tqdm
 
-    with tqdm(unit=" pairs", unit_scale=True, disable=not sys.stderr.isatty(), file=sys.stderr) as progress:
-        summary = run_job(scorer, options, on_progress=progress.update)
+        with tqdm(unit=" pairs", unit_scale=True, file=sys.stderr) as progress:
+            summary = run_job(scorer, options, on_progress=progress.update)
+    else:
+        summary = run_job(scorer, options)
     bad = f", {summary.bad_rows} bad rows in {summary.rejects}" if summary.rejects else ""
     resumed = f", {summary.resumed_rows} done before resuming" if summary.resumed_rows else ""
     print(
@@ -221,6 +226,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from . import bench
     from .bench_report import runtime_markdown, write_runtime_report
 
     report = bench.run_bench(bench.config_from_arguments(args))

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from .errors import ModelLoadError
+from .schemas import SchemaError, validate
 from .tokenizer import NORMALIZERS, Tokenizer
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-
-
-def manifest_schema() -> dict[str, Any]:
-    return json.loads(resources.files(__package__).joinpath("manifest.schema.json").read_text("utf-8"))
 
 
 def validate_manifest(manifest: dict[str, Any], source: str) -> None:
@@ -32,10 +27,9 @@ def validate_manifest(manifest: dict[str, Any], source: str) -> None:
             f"{source}: unknown manifest format_version {version!r}; this runtime reads version {FORMAT_VERSION}"
         )
     try:
-        jsonschema.validate(manifest, manifest_schema())
-    except jsonschema.ValidationError as error:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ModelLoadError(f"{source}: invalid manifest at {where}: {error.message}") from None
+        validate(manifest, "manifest")
+    except SchemaError as error:
+        raise ModelLoadError(f"{source}: invalid manifest {error}") from None
 
 
 def sha256_of(path: Path) -> str:
@@ -56,11 +50,16 @@ def default_model_path() -> Path:
 
 @dataclass(frozen=True)
 class ModelFolder:
-    """A verified model folder: its manifest, tokenizer and the paths of its ONNX files."""
+    """A checked model folder: its manifest, tokenizer and the paths of its ONNX files.
+
+    Each file's checksum is verified when it is first asked for (the vocabulary at load, an encoder when
+    a session opens it), so start-up hashes what it uses, not every file of the folder.
+    """
 
     path: Path
     manifest: dict[str, Any]
     tokenizer: Tokenizer
+    _verified: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> ModelFolder:
@@ -77,8 +76,6 @@ class ModelFolder:
         tokenizer_info = manifest["tokenizer"]
         for name in [*manifest["files"], tokenizer_info["file"]]:
             _check_inside(folder, name, manifest_path)
-        for name, entry in manifest["files"].items():
-            _verify_checksum(folder / name, entry["sha256"])
         if tokenizer_info["normalization"] not in NORMALIZERS:
             raise ModelLoadError(
                 f"{manifest_path}: unknown tokenizer normalization {tokenizer_info['normalization']!r}; "
@@ -132,7 +129,15 @@ class ModelFolder:
         )
 
     def encoder_path(self, precision: str = "fp32") -> Path:
-        return self.path / self.encoder_file(precision)
+        """The encoder of `precision`, its checksum verified (once per ModelFolder)."""
+        return self.verified_path(self.encoder_file(precision))
+
+    def verified_path(self, name: str) -> Path:
+        """The path of the manifest's file `name`, after checking it is whole and unaltered."""
+        if name not in self._verified:
+            _verify_checksum(self.path / name, self.manifest["files"][name]["sha256"])
+            self._verified.add(name)
+        return self.path / name
 
 
 def _check_inside(folder: Path, name: str, manifest_path: Path) -> None:

@@ -50,7 +50,16 @@ def test_truncated_onnx_is_refused_before_onnxruntime_sees_it(model_copy: Path) 
 def test_missing_listed_file_is_named(model_copy: Path) -> None:
     (model_copy / "encoder.onnx").unlink()
     with pytest.raises(ModelLoadError, match=r"encoder\.onnx: listed in the manifest but missing"):
-        ModelFolder.load(model_copy)
+        Scorer(model_copy, providers="cpu")
+
+
+def test_only_the_files_a_session_opens_are_hashed(model_copy: Path) -> None:
+    """Start-up verifies what it uses: an altered training-side file does not stop scoring, yet asking for it fails."""
+    (model_copy / "model.keras").write_bytes(b"altered")
+    scorer = Scorer(model_copy, providers="cpu", precision="fp32")
+    assert scorer.score([("花呗怎么还款", "花呗如何还钱")]).shape == (1,)
+    with pytest.raises(ModelLoadError, match=r"model\.keras: sha256 .* truncated or altered"):
+        scorer.model.verified_path("model.keras")
 
 
 def test_unknown_manifest_version_is_refused(model_copy: Path) -> None:
