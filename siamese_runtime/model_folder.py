@@ -40,6 +40,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+PACKAGE = Path(__file__).resolve().parent
+
+
 def default_model_path() -> Path:
     """The model shipped with the package (wheel), or the repository's models/default in a checkout."""
     packaged = Path(str(resources.files(__package__))) / "models" / "default"
@@ -135,6 +138,9 @@ class ModelFolder:
     def verified_path(self, name: str) -> Path:
         """The path of the manifest's file `name`, after checking it is whole and unaltered."""
         if name not in self._verified:
+            if not (self.path / name).is_file() and self.path.resolve().is_relative_to(PACKAGE):
+                raise ModelLoadError(f"{self.path / name}: not shipped with the installed package, which carries "
+                                     "only what its runtime loads; the repository's models/default has every file")
             _verify_checksum(self.path / name, self.manifest["files"][name]["sha256"])
             self._verified.add(name)
         return self.path / name

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
 
 from .conftest import REPO
 
@@ -27,3 +34,35 @@ def test_gpu_distribution_offers_the_runtime_extras() -> None:
     cpu, gpu = project("pyproject.toml"), project("gpu/pyproject.toml")
     for extra in ("parquet", "ray"):
         assert cpu["optional-dependencies"][extra] == gpu["optional-dependencies"][extra], extra
+
+
+RUNTIME_MODEL_FILES = {"manifest.json", "vocab.json", "encoder.onnx", "encoder.int8.onnx", "MODEL_CARD.md"}
+
+
+@pytest.fixture(scope="module")
+def cpu_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(REPO), "-w", str(out)],
+                   check=True, capture_output=True, timeout=600)
+    return next(out.glob("siamese_runtime-*.whl"))
+
+
+def test_the_wheel_carries_what_the_runtime_loads_in_at_most_8_mb(cpu_wheel: Path) -> None:
+    models = {name.rsplit("/", 1)[1] for name in zipfile.ZipFile(cpu_wheel).namelist() if "/models/default/" in name}
+    assert models == RUNTIME_MODEL_FILES
+    assert cpu_wheel.stat().st_size <= 8 * 1024 * 1024, f"{cpu_wheel.stat().st_size / 2**20:.1f} MiB"
+
+
+def test_the_unpacked_wheel_scores_and_names_what_it_does_not_ship(cpu_wheel: Path, tmp_path: Path) -> None:
+    zipfile.ZipFile(cpu_wheel).extractall(tmp_path)
+    script = (
+        "from siamese_runtime import ModelLoadError, Scorer\n"
+        "print(Scorer(providers='cpu').score([('花呗怎么还款', '花呗如何还钱')])[0])\n"
+        "try:\n    Scorer(providers='cpu', precision='fp16')\nexcept ModelLoadError as error:\n    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    score, message = result.stdout.splitlines()
+    assert 0 <= float(score) <= 1 and str(tmp_path) in message
+    assert "encoder.fp16.onnx: not shipped with the installed package" in message
