@@ -33,7 +33,8 @@ def length_batches(lengths: Sequence[int], token_budget: int, max_batch_size: in
     while start < len(order):
         end = start + 1
         # lengths ascend, so the last member is the longest and sets the padded width
-        while end < len(order) and end - start < max_batch_size and (end - start + 1) * max(lengths[order[end]], 1) <= token_budget:
+        while (end < len(order) and end - start < max_batch_size
+               and (end - start + 1) * max(lengths[order[end]], 1) <= token_budget):
             end += 1
         batches.append(order[start:end])
         start = end

@@ -118,7 +118,9 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     }
 
 
-def _variants(model: ModelFolder, config: BenchConfig, skipped: list[dict[str, str]]) -> Iterator[tuple[str, str, int | None]]:
+def _variants(
+    model: ModelFolder, config: BenchConfig, skipped: list[dict[str, str]]
+) -> Iterator[tuple[str, str, int | None]]:
     available = ort.get_available_providers()
     for provider in config.providers or [p for p in PROVIDERS if p in available]:
         if provider not in available:
@@ -145,7 +147,8 @@ def _profiles(model: ModelFolder, config: BenchConfig, skipped: list[dict[str, s
         pairs = [(row.columns[0], row.columns[1]) for row in read_pair_rows(config.pairs_file)]
         profiles.append(LengthProfile(f"{REAL}:{file_label(config.pairs_file)}", pairs))
     else:
-        skipped.append({"provider": "*", "precision": "*", "reason": "no pairs file given: real-length profile skipped"})
+        skipped.append({"provider": "*", "precision": "*",
+                        "reason": "no pairs file given: real-length profile skipped"})
     needed = (config.warmup + config.repeats) * max(config.batch_sizes)
     for length in config.fixed_lengths:
         profiles.append(LengthProfile(f"fixed:{length}", random_pairs(model, length, needed, config.seed + length)))
@@ -172,9 +175,12 @@ def _batches(pairs: list[Pair], batch_size: int, count: int) -> Iterator[list[Pa
         yield [pairs[(start + offset) % len(pairs)] for offset in range(batch_size)]
 
 
-def _measure(scorer: Scorer, variant: Variant, profile: LengthProfile, batch_size: int, config: BenchConfig) -> dict[str, Any]:
+def _measure(
+    scorer: Scorer, variant: Variant, profile: LengthProfile, batch_size: int, config: BenchConfig
+) -> dict[str, Any]:
     batches = list(_batches(profile.pairs, batch_size, config.warmup + config.repeats))
-    tokens = [len(ids) for batch in batches for ids in scorer.model.tokenizer.ids_batch(s for pair in batch for s in pair)[0]]
+    tokenize = scorer.model.tokenizer.ids_batch
+    tokens = [len(ids) for batch in batches for ids in tokenize(s for pair in batch for s in pair)[0]]
     peak_scope = _reset_peak_rss()
     latencies = []
     for index, batch in enumerate(batches):
@@ -223,12 +229,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = BenchConfig()
     parser.add_argument("--model", help="model folder (default: the embedded default model)")
     parser.add_argument("--pairs", dest="pairs_file", help="TSV pair file whose real lengths make a profile")
-    parser.add_argument("--providers", nargs="+", default=[], help="onnxruntime provider names (default: all available)")
+    parser.add_argument("--providers", nargs="+", default=[],
+                        help="onnxruntime provider names (default: all available)")
     parser.add_argument("--precisions", nargs="+", default=list(defaults.precisions))
-    parser.add_argument("--batch-sizes", nargs="+", type=positive_int, help=f"pairs per call (default: {defaults.batch_sizes})")
+    parser.add_argument("--batch-sizes", nargs="+", type=positive_int,
+                        help=f"pairs per call (default: {defaults.batch_sizes})")
     parser.add_argument("--lengths", nargs="+", type=positive_int, dest="fixed_lengths",
                         help=f"fixed sentence lengths in characters (default: {defaults.fixed_lengths})")
-    parser.add_argument("--threads", nargs="+", type=positive_int, default=[], help="CPU intra-op thread counts to compare")
+    parser.add_argument("--threads", nargs="+", type=positive_int, default=[],
+                        help="CPU intra-op thread counts to compare")
     parser.add_argument("--warmup", type=non_negative_int, help=f"untimed calls per row (default: {defaults.warmup})")
     parser.add_argument("--repeats", type=positive_int, help=f"timed calls per row (default: {defaults.repeats})")
     parser.add_argument("--profile", action="store_true", dest="op_profile",
@@ -239,9 +248,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_arguments(args: argparse.Namespace) -> BenchConfig:
-    given = {
+    given: dict[str, Any] = {
         name: tuple(value) if isinstance(value, list) else value
-        for name in ("model", "pairs_file", "providers", "precisions", "batch_sizes", "fixed_lengths", "threads", "warmup", "repeats", "op_profile")
+        for name in ("model", "pairs_file", "providers", "precisions", "batch_sizes", "fixed_lengths", "threads",
+                     "warmup", "repeats", "op_profile")
         if (value := getattr(args, name)) is not None
     }
     return BenchConfig.quick_config(**given) if args.quick else BenchConfig(**given)

@@ -38,7 +38,8 @@ def profile_scoring(scorer: Scorer, left: Sequence[str], right: Sequence[str]) -
             trace = json.loads(Path(scorer.session.end_profiling()).read_text(encoding="utf-8"))
         finally:
             scorer.session = original
-    return {"pairs": len(left), "provider": original.get_providers()[0], "wall_ms": wall * 1e3, **summarize_trace(trace)}
+    return {"pairs": len(left), "provider": original.get_providers()[0], "wall_ms": wall * 1e3,
+            **summarize_trace(trace)}
 
 
 def summarize_trace(trace: list[dict[str, Any]]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from .io.formats import FORMATS
 from .job import JobOptions, run_job
 from .model_folder import ModelFolder
 from .precision import AUTO, choose_precision
+from .progress import progress_bar
 from .scorer import Scorer
 from .session import installed_onnxruntime_distributions
 
@@ -87,7 +88,8 @@ def _exit_status(error: BaseException) -> tuple[int, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="siamese-runtime", description="Score sentence pairs with a Siamese ONNX model.")
+    parser = argparse.ArgumentParser(prog="siamese-runtime",
+                                     description="Score sentence pairs with a Siamese ONNX model.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log provider choices and other details")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -99,11 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--provider", default="auto", help="auto | cpu | cuda (default: auto)")
     score.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8", "fp16"],
                        help="encoder precision; auto: fp16 on GPU providers when the model has it, else fp32")
-    score.add_argument("--batch-size", type=positive_int, default=256, help="most sentences per encoder batch (default: 256)")
+    score.add_argument("--batch-size", type=positive_int, default=256,
+                       help="most sentences per encoder batch (default: 256)")
     score.add_argument("--threads", type=positive_int, help="intra-op threads (default: physical cores; at most the "
                                                             "machine's cores unless --oversubscribe)")
     score.add_argument("--oversubscribe", action="store_true", help="allow --threads above the machine's cores")
-    score.add_argument("--cache-size", type=non_negative_int, default=100_000, help="encodings kept across chunks; 0: off")
+    score.add_argument("--cache-size", type=non_negative_int, default=100_000,
+                       help="encodings kept across chunks; 0: off")
     score.add_argument("--input-format", choices=FORMATS, help="default: from the extension, else tsv")
     score.add_argument("--output-format", choices=FORMATS, help="default: from the extension, else tsv")
     score.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
@@ -121,11 +125,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="rows read, scored and checkpointed at a time (default: 8192; ray: rows per actor call, "
                             f"default {RAY_CHUNK_ROWS})")
     score.add_argument("--resume", action="store_true", help="go on from the checkpoint of an interrupted job")
+    score.add_argument("--profile", action="store_true",
+                       help="also print the seconds spent reading, tokenizing, encoding, in the head and writing")
     score.add_argument("--engine", choices=("local", "ray"), default="local",
                        help="local (default): this process; ray: an actor pool on a Ray cluster, Parquet out")
     score.add_argument("--actors", type=positive_int, default=1, help="ray: scoring actors, one model session each")
     score.add_argument("--cpus-per-actor", type=positive_float, default=1, help="ray: CPUs per actor (default: 1)")
-    score.add_argument("--gpus-per-actor", type=non_negative_float, help="ray: GPUs per actor (default: 1 with --provider cuda, else 0)")
+    score.add_argument("--gpus-per-actor", type=non_negative_float,
+                       help="ray: GPUs per actor (default: 1 with --provider cuda, else 0)")
     score.add_argument("--ray-address", help="ray: the cluster to join (default: RAY_ADDRESS, else a local one)")
     score.set_defaults(run=_score)
 
@@ -133,7 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--model", help="model folder (default: the embedded default model)")
     info.set_defaults(run=_info)
 
-    bench_command = commands.add_parser("bench", help="latency and throughput per provider, precision, batch size, length")
+    bench_command = commands.add_parser(
+        "bench", help="latency and throughput per provider, precision, batch size, length")
     from . import bench  # only its flags here; its modules load when the command runs
 
     bench.add_arguments(bench_command)
@@ -148,11 +156,9 @@ def _score(args: argparse.Namespace) -> int:
         return _score_on_ray(args, options)
     scorer = Scorer(args.model, providers=args.provider, precision=args.precision,
                     intra_op_num_threads=args.threads, batch_size=args.batch_size, cache_size=args.cache_size)
-    if sys.stderr.isatty():  # tqdm is imported only where its bar is shown
-        from tqdm import tqdm
-
-        with tqdm(unit=" pairs", unit_scale=True, file=sys.stderr) as progress:
-            summary = run_job(scorer, options, on_progress=progress.update)
+    if sys.stderr.isatty():
+        with progress_bar(options) as on_progress:
+            summary = run_job(scorer, options, on_progress=on_progress)
     else:
         summary = run_job(scorer, options)
     bad = f", {summary.bad_rows} bad rows in {summary.rejects}" if summary.rejects else ""
@@ -163,6 +169,10 @@ def _score(args: argparse.Namespace) -> int:
         f"on {summary.provider}, {summary.precision}",
         file=sys.stderr,
     )
+    if args.profile:
+        stages = {**summary.stage_seconds, "other": summary.seconds - sum(summary.stage_seconds.values())}
+        print("siamese-runtime: seconds by stage: " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()),
+              file=sys.stderr)
     return 0
 
 

@@ -27,7 +27,7 @@ from .io.safe_output import (
     partial_path,
     sidecar_path,
 )
-from .io.writers import ScoredRow, open_sink
+from .io.writers import ParquetSink, ScoredRow, TextSink, open_sink
 from .scorer import EncodeStats, Scorer
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ class JobSummary:
     provider: str
     precision: str
     rejects: str | None
+    stage_seconds: dict[str, float]
 
     @property
     def pairs_per_second(self) -> float:
@@ -105,25 +106,27 @@ class _Plan:
     checkpoint: Checkpoint | None
 
 
-def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[int], None] | None = None) -> JobSummary:
+def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[Progress], None] | None = None) -> JobSummary:
     """Score every row of `options.input` into `options.output`, written atomically with checkpoints.
 
     Refused before any work: an output or reject file that is the input or each other, a directory or a
     link, or that another job is writing. A bad row stops the job with BadRowError (file:line: reason)
     and leaves no output, unless `on_bad_row` is skip (no output row) or null (an output row with an empty
     score); both write the row to the reject file. After a crash, `resume=True` goes on from the checkpoint.
+    `on_progress` gets the job's progress after each chunk: rows done, and the input position (bytes read).
     """
     started = time.perf_counter()
     plan = _plan(scorer, options)
     with _locked(plan):
         progress = _starting_progress(plan)
         resumed_rows = progress.rows
+        stats = EncodeStats(progress.encoded, progress.truncated)
         with _opened_input(plan, progress) as table:
-            progress = _score_table(scorer, plan, table, progress, on_progress)
+            progress = _score_table(scorer, plan, table, progress, stats, on_progress)
     return JobSummary(
         progress.rows, progress.written, progress.bad_rows, progress.encoded, progress.truncated, resumed_rows,
         time.perf_counter() - started, scorer.providers[0], f"{scorer.precision} ({scorer.precision_reason})",
-        plan.rejects,
+        plan.rejects, stats.seconds,
     )
 
 
@@ -131,7 +134,8 @@ def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
     int_at_least(options.chunk_rows, "chunk_rows")
     if options.reject_file is not None and options.policy == "stop":
         log.warning("--reject-file is not used: --on-bad-row stop writes no reject file (try skip or null)")
-    in_format, out_format = format_of(options.input, options.input_format), format_of(options.output, options.output_format)
+    in_format = format_of(options.input, options.input_format)
+    out_format = format_of(options.output, options.output_format)
     rejects = options.rejects
     targets = {"output": options.output, **({"reject file": rejects} if rejects else {})}
     if list(targets.values()).count(STDIO) > 1:
@@ -192,7 +196,8 @@ def _opened_input(plan: _Plan, progress: Progress) -> Iterator[Table]:
 
 
 def _score_table(
-    scorer: Scorer, plan: _Plan, table: Table, progress: Progress, on_progress: Callable[[int], None] | None
+    scorer: Scorer, plan: _Plan, table: Table, progress: Progress, stats: EncodeStats,
+    on_progress: Callable[[Progress], None] | None,
 ) -> Progress:
     """Stream the table's records into the output and reject files; the progress at the end."""
     options, checkpoint, resuming = plan.options, plan.checkpoint, progress.rows > 0
@@ -200,36 +205,21 @@ def _score_table(
     output = open_sink(options.output, plan.out_format, table.columns, table.header, options.predict,
                        progress.output_bytes if resuming else None)
     rejects = AtomicFile(plan.rejects, progress.reject_bytes if resuming else None) if plan.rejects else None
-    stats = EncodeStats(progress.encoded, progress.truncated)
     try:
-        for chunk in chunked(table.records, options.chunk_rows):
+        for chunk in _timed_chunks(table.records, options.chunk_rows, stats):
             rows, rejected = _score_chunk(scorer, chunk, selection, table.columns, options, stats)
-            output.write(rows)
-            if rejects is not None:
-                rejects.write("".join(rejected))
             warned = progress.truncated > 0
-            progress = replace(
-                progress, position=chunk[-1].end, rows=progress.rows + len(chunk),
-                written=progress.written + len(rows), bad_rows=progress.bad_rows + len(rejected),
-                encoded=stats.encoded, truncated=stats.truncated,
-                output_bytes=output.sync(), reject_bytes=rejects.sync() if rejects else 0,
-            )
-            if checkpoint is not None:
-                checkpoint.save(progress)
+            with stats.timed("write"):
+                progress = _written(progress, chunk, rows, rejected, output, rejects, stats)
+                if checkpoint is not None:
+                    checkpoint.save(progress)
             if stats.truncated and not warned:
                 log.warning("sentences longer than max_length %d are truncated (counted in the summary)",
                             scorer.model.tokenizer.max_length)
             if on_progress is not None:
-                on_progress(len(chunk))
+                on_progress(progress)
     except BaseException as error:
-        resumable = checkpoint is not None and progress.rows > 0 and not isinstance(error, InputError)
-        for sink in (output, rejects):
-            if sink is not None:
-                sink.close() if resumable else sink.discard()
-        if resumable:
-            log.warning("stopped after %d rows; the same command with --resume goes on from there", progress.rows)
-        elif checkpoint is not None:
-            checkpoint.remove()
+        _abort(checkpoint, progress, error, [output, *([rejects] if rejects else [])])
         raise
     output.commit()
     if rejects is not None:
@@ -237,6 +227,50 @@ def _score_table(
     if checkpoint is not None:
         checkpoint.remove()
     return progress
+
+
+def _written(
+    progress: Progress, chunk: list[Record], rows: list[ScoredRow], rejected: list[str], output: TextSink | ParquetSink,
+    rejects: AtomicFile | None, stats: EncodeStats,
+) -> Progress:
+    """Write a scored chunk and its reject lines, sync both; the progress after it."""
+    output.write(rows)
+    if rejects is not None:
+        rejects.write("".join(rejected))
+    return replace(
+        progress, position=chunk[-1].end, rows=progress.rows + len(chunk),
+        written=progress.written + len(rows), bad_rows=progress.bad_rows + len(rejected),
+        encoded=stats.encoded, truncated=stats.truncated,
+        output_bytes=output.sync(), reject_bytes=rejects.sync() if rejects else 0,
+    )
+
+
+def _abort(
+    checkpoint: Checkpoint | None, progress: Progress, error: BaseException,
+    sinks: list[TextSink | ParquetSink | AtomicFile],
+) -> None:
+    """After a failure: keep what --resume needs (a crash after a checkpoint), else remove every partial file."""
+    resumable = checkpoint is not None and progress.rows > 0 and not isinstance(error, InputError)
+    for sink in sinks:
+        if resumable:
+            sink.close()
+        else:
+            sink.discard()
+    if resumable:
+        log.warning("stopped after %d rows; the same command with --resume goes on from there", progress.rows)
+    elif checkpoint is not None:
+        checkpoint.remove()
+
+
+def _timed_chunks(records: Iterator[Record], size: int, stats: EncodeStats) -> Iterator[list[Record]]:
+    """`records` in chunks of `size`, the time spent reading (and parsing) them added to `stats` as 'read'."""
+    chunks = chunked(records, size)
+    while True:
+        with stats.timed("read"):
+            chunk = next(chunks, None)
+        if chunk is None:
+            return
+        yield chunk
 
 
 def _selection(table: Table, options: JobOptions) -> Selection:
@@ -267,8 +301,8 @@ def _score_chunk(
     """The chunk's output rows in input order and its reject lines; raises BadRowError under 'stop'."""
     problems = [_problem(record, selection) for record in chunk]
     good = [record for record, problem in zip(chunk, problems) if problem is None]
-    scores = iter(scorer.score([r.values[selection.left] for r in good], [r.values[selection.right] for r in good],
-                               stats=stats).tolist())
+    left, right = [r.values[selection.left] for r in good], [r.values[selection.right] for r in good]
+    scores = iter(scorer.score(left, right, stats=stats).tolist())
     rows, rejected = [], []
     for record, problem in zip(chunk, problems):
         if problem is None:

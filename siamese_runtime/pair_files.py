@@ -27,4 +27,4 @@ def read_pair_rows(path: str) -> Iterator[PairRow]:
                                   "expected two sentences separated by a tab, found 1 column")
             if problem:
                 raise BadRowError(path, record.line, problem)
-            yield PairRow(record.line, record.values)  # type: ignore[arg-type]
+            yield PairRow(record.line, record.values)

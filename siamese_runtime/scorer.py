@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,16 +25,26 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EncodeStats:
-    """What the encoder did for a caller, summed over its calls: sentences run through it, and truncated."""
+    """What the encoder did for a caller, summed over its calls: sentences run through it, truncated, and
+    seconds by stage (tokenize, encode, head; a job adds read and write)."""
 
     encoded: int = 0
     truncated: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
 
 
 class Match(NamedTuple):
     """One ranked candidate: its position in the candidates, its text and its score."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field's name, though tuple has an index() method
     text: str
     score: float
 
@@ -109,7 +121,8 @@ class Scorer:
         """float32 [n] similarity scores in [0, 1] for pairs, or for two aligned sequences."""
         left_texts, right_texts = as_pairs(left, right)
         encodings = self._encodings(left_texts + right_texts, stats)
-        return self._head(encodings[: len(left_texts)], encodings[len(left_texts) :])
+        with stats.timed("head") if stats is not None else nullcontext():
+            return self._head(encodings[: len(left_texts)], encodings[len(left_texts) :])
 
     def predict(
         self,
@@ -166,15 +179,18 @@ class Scorer:
 
     def _run_encoder(self, sentences: list[str], stats: EncodeStats) -> np.ndarray:
         tokenizer = self.model.tokenizer
-        ids, truncated = tokenizer.ids_batch(sentences)
+        with stats.timed("tokenize"):
+            ids, truncated = tokenizer.ids_batch(sentences)
         for text, sequence in zip(sentences, ids):
             if not sequence:
                 raise ValueError(f"sentence {text!r} is empty after normalization")
         stats.encoded += len(sentences)
         stats.truncated += truncated
         encodings = np.empty((len(ids), self.model.encoding_dim), np.float32)
-        for batch in length_batches([len(s) for s in ids], self.token_budget, self.batch_size):
-            encodings[batch] = self.session.run(None, {self._input_name: tokenizer.pad([ids[i] for i in batch])})[0]
+        with stats.timed("encode"):
+            for batch in length_batches([len(s) for s in ids], self.token_budget, self.batch_size):
+                padded = tokenizer.pad([ids[i] for i in batch])
+                encodings[batch] = self.session.run(None, {self._input_name: padded})[0]
         return encodings
 
 

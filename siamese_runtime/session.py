@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 ALIASES = {"cpu": [CPU], "cuda": [CUDA, CPU]}
-ProviderSpec = Union[str, tuple[str, dict[str, Any]]]
+ProviderSpec = Union[str, tuple[str, dict[str, Any]]]  # noqa: UP007 (a runtime alias: X | Y needs Python 3.10's types)
 GPU_FIX = (
     "install the GPU build alone: pip uninstall -y onnxruntime onnxruntime-gpu && "
     "pip install ./gpu from a checkout of siamese-runtime (see the README, 'Installing: CPU or GPU')"

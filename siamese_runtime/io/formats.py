@@ -8,7 +8,9 @@ from types import ModuleType
 from ..errors import MissingExtraError, UsageError
 
 FORMATS = ("tsv", "csv", "jsonl", "parquet")
-_EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+_EXTENSIONS = {
+    ".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+}
 
 
 def format_of(path: str, explicit: str | None = None) -> str:

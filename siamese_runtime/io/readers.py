@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, islice
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from ..errors import InputError
 from .formats import pyarrow_parquet
@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 
 PEEK_ROWS = 20
 UTF8_BOM = b"\xef\xbb\xbf"
-OTHER_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
-KNOWN_COLUMNS = frozenset(
-    "id label sentence1 sentence2 text_a text_b text1 text2 question1 question2 query candidate s1 s2 left right".split()
-)
+OTHER_BOMS = {  # longest first: UTF-32's little-endian mark starts like UTF-16's
+    b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16",
+}
+KNOWN_COLUMNS = frozenset([
+    "id", "label", "sentence1", "sentence2", "text_a", "text_b", "text1", "text2", "question1", "question2",
+    "query", "candidate", "s1", "s2", "left", "right",
+])
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +48,7 @@ class Record:
 
     line: int
     end: Position
-    values: list[object]
+    values: list[Any]  # text from TSV and CSV; any JSON value from JSONL and Parquet
     source: dict | None = None
     problem: str | None = None
 
@@ -151,8 +154,8 @@ def _open_binary(path: str, filesystem: FileSystem | None) -> Iterator[BinaryIO]
         yield sys.stdin.buffer
         return
     if filesystem is not None:
-        with io.BufferedReader(filesystem.open_input_stream(path)) as stream:  # type: ignore[arg-type]
-            yield stream  # type: ignore[misc]
+        with io.BufferedReader(filesystem.open_input_stream(path)) as stream:
+            yield stream
         return
     with open(path, "rb") as stream:
         yield stream
@@ -195,7 +198,7 @@ def _csv_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
             values, problem = [], f"unreadable CSV: {_csv_reason(error)}"
         end = state["end"]
         assert isinstance(end, Position)
-        yield Record(first_line, end, values, problem=problem)  # type: ignore[arg-type]
+        yield Record(first_line, end, values, problem=cast("str | None", problem))
         state["problem"], first_line = None, end.line + 1
 
 
@@ -231,7 +234,8 @@ def _json_object(text: str) -> tuple[dict | None, str | None]:
         try:
             json.dumps(source, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError as error:
-            return _without_surrogates(source), f"not valid Unicode: a lone surrogate {error.object[error.start]!r}"
+            problem = f"not valid Unicode: a lone surrogate {error.object[error.start]!r}"
+            return cast(dict, _without_surrogates(source)), problem
     return source, None
 
 

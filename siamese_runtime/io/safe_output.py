@@ -220,7 +220,7 @@ class AtomicFile:
         if is_stream(target):
             if resume_at is not None:
                 raise UnsafeOutputError(f"{target} is a stream; a job writing to it cannot resume")
-            self._stream = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+            self._stream = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (closed by commit/discard)
             return
         self.partial = partial_path(target)
         if resume_at is None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..batching import chunked
 from ..errors import SiameseRuntimeError
@@ -106,7 +106,8 @@ def write_parquet(dataset: Dataset, target: str, filesystem: FileSystem | None =
     single = target.endswith(".parquet")
     written_to = partial if atomic or single else target
     try:
-        rows = _write_file(dataset, written_to, filesystem) if single else _write_folder(dataset, written_to, filesystem)
+        write = _write_file if single else _write_folder
+        rows = write(dataset, written_to, filesystem)
     except BaseException:
         _delete(filesystem, written_to)
         raise
@@ -156,7 +157,8 @@ def _block(records: list[Record], columns: list[str], path: str | None) -> pyarr
 
 
 def _non_text(row: list[object], columns: list[str]) -> str | None:
-    types = {name: type(value).__name__ for name, value in zip(columns, row) if value is not None and not isinstance(value, str)}
+    types = {name: type(value).__name__ for name, value in zip(columns, row)
+             if value is not None and not isinstance(value, str)}
     return json.dumps(types) if types else None
 
 
@@ -191,11 +193,16 @@ def _uri(path: str) -> str:
     return path if "://" in path else os.path.abspath(path)
 
 
+def arrow_batches(dataset: Dataset) -> Iterator[pyarrow.Table]:
+    """The dataset's blocks as Arrow tables, as they come."""
+    return cast("Iterator[pyarrow.Table]", dataset.iter_batches(batch_format="pyarrow", batch_size=None))
+
+
 def _write_file(dataset: Dataset, path: str, filesystem: FileSystem) -> int:
     parquet = pyarrow_parquet()
     writer, rows = None, 0
     try:
-        for batch in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
+        for batch in arrow_batches(dataset):
             if writer is None:
                 writer = parquet.ParquetWriter(path, batch.schema, filesystem=filesystem)
             writer.write_table(batch)

@@ -14,7 +14,7 @@ from ..io.columns import select_columns
 from ..io.safe_output import AtomicFile, check_distinct
 from ..job import JobOptions
 from .cluster import connected
-from .files import LINE, PATH, RAW_VALUES, find_pair_files, read_pairs, write_parquet
+from .files import LINE, PATH, RAW_VALUES, arrow_batches, find_pair_files, read_pairs, write_parquet
 from .scoring import REASON, PairColumns, ScorerOptions, rejected_rows, score_dataset
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _write_rejects(rejects: Dataset, path: str, input_columns: list[str], column
     rejects.context.execution_options.preserve_order = True
     file, count = AtomicFile(path), 0
     try:
-        for batch in rejects.iter_batches(batch_format="pyarrow", batch_size=None):
+        for batch in arrow_batches(rejects):
             file.write("".join(_reject_line(row, input_columns, columns) for row in batch.to_pylist()))
             count += batch.num_rows
     except BaseException:

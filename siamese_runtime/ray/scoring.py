@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -93,7 +93,8 @@ def score_dataset(
 def rejected_rows(dataset: Dataset, columns: PairColumns = PairColumns()) -> Dataset:
     """The rows that score_dataset counts as bad, with their `reason` (no model is loaded); rows read by
     read_pairs that could not be parsed into the columns also carry `_raw_values`, JSON of the row as read."""
-    return dataset.map_batches(_rejected, batch_format="pyarrow", fn_kwargs={"columns": columns})
+    return dataset.map_batches(_rejected, batch_format="pyarrow",  # type: ignore[arg-type]  # columns: fn_kwargs
+                               fn_kwargs={"columns": columns})
 
 
 class _PairScorer:
@@ -120,13 +121,14 @@ class _PairScorer:
         if not good.all():
             first = int(np.argmin(good))
             if self.on_bad_row == "stop":
-                raise BadRowError(*_row_name(batch, first, self.columns, self.source), problems[first])
+                raise BadRowError(*_row_name(batch, first, self.columns, self.source), str(problems[first]))
             if self.on_bad_row == "skip":
                 batch, good = batch.filter(pyarrow.array(good)), good[good]
         scores = np.zeros(batch.num_rows, np.float32)
         if good.any():
             left, right = batch[self.columns.left].to_pylist(), batch[self.columns.right].to_pylist()
-            scores[good] = self.scorer.score([t for t, g in zip(left, good) if g], [t for t, g in zip(right, good) if g],
+            scores[good] = self.scorer.score([t for t, g in zip(left, good) if g],
+                                             [t for t, g in zip(right, good) if g],
                                              stats=self.stats)
             self._warn_truncated()
         dropped = {*HIDDEN, RAW_VALUES, PREDICTED, SCORE, *((LINE, PATH) if self.columns.id is not None else ())}
@@ -145,11 +147,13 @@ def batch_problems(batch: pyarrow.Table, columns: PairColumns) -> list[str | Non
     """Why each row of `batch` cannot be scored (its parse problem, then its sentences'), or None."""
     missing = [name for name in (columns.left, columns.right) if name not in batch.column_names]
     if missing:
-        raise SiameseRuntimeError(f"no column named {', '.join(missing)}; the columns are {', '.join(batch.column_names)}")
-    parsed = _column_or_nulls(batch, PROBLEM)
-    non_text = [json.loads(types) if types else {} for types in _column_or_nulls(batch, NON_TEXT)]
+        raise SiameseRuntimeError(
+            f"no column named {', '.join(missing)}; the columns are {', '.join(batch.column_names)}")
+    parsed = cast("list[str | None]", _column_or_nulls(batch, PROBLEM))
+    non_text = [json.loads(cast(str, types)) if types else {} for types in _column_or_nulls(batch, NON_TEXT)]
     pairs = zip(parsed, non_text, batch[columns.left].to_pylist(), batch[columns.right].to_pylist())
-    return [problem or _non_text_problem(types, columns) or pair_problem(left, right) for problem, types, left, right in pairs]
+    return [problem or _non_text_problem(types, columns) or pair_problem(left, right)
+            for problem, types, left, right in pairs]
 
 
 def _column_or_nulls(batch: pyarrow.Table, name: str) -> list[object]:
@@ -168,7 +172,7 @@ def _row_name(batch: pyarrow.Table, row: int, columns: PairColumns, source: str)
     """Where a row comes from, for messages: its file (or `source`) and its line, else its id."""
     path = batch[PATH][row].as_py() if PATH in batch.column_names else source
     key = LINE if LINE in batch.column_names else columns.id
-    return path, batch[key][row].as_py()  # type: ignore[index]
+    return path, batch[key][row].as_py()
 
 
 def _rejected(batch: pyarrow.Table, columns: PairColumns) -> pyarrow.Table:
