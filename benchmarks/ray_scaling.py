@@ -26,20 +26,24 @@ from siamese_runtime.job import JobOptions, run_job
 from siamese_runtime.ray.job import ClusterOptions, run_ray_job
 from siamese_runtime.ray.scoring import ScorerOptions
 from siamese_runtime.scorer import Scorer
+from train.data_home import ENV, TEST_FILES, data_home
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data"
-DEFAULT_FILES = ("bq/test.tsv", "lcqmc/test.tsv")
+DEFAULT_FILES = TEST_FILES
 CORES = (1, 2)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ray_scaling", description=__doc__)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data folder holding --files")
+    parser.add_argument("--data", type=Path, help=f"data folder holding --files (default: ${ENV}, else ../shared/data)")
     parser.add_argument("--files", nargs="+", default=list(DEFAULT_FILES), help="pair files, relative to --data")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per file and way, interleaved")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)
+    args.data = args.data or data_home()
+    if absent := [name for name in args.files if not (args.data / name).is_file()]:
+        parser.error(f"{', '.join(absent)} not in the data folder {args.data}: pass --data, set {ENV}, or fetch the "
+                     "data with python -m train.fetch (README, Data)")
     os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
     warnings.filterwarnings("ignore", RAY_ONE_INPUT_WARNING)
     logging.basicConfig(level=logging.ERROR)  # truncation warnings of every run

@@ -18,12 +18,13 @@ from siamese_runtime.bench_machine import machine_info
 from siamese_runtime.bench_report import validate_bench_report
 from siamese_runtime.model_folder import ModelFolder
 from siamese_runtime.pair_files import read_pair_rows
+from train.data_home import ENV, TEST_FILES, data_home
 
 from . import baselines, limit, overhead, report
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data"
-DEFAULT_FILES = ("bq/test.tsv", "lcqmc/test.tsv")
+DEFAULT_FILES = TEST_FILES
+TINY_TRAIN_FILES = ("atec/train.tsv", "bq/dev.tsv")  # --quick without --run trains on these
 QUICK_ROWS = 200
 log = logging.getLogger("benchmarks")
 
@@ -33,13 +34,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--run", type=Path, help="training run directory for (a) and (b); required unless --quick")
     parser.add_argument("--model", type=Path, help="model folder for (c), exported from --run (default: models/default; "
                         "with --quick and no --run: the tiny run's export)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data folder holding --files")
+    parser.add_argument("--data", type=Path, help=f"data folder holding --files (default: ${ENV}, else ../shared/data)")
     parser.add_argument("--files", nargs="+", default=list(DEFAULT_FILES), help="pair files, relative to --data")
     parser.add_argument("--repeats", type=int, default=3, help="timed end-to-end runs per file and way (best kept)")
     parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results; --quick: bench-results/quick)")
     parser.add_argument("--quick", action="store_true", help=f"seconds: the first {QUICK_ROWS} rows, quick matrix")
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
+    args.data = args.data or data_home()
+    needed = [*args.files, *(TINY_TRAIN_FILES if args.run is None else ())]
+    if absent := [name for name in needed if not (args.data / name).is_file()]:
+        parser.error(f"{', '.join(absent)} not in the data folder {args.data}: pass --data, set {ENV}, or fetch the "
+                     "data with python -m train.fetch (README, Data)")
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     log.setLevel(logging.INFO)
     with tempfile.TemporaryDirectory(prefix="siamese-bench-") as scratch:
@@ -47,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.run is None:
             if not args.quick:
                 parser.error("--run is required (a training run directory); only --quick trains a tiny one")
-            args.run, args.model = _tiny_run(work)
+            args.run, args.model = _tiny_run(work, args.data)
         model = args.model or REPO / "models" / "default"
         files = [_input_file(args.data / name, work, args.quick) for name in args.files]
         results = measure(args.run, model, files, args.repeats, args.quick, work)
@@ -115,15 +121,15 @@ def _input_file(path: Path, work: Path, quick: bool) -> Path:
     return head
 
 
-def _tiny_run(work: Path) -> tuple[Path, Path]:
-    """A seconds-long training run and its export, for --quick without --run."""
+def _tiny_run(work: Path, data: Path) -> tuple[Path, Path]:
+    """A seconds-long training run and its export (reporting on the official tests), for --quick without --run."""
     from export.folder import export_run
     from train.run import TrainConfig, train_run
 
-    train_files = [str(DEFAULT_DATA / "atec" / "train.tsv"), str(DEFAULT_DATA / "bq" / "dev.tsv")]
+    train_files = [str(data / name) for name in TINY_TRAIN_FILES]
     run = train_run(TrainConfig(out=str(work / "tiny-run"), train_files=train_files, max_pairs=1000, epochs=1,
                                 embedding_dim=16, lstm_units=(24, 8)))
-    export_run(run, work / "tiny-model")
+    export_run(run, work / "tiny-model", report_files=[str(data / name) for name in TEST_FILES])
     return run, work / "tiny-model"
 
 

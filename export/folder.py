@@ -17,6 +17,7 @@ from siamese_runtime.model_folder import sha256_of
 from siamese_runtime.scorer import Scorer
 from siamese_runtime.tokenizer import Tokenizer
 from train.data import Pairs, load_pairs, sample
+from train.data_home import TEST_FILES, data_file
 from train.evaluate import evaluate
 from train.run import CONFIG_FILE, METRICS_FILE, MODEL_FILE, VALIDATION_FILE, VOCAB_FILE
 
@@ -33,7 +34,7 @@ ENCODER_FILE = "encoder.onnx"
 PAIR_FILE = "pair.onnx"
 VARIANT_FILES = {"int8": "encoder.int8.onnx", "fp16": "encoder.fp16.onnx"}
 PARITY_PAIRS = 2000
-DEFAULT_REPORT_FILES = ("../shared/data/bq/test.tsv", "../shared/data/lcqmc/test.tsv")
+DEFAULT_REPORT_FILES = tuple(str(data_file(name)) for name in TEST_FILES)  # the official tests, in SIAMESE_DATA
 SIZE_BUDGET_BYTES = 25_000_000
 # A variant's accuracy bound is judged on datasets where one flipped pair moves accuracy by at most
 # 0.05 points; on a few hundred pairs a single flip would exceed a 0.5-point bound by itself.
@@ -174,7 +175,7 @@ def _accuracy_by_variant(folder: Path, datasets: dict[str, Path]) -> dict[str, A
 
 
 def _label(path: str) -> str:
-    """'../shared/data/bq/test.tsv' -> 'bq/test.tsv'."""
+    """A report file's label, its last two path parts: '.../data/bq/test.tsv' -> 'bq/test.tsv'."""
     return "/".join(Path(path).parts[-2:])
 
 

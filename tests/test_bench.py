@@ -14,14 +14,14 @@ from .conftest import run_cli
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def test_bench_quick_writes_a_valid_report_with_every_profile(lcqmc_500: Path, tmp_path: Path) -> None:
-    result = run_cli("bench", "--quick", "--pairs", str(lcqmc_500), "--profile", "--out", str(tmp_path), "--no-plots")
+def test_bench_quick_writes_a_valid_report_with_every_profile(pairs_500: Path, tmp_path: Path) -> None:
+    result = run_cli("bench", "--quick", "--pairs", str(pairs_500), "--profile", "--out", str(tmp_path), "--no-plots")
     assert result.returncode == 0, result.stderr.decode()
     [report_path] = tmp_path.glob("runtime-*.json")
     report = json.loads(report_path.read_text(encoding="utf-8"))
     validate_bench_report(report)
     rows = report["rows"]
-    assert {row["profile"] for row in rows} == {f"real:{lcqmc_500.parent.name}/lcqmc_500.tsv", "fixed:8"}
+    assert {row["profile"] for row in rows} == {f"real:{pairs_500.parent.name}/pairs_500.tsv", "fixed:8"}
     assert {row["batch_size"] for row in rows} == {1, 8}
     assert all(row["provider"] == "CPUExecutionProvider" for row in rows)
     assert {row["precision"] for row in rows} == {"fp32", "int8", "fp16"}  # the default model ships all three

@@ -1,14 +1,19 @@
-"""The `siamese-runtime` command line, run as a real subprocess on real data."""
+"""The `siamese-runtime` command line, run as a real subprocess on owned pairs (tests/fixtures)."""
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
+import pty
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,26 +27,26 @@ def read_scores(path: Path) -> tuple[list[list[str]], np.ndarray]:
     return rows, np.array([float(row[-1]) for row in rows])
 
 
-def test_score_writes_one_row_per_input_row_with_the_score_last(lcqmc_500: Path, tmp_path: Path) -> None:
+def test_score_writes_one_row_per_input_row_with_the_score_last(pairs_500: Path, tmp_path: Path) -> None:
     out = tmp_path / "scores.tsv"
-    result = run_cli("score", str(lcqmc_500), "-o", str(out))
+    result = run_cli("score", str(pairs_500), "-o", str(out))
     assert result.returncode == 0, result.stderr.decode()
     rows, scores = read_scores(out)
-    inputs = [line.split("\t") for line in lcqmc_500.read_text(encoding="utf-8").splitlines()]
+    inputs = [line.split("\t") for line in pairs_500.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 500 and [row[:-1] for row in rows] == inputs
     assert np.all((scores >= 0) & (scores <= 1)) and len(np.unique(scores)) > 100
     assert b"scored 500 rows" in result.stderr and b"CPUExecutionProvider" in result.stderr
 
 
-def test_stdin_to_stdout_matches_file_output(lcqmc_500: Path, tmp_path: Path) -> None:
+def test_stdin_to_stdout_matches_file_output(pairs_500: Path, tmp_path: Path) -> None:
     out = tmp_path / "scores.tsv"
-    assert run_cli("score", str(lcqmc_500), "-o", str(out)).returncode == 0
-    piped = run_cli("score", "-", "-o", "-", input_bytes=lcqmc_500.read_bytes())
+    assert run_cli("score", str(pairs_500), "-o", str(out)).returncode == 0
+    piped = run_cli("score", "-", "-o", "-", input_bytes=pairs_500.read_bytes())
     assert piped.returncode == 0 and piped.stdout == out.read_bytes()
 
 
-def test_bad_row_stops_with_file_line_reason_and_writes_nothing(lcqmc_500: Path, tmp_path: Path) -> None:
-    lines = lcqmc_500.read_text(encoding="utf-8").splitlines(keepends=True)
+def test_bad_row_stops_with_file_line_reason_and_writes_nothing(pairs_500: Path, tmp_path: Path) -> None:
+    lines = pairs_500.read_text(encoding="utf-8").splitlines(keepends=True)
     broken = tmp_path / "broken.tsv"
     broken.write_text("".join(lines[:41] + ["只有一列\n"] + lines[41:]), encoding="utf-8")
     out = tmp_path / "scores.tsv"
@@ -51,8 +56,8 @@ def test_bad_row_stops_with_file_line_reason_and_writes_nothing(lcqmc_500: Path,
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["broken.tsv"]
 
 
-def test_model_that_fails_to_load_is_named(lcqmc_500: Path, tmp_path: Path) -> None:
-    result = run_cli("score", str(lcqmc_500), "-o", str(tmp_path / "o.tsv"), "--model", str(tmp_path))
+def test_model_that_fails_to_load_is_named(pairs_500: Path, tmp_path: Path) -> None:
+    result = run_cli("score", str(pairs_500), "-o", str(tmp_path / "o.tsv"), "--model", str(tmp_path))
     assert result.returncode == 1 and f"{tmp_path}/manifest.json: no such file" in result.stderr.decode()
 
 
@@ -64,15 +69,15 @@ def test_info_reports_providers_and_manifest() -> None:
     assert report["manifest"]["files"]["encoder.onnx"]["role"] == "encoder"
 
 
-def test_csv_with_named_columns_to_csv_jsonl_and_parquet(lcqmc_500: Path, tmp_path: Path) -> None:
+def test_csv_with_named_columns_to_csv_jsonl_and_parquet(pairs_500: Path, tmp_path: Path) -> None:
     source = tmp_path / "pairs.csv"
     with source.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(["id", "question", "answer", "label"])
-        for i, line in enumerate(lcqmc_500.read_text(encoding="utf-8").splitlines()):
+        for i, line in enumerate(pairs_500.read_text(encoding="utf-8").splitlines()):
             writer.writerow([f"q{i}", *line.split("\t")])
     reference = tmp_path / "ref.tsv"
-    assert run_cli("score", str(lcqmc_500), "-o", str(reference), "--predict").returncode == 0
+    assert run_cli("score", str(pairs_500), "-o", str(reference), "--predict").returncode == 0
     expected = [row[-2:] for row in read_scores(reference)[0]]
     out = tmp_path / "out.csv"
     result = run_cli("score", str(source), "-o", str(out), "--columns", "question,answer", "--predict")
@@ -93,18 +98,18 @@ def test_csv_with_named_columns_to_csv_jsonl_and_parquet(lcqmc_500: Path, tmp_pa
     assert header == "id\tquestion\tanswer\tlabel\tscore"  # rescored: the old score column is replaced
 
 
-def test_cuda_request_fails_clearly_on_a_cpu_build(lcqmc_500: Path, tmp_path: Path) -> None:
+def test_cuda_request_fails_clearly_on_a_cpu_build(pairs_500: Path, tmp_path: Path) -> None:
     import onnxruntime
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime build has CUDA")
-    result = run_cli("score", str(lcqmc_500), "-o", str(tmp_path / "o.tsv"), "--provider", "cuda")
+    result = run_cli("score", str(pairs_500), "-o", str(tmp_path / "o.tsv"), "--provider", "cuda")
     assert result.returncode == 1 and b"CUDAExecutionProvider was requested" in result.stderr
     assert not (tmp_path / "o.tsv").exists()
 
 
 def repeated(source: Path, times: int, destination: Path) -> Path:
-    """A large input of real sentences: a data file written `times` times over."""
+    """A large input: a pair file written `times` times over."""
     block = source.read_bytes()
     with destination.open("wb") as stream:
         for _ in range(times):
@@ -116,8 +121,10 @@ def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "siamese_runtime", *args]
 
 
-def test_kill_9_mid_job_then_resume_gives_the_uninterrupted_output(data: Path, tmp_path: Path) -> None:
-    source = repeated(data / "bq" / "test.tsv", 6, tmp_path / "pairs.tsv")  # 60,000 real pairs
+def test_kill_9_mid_job_then_resume_gives_the_uninterrupted_output(
+    owned_pairs: Callable[..., Path], tmp_path: Path
+) -> None:
+    source = repeated(owned_pairs(10_000), 6, tmp_path / "pairs.tsv")  # 60,000 pairs, 17,000 distinct sentences
     args = ["--chunk-rows", "1000", "--predict", "--provider", "cpu"]
     whole = tmp_path / "whole.tsv"
     assert run_cli("score", str(source), "-o", str(whole), *args).returncode == 0
@@ -150,8 +157,8 @@ PEAK_RSS = (
 
 
 @pytest.mark.slow
-def test_a_million_pairs_stream_with_peak_rss_under_500_mb(data: Path, tmp_path: Path) -> None:
-    source = repeated(data / "lcqmc" / "test.tsv", 80, tmp_path / "million.tsv")  # 1,000,000 real pairs
+def test_a_million_pairs_stream_with_peak_rss_under_500_mb(owned_pairs: Callable[..., Path], tmp_path: Path) -> None:
+    source = repeated(owned_pairs(12_500), 80, tmp_path / "million.tsv")  # 1,000,000 pairs, 21,000 distinct sentences
     out = tmp_path / "scores.tsv"
     result = subprocess.run(
         [sys.executable, "-c", PEAK_RSS, *cli_command("score", str(source), "-o", str(out), "--provider", "cpu")],
@@ -163,3 +170,27 @@ def test_a_million_pairs_stream_with_peak_rss_under_500_mb(data: Path, tmp_path:
     assert b"scored 1000000 rows" in result.stderr
     with out.open("rb") as stream:
         assert sum(1 for _ in stream) == 1_000_000
+
+
+def test_the_progress_bar_shows_percent_done_and_warnings_never_land_on_it(pairs_500: Path, tmp_path: Path) -> None:
+    source = tmp_path / "pairs.tsv"
+    source.write_bytes(pairs_500.read_bytes() * 4 + ("花呗" * 50 + "\t借呗\t1\n").encode())  # one truncated sentence
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    job = subprocess.Popen(cli_command("score", str(source), "-o", str(tmp_path / "out.tsv"), "--chunk-rows", "200"),
+                           cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=follower)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the job closed its end
+            break
+        if not chunk:
+            break
+        screen += chunk
+    assert job.wait(timeout=120) == 0
+    text = screen.decode(errors="replace")
+    assert "100%|" in text and "2,001 pairs" in text and "B/s" in text  # bytes read of a known size
+    warning = text.index("siamese-runtime: sentences longer than max_length")
+    assert text[:warning].endswith("\r"), "the warning was written into the bar's line"

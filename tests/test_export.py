@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from export.parity import TOLERANCE, check_parity  # noqa: E402
 from export.sequence_lengths import FORBIDDEN_OPS, op_types  # noqa: E402
 from train.data import load_pairs  # noqa: E402
 
-from .conftest import DEFAULT_MODEL  # noqa: E402
+from .conftest import DEFAULT_MODEL, TINY_REPORTS  # noqa: E402
 
 
 @pytest.mark.parametrize("folder", ["tiny", "default"])
@@ -35,7 +36,7 @@ def test_manifest_lists_every_file_with_its_checksum_and_recorded_parity(tiny_ru
     assert set(files) == {"encoder.onnx", "encoder.int8.onnx", "encoder.fp16.onnx", "pair.onnx", "model.keras"}
     assert {p.name for p in tiny_model.iterdir()} == {*files, "manifest.json", "vocab.json", "MODEL_CARD.md"}
     card = (tiny_model / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert "| int8 |" in card and "lcqmc/test.tsv" in card
+    assert "| int8 |" in card and all(report in card for report in TINY_REPORTS)
     for name, entry in files.items():
         assert sha256_of(tiny_model / name) == entry["sha256"]
     assert files["pair.onnx"]["inputs"] == ["left_ids", "right_ids"] and files["pair.onnx"]["outputs"] == ["score"]
@@ -45,8 +46,8 @@ def test_manifest_lists_every_file_with_its_checksum_and_recorded_parity(tiny_ru
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp16"])
-def test_variants_load_score_close_to_fp32_and_record_their_bound(tiny_model: Path, precision: str, lcqmc_500: Path) -> None:
-    pairs = load_pairs([str(lcqmc_500)])
+def test_variants_load_score_close_to_fp32_and_record_their_bound(tiny_model: Path, precision: str, pairs_500: Path) -> None:
+    pairs = load_pairs([str(pairs_500)])
     reference = Scorer(tiny_model, providers="cpu").score(pairs.left, pairs.right)
     variant = Scorer(tiny_model, providers="cpu", precision=precision)
     assert np.abs(variant.score(pairs.left, pairs.right) - reference).max() < 0.05
@@ -54,16 +55,16 @@ def test_variants_load_score_close_to_fp32_and_record_their_bound(tiny_model: Pa
     bound = metrics["variant_bounds"][precision]
     drops = {d: 100 * (metrics["accuracy"]["fp32"][d]["at_threshold"]["accuracy"]
                        - metrics["accuracy"][precision][d]["at_threshold"]["accuracy"]) for d in metrics["accuracy"]["fp32"]}
-    assert set(drops) == {"validation", "bq/test.tsv", "lcqmc/test.tsv"}
-    assert bound["judged_on"] == ["bq/test.tsv", "lcqmc/test.tsv"]  # the tiny run's validation split is too small
+    assert set(drops) == {"validation", *TINY_REPORTS}
+    assert bound["judged_on"] == list(TINY_REPORTS)  # the tiny run's validation split is too small
     assert bound["max_drop_points"] == pytest.approx(max(drops[d] for d in bound["judged_on"]), abs=1e-3)
     assert bound["within_bound"], bound
     ops = op_types(onnx.load(str(variant.model.encoder_path(precision))))
     assert ("DynamicQuantizeLSTM" if precision == "int8" else "LSTM") in ops and not ops & FORBIDDEN_OPS
 
 
-def test_keras_copy_in_the_folder_predicts_like_the_run(tiny_run: Path, tiny_model: Path, lcqmc_500: Path) -> None:
-    pairs = load_pairs([str(lcqmc_500)])
+def test_keras_copy_in_the_folder_predicts_like_the_run(tiny_run: Path, tiny_model: Path, pairs_500: Path) -> None:
+    pairs = load_pairs([str(pairs_500)])
     scorer = Scorer(tiny_model, providers="cpu")
     tokenizer = scorer.model.tokenizer
     left = tokenizer.pad(tokenizer.ids_batch(pairs.left)[0])
@@ -73,8 +74,10 @@ def test_keras_copy_in_the_folder_predicts_like_the_run(tiny_run: Path, tiny_mod
     np.testing.assert_array_equal(np.asarray(original([left, right])), np.asarray(copy([left, right])))
 
 
-def test_parity_on_varied_real_pairs_with_edge_lengths_and_oov(tiny_run: Path, tiny_model: Path, data: Path) -> None:
-    pairs = load_pairs([str(data / "lcqmc" / "dev.tsv")])
+def test_parity_on_varied_pairs_with_edge_lengths_and_oov(
+    tiny_run: Path, tiny_model: Path, owned_pairs: Callable[..., Path]
+) -> None:
+    pairs = load_pairs([str(owned_pairs(1000, seed=7))])
     scorer = Scorer(tiny_model, providers="cpu")
     max_length = scorer.model.tokenizer.max_length
     edge = ["花", "?", "借" * max_length, "还款" * max_length, "😀龘𠀀 unseen ⅷ", "ＡＢＣ全角"]
@@ -85,26 +88,26 @@ def test_parity_on_varied_real_pairs_with_edge_lengths_and_oov(tiny_run: Path, t
     assert report.pairs == 1006
 
 
-def test_exported_model_scores_through_the_cli(tiny_model: Path, lcqmc_500: Path, tmp_path: Path) -> None:
+def test_exported_model_scores_through_the_cli(tiny_model: Path, pairs_500: Path, tmp_path: Path) -> None:
     from .conftest import run_cli
 
     out = tmp_path / "scores.tsv"
-    result = run_cli("score", str(lcqmc_500), "-o", str(out), "--model", str(tiny_model), "--provider", "cpu")
+    result = run_cli("score", str(pairs_500), "-o", str(out), "--model", str(tiny_model), "--provider", "cpu")
     assert result.returncode == 0, result.stderr.decode()
     scores = np.array([float(line.rsplit("\t", 1)[1]) for line in out.read_text(encoding="utf-8").splitlines()])
     expected = Scorer(tiny_model, providers="cpu").score(
-        *zip(*(line.split("\t")[:2] for line in lcqmc_500.read_text(encoding="utf-8").splitlines()))
+        *zip(*(line.split("\t")[:2] for line in pairs_500.read_text(encoding="utf-8").splitlines()))
     )
     np.testing.assert_allclose(scores, expected, atol=1e-7)
 
 
 @pytest.mark.parametrize("head", ["euclidean", "cosine"])
-def test_other_heads_train_export_and_keep_parity(head: str, data: Path, tmp_path: Path) -> None:
+def test_other_heads_train_export_and_keep_parity(head: str, owned_pairs: Callable[..., Path], tmp_path: Path) -> None:
     from export.folder import export_run
     from train.run import TrainConfig, train_run
 
     run = train_run(TrainConfig(
-        out=str(tmp_path / "run"), train_files=[str(data / "lcqmc" / "dev.tsv")], max_pairs=800, epochs=1,
+        out=str(tmp_path / "run"), train_files=[str(owned_pairs(800, seed=8))], max_pairs=800, epochs=1,
         warmup_epochs=0, embedding_dim=8, lstm_units=(8, 4), head=head,
     ))
     manifest = export_run(run, tmp_path / "model", report_files=[])
@@ -113,3 +116,20 @@ def test_other_heads_train_export_and_keep_parity(head: str, data: Path, tmp_pat
     assert max(parity["max_abs_encoding_diff"], parity["max_abs_score_diff"], parity["max_abs_pair_diff"]) <= TOLERANCE
     scores = Scorer(tmp_path / "model", providers="cpu").score(["花呗怎么还款", "借呗"], ["花呗怎么还款", "今天天气"])
     assert scores[0] == pytest.approx(1.0, abs=1e-3) and 0 <= scores[1] <= 1
+
+
+def test_export_reports_every_variant_on_the_official_test_files(tiny_run: Path, data: Path, tmp_path: Path) -> None:
+    """The manifest and card of an export report the official tests (the default for `python -m export`)."""
+    from export.folder import export_run
+
+    official = {"bq/test.tsv": 10_000, "lcqmc/test.tsv": 12_500}
+    manifest = export_run(tiny_run, tmp_path / "model", report_files=[str(data / name) for name in official])
+    metrics = manifest["metrics"]
+    for precision in ("fp32", "int8", "fp16"):
+        assert {d: metrics["accuracy"][precision][d]["pairs"] for d in official} == official
+    for precision in ("int8", "fp16"):
+        bound = metrics["variant_bounds"][precision]
+        assert bound["judged_on"] == list(official)
+        assert set(bound["drop_points_by_dataset"]) == {"validation", *official}
+    card = (tmp_path / "model" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert all(name in card for name in official)

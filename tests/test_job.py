@@ -1,4 +1,4 @@
-"""Batch jobs on real pairs: one output row per input row, bad-row policies, checkpoints and resume."""
+"""Batch jobs on owned pairs: one output row per input row, bad-row policies, checkpoints and resume."""
 
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ class Crash(Exception):
 def crash_after(chunks: int):
     seen = []
 
-    def on_progress(rows: int) -> None:
-        seen.append(rows)
+    def on_progress(progress: object) -> None:
+        seen.append(progress)
         if len(seen) == chunks:
             raise Crash
 
@@ -80,9 +80,9 @@ def test_resume_after_a_crash_gives_the_uninterrupted_bytes(broken: Path, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_resume_is_refused_when_the_input_or_options_changed(lcqmc_500: Path, tmp_path: Path) -> None:
+def test_resume_is_refused_when_the_input_or_options_changed(pairs_500: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.tsv"
-    source.write_bytes(lcqmc_500.read_bytes())
+    source.write_bytes(pairs_500.read_bytes())
     out = tmp_path / "out.tsv"
     with pytest.raises(Crash):
         run_job(SCORER, JobOptions(str(source), str(out), chunk_rows=100), crash_after(1))
@@ -96,10 +96,10 @@ def test_resume_is_refused_when_the_input_or_options_changed(lcqmc_500: Path, tm
     assert summary.resumed_rows == 0 and len(scored(out)) == 500
 
 
-def test_resume_needs_files_and_starts_over_without_a_checkpoint(lcqmc_500: Path, tmp_path: Path) -> None:
+def test_resume_needs_files_and_starts_over_without_a_checkpoint(pairs_500: Path, tmp_path: Path) -> None:
     with pytest.raises(SiameseRuntimeError, match="--resume needs an input file"):
-        run_job(SCORER, JobOptions(str(lcqmc_500), "-", resume=True))
-    summary = run_job(SCORER, JobOptions(str(lcqmc_500), str(tmp_path / "o.tsv"), resume=True))
+        run_job(SCORER, JobOptions(str(pairs_500), "-", resume=True))
+    summary = run_job(SCORER, JobOptions(str(pairs_500), str(tmp_path / "o.tsv"), resume=True))
     assert summary.resumed_rows == 0 and summary.rows == 500
 
 

@@ -1,5 +1,5 @@
 """A job never destroys, corrupts or silently misreads data: hostile paths, a second job, odd encodings,
-bad numbers; each case run through the real command line, as a subprocess, on real pairs."""
+bad numbers; each case run through the real command line, as a subprocess, on owned pairs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import stat
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,16 +37,16 @@ def stderr_of(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture()
-def pairs(lcqmc_500: Path, tmp_path: Path) -> Path:
+def pairs(pairs_500: Path, tmp_path: Path) -> Path:
     source = tmp_path / "in.tsv"
-    source.write_bytes(lcqmc_500.read_bytes())
+    source.write_bytes(pairs_500.read_bytes())
     return source
 
 
 @pytest.fixture(scope="module")
-def reference(lcqmc_500: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+def reference(pairs_500: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
     out = tmp_path_factory.mktemp("reference") / "scores.tsv"
-    assert run_cli("score", str(lcqmc_500), "-o", str(out)).returncode == 0
+    assert run_cli("score", str(pairs_500), "-o", str(out)).returncode == 0
     return out.read_bytes()
 
 
@@ -98,10 +99,12 @@ def test_a_directory_output_is_refused_before_any_work(pairs: Path, tmp_path: Pa
 # 2. two jobs on one output
 
 
-def test_a_second_job_on_the_same_output_fails_at_once_and_the_first_completes(data: Path, tmp_path: Path) -> None:
-    source = repeated(data / "bq" / "test.tsv", 3, tmp_path / "big.tsv")  # 30,000 real pairs
+def test_a_second_job_on_the_same_output_fails_at_once_and_the_first_completes(
+    owned_pairs: Callable[..., Path], tmp_path: Path
+) -> None:
+    source = repeated(owned_pairs(10_000), 3, tmp_path / "big.tsv")  # 30,000 pairs
     other = tmp_path / "other.tsv"
-    other.write_bytes(b"".join((data / "lcqmc" / "test.tsv").read_bytes().splitlines(keepends=True)[:100]))
+    other.write_bytes(b"".join(owned_pairs(100, seed=5).read_bytes().splitlines(keepends=True)[:100]))
     out = tmp_path / "out.tsv"
     first = subprocess.Popen(cli_command("score", str(source), "-o", str(out), "--chunk-rows", "500"), cwd=REPO,
                              env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE)
@@ -170,7 +173,7 @@ def test_resume_with_another_model_of_the_same_encoder_is_refused(pairs: Path, t
     (other / "manifest.json").write_text(json.dumps(manifest))
     out = tmp_path / "out.tsv"
 
-    def crash(rows: int) -> None:
+    def crash(progress: object) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -345,7 +348,7 @@ def test_a_name_too_long_for_sidecars_still_runs_and_resumes(pairs: Path, tmp_pa
     out = tmp_path / ("长" * 80 + "x.tsv")  # 245 bytes: fits, but '.NAME.checkpoint.json' would not
     options = {"chunk_rows": 100}
 
-    def crash(rows: int) -> None:
+    def crash(progress: object) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -376,8 +379,10 @@ def test_an_empty_input_gives_an_empty_output_and_says_so(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(("sent", "code", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
-def test_an_interrupted_job_exits_cleanly_and_resumes(data: Path, tmp_path: Path, sent: int, code: int, said: str) -> None:
-    source = repeated(data / "bq" / "test.tsv", 3, tmp_path / "big.tsv")
+def test_an_interrupted_job_exits_cleanly_and_resumes(
+    owned_pairs: Callable[..., Path], tmp_path: Path, sent: int, code: int, said: str
+) -> None:
+    source = repeated(owned_pairs(10_000), 3, tmp_path / "big.tsv")
     args = ["--chunk-rows", "500"]
     whole = tmp_path / "whole.tsv"
     assert run_cli("score", str(source), "-o", str(whole), *args).returncode == 0

@@ -110,11 +110,11 @@ def test_rows_without_an_id_are_refused() -> None:
         score_dataset(dataset, PairColumns("q1", "q2"), CPU).take_all()
 
 
-def test_a_folder_of_files_keeps_path_and_line(lcqmc_500: Path, tmp_path: Path) -> None:
+def test_a_folder_of_files_keeps_path_and_line(pairs_500: Path, tmp_path: Path) -> None:
     folder = tmp_path / "pairs"
     folder.mkdir()
-    head_of(lcqmc_500, 30, folder / "a.tsv")
-    head_of(lcqmc_500, 20, folder / "b.tsv")
+    head_of(pairs_500, 30, folder / "a.tsv")
+    head_of(pairs_500, 20, folder / "b.tsv")
     (folder / "_SUCCESS").write_text("")
     rows = score_dataset(read_pairs(str(folder)), PairColumns("column1", "column2"), CPU).take_all()
     keys = sorted((Path(row["path"]).name, row["line"]) for row in rows)
@@ -122,8 +122,8 @@ def test_a_folder_of_files_keeps_path_and_line(lcqmc_500: Path, tmp_path: Path) 
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
-def test_csv_jsonl_and_parquet_by_uri_keep_their_ids(lcqmc_500: Path, tmp_path: Path, suffix: str) -> None:
-    pairs = [line.split("\t")[:2] for line in lcqmc_500.read_text("utf-8").splitlines()[:40]]
+def test_csv_jsonl_and_parquet_by_uri_keep_their_ids(pairs_500: Path, tmp_path: Path, suffix: str) -> None:
+    pairs = [line.split("\t")[:2] for line in pairs_500.read_text("utf-8").splitlines()[:40]]
     rows = [{"id": f"r{i}", "sentence1": a, "sentence2": b} for i, (a, b) in enumerate(pairs)]
     source = tmp_path / f"pairs{suffix}"
     if suffix == ".parquet":
@@ -143,17 +143,17 @@ def test_csv_jsonl_and_parquet_by_uri_keep_their_ids(lcqmc_500: Path, tmp_path: 
     assert max(abs(scored[k]["score"] - v) for k, v in expected.items()) <= 1e-6
 
 
-def test_cli_engine_ray_in_a_subprocess(lcqmc_500: Path, tmp_path: Path, cluster: str) -> None:
+def test_cli_engine_ray_in_a_subprocess(pairs_500: Path, tmp_path: Path, cluster: str) -> None:
     out = tmp_path / "scores"
-    result = run_cli("score", str(lcqmc_500), "-o", str(out), "--engine", "ray", "--actors", "2", "--predict",
+    result = run_cli("score", str(pairs_500), "-o", str(out), "--engine", "ray", "--actors", "2", "--predict",
                      "--provider", "cpu", "--ray-address", cluster)
     assert result.returncode == 0, result.stderr.decode()
     assert "scored 500 rows on Ray with 2 actors" in result.stderr.decode()
     scored = by_id(out)
-    expected = Scorer(providers="cpu").score([line.split("\t")[:2] for line in lcqmc_500.read_text("utf-8").splitlines()])
+    expected = Scorer(providers="cpu").score([line.split("\t")[:2] for line in pairs_500.read_text("utf-8").splitlines()])
     assert sorted(scored) == list(range(1, 501))
     assert max(abs(scored[i + 1]["score"] - s) for i, s in enumerate(expected.tolist())) <= 1e-6
-    refused = run_cli("score", str(lcqmc_500), "-o", str(tmp_path / "o.tsv"), "--engine", "ray")
+    refused = run_cli("score", str(pairs_500), "-o", str(tmp_path / "o.tsv"), "--engine", "ray")
     assert refused.returncode == 2 and b"the ray engine writes Parquet" in refused.stderr  # usage: exit 2
 
 

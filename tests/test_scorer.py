@@ -1,4 +1,4 @@
-"""The Python API on the shipped default model: real onnxruntime sessions, real sentences."""
+"""The Python API on the shipped default model: real onnxruntime sessions, owned sentences (tests/fixtures)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,15 @@ from hypothesis import strategies as st
 from siamese_runtime import Scorer
 from siamese_runtime.scorer import EncodeStats
 
+from .fixtures.questions import question_pairs
+
 SCORER = Scorer(providers="cpu")
 
 
-def real_sentences(data: Path, count: int) -> list[str]:
-    with (data / "bq" / "test.tsv").open(encoding="utf-8") as stream:
-        return [line.split("\t")[0] for _, line in zip(range(count), stream)]
+def owned_sentences(count: int) -> list[str]:
+    """`count` distinct questions from the owned pair generator (tests/fixtures/questions.py)."""
+    distinct = dict.fromkeys(sentence for left, right, _ in question_pairs(count) for sentence in (left, right))
+    return list(distinct)[:count]
 
 
 SENTENCES = st.text(alphabet=st.sampled_from("花呗借款还额度为什么不能用怎么？ ABC１２3😀龘"), min_size=1, max_size=80).filter(
@@ -28,16 +31,16 @@ SENTENCES = st.text(alphabet=st.sampled_from("花呗借款还额度为什么不�
 )
 
 
-def test_real_pairs_score_in_unit_interval_and_vary(data: Path) -> None:
-    sentences = real_sentences(data, 200)
+def test_pairs_score_in_unit_interval_and_vary() -> None:
+    sentences = owned_sentences(200)
     scores = SCORER.score(sentences[:100], sentences[100:])
     assert scores.dtype == np.float32 and scores.shape == (100,)
     assert np.all((scores >= 0) & (scores <= 1))
     assert scores.std() > 1e-3
 
 
-def test_pairs_and_two_sequences_give_the_same_scores(data: Path) -> None:
-    sentences = real_sentences(data, 40)
+def test_pairs_and_two_sequences_give_the_same_scores() -> None:
+    sentences = owned_sentences(40)
     pairs = list(zip(sentences[:20], sentences[20:]))
     assert np.array_equal(SCORER.score(pairs), SCORER.score(sentences[:20], sentences[20:]))
     assert np.array_equal(SCORER.predict(pairs), SCORER.score(pairs) >= SCORER.threshold)
@@ -71,8 +74,8 @@ def test_duplicates_are_encoded_once_and_restored_in_order() -> None:
 
 
 @pytest.mark.parametrize("cache_size", [0, 50, 100_000])
-def test_eight_threads_sharing_one_scorer_match_sequential(data: Path, cache_size: int) -> None:
-    sentences = real_sentences(data, 400)
+def test_eight_threads_sharing_one_scorer_match_sequential(cache_size: int) -> None:
+    sentences = owned_sentences(400)
     chunks = [(sentences[i : i + 25], sentences[i + 25 : i + 50]) for i in range(0, 400, 50)] * 3
     sequential = [Scorer(SCORER.model, providers="cpu", cache_size=0).score(a, b) for a, b in chunks]
     shared = Scorer(SCORER.model, providers="cpu", cache_size=cache_size)
@@ -82,8 +85,8 @@ def test_eight_threads_sharing_one_scorer_match_sequential(data: Path, cache_siz
         np.testing.assert_array_equal(one, other)
 
 
-def test_dedup_and_cache_on_or_off_give_identical_scores_across_calls(data: Path) -> None:
-    sentences = real_sentences(data, 300)
+def test_dedup_and_cache_on_or_off_give_identical_scores_across_calls() -> None:
+    sentences = owned_sentences(300)
     left, right = sentences[:150] * 2, sentences[150:] * 2
     no_cache = Scorer(SCORER.model, providers="cpu", cache_size=0)
     tiny_cache = Scorer(SCORER.model, providers="cpu", cache_size=7)
@@ -102,10 +105,10 @@ def test_cache_and_dedup_do_not_change_scores(pairs: list[tuple[str, str]], cach
     np.testing.assert_array_equal(cached.score(pairs), one_by_one)
 
 
-def test_lists_tuples_arrays_series_and_generators_are_accepted(data: Path) -> None:
+def test_lists_tuples_arrays_series_and_generators_are_accepted() -> None:
     import pandas as pd
 
-    sentences = real_sentences(data, 60)
+    sentences = owned_sentences(60)
     left, right = sentences[:30], sentences[30:]
     expected = SCORER.score(left, right)
     for convert in (tuple, np.array, pd.Series, lambda xs: (x for x in xs)):
@@ -117,8 +120,8 @@ def test_lists_tuples_arrays_series_and_generators_are_accepted(data: Path) -> N
     np.testing.assert_array_equal(SCORER.encode(pd.Series(left)), SCORER.encode(left))
 
 
-def test_rank_orders_candidates_by_score_from_cached_encodings(data: Path) -> None:
-    candidates = real_sentences(data, 200)
+def test_rank_orders_candidates_by_score_from_cached_encodings() -> None:
+    candidates = owned_sentences(200)
     query = candidates[17]
     ranker = Scorer(SCORER.model, providers="cpu")
     top = ranker.rank(query, candidates, top_k=5)
@@ -247,8 +250,8 @@ def test_scorer_arguments_are_checked_before_the_model_loads(
             Scorer(model, providers="cpu", **{argument: value})
 
 
-def test_smallest_valid_settings_score_like_the_defaults(data: Path) -> None:
-    sentences = real_sentences(data, 60)
+def test_smallest_valid_settings_score_like_the_defaults() -> None:
+    sentences = owned_sentences(60)
     left, right = sentences[:30], sentences[30:]
     smallest = Scorer(
         SCORER.model, providers="cpu", intra_op_num_threads=1, batch_size=1, token_budget=1, cache_size=np.int64(0)

@@ -1,8 +1,9 @@
-"""train/: a real (tiny) Keras 3 training run on real pairs, and the pieces it is made of."""
+"""train/: a real (tiny) Keras 3 training run on owned pairs (tests/fixtures), and the pieces it is made of."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,22 @@ def test_training_defaults_are_the_default_models_recorded_config() -> None:
 
     recorded = {k: v for k, v in ModelFolder.load().manifest["training_config"].items() if k != "out"}
     defaults = json.loads(json.dumps({k: v for k, v in asdict(TrainConfig(out="")).items() if k != "out"}))
+
+    def in_data_folder(files: list[str]) -> list[str]:  # where the data folder is differs between machines
+        return ["/".join(Path(file).parts[-2:]) for file in files]
+
+    assert in_data_folder(defaults.pop("train_files")) == in_data_folder(recorded.pop("train_files"))
     assert defaults == recorded
+
+
+def test_default_training_files_are_read_from_the_data_folder_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from train.data_home import TRAIN_FILES
+    from train.run import TrainConfig
+
+    monkeypatch.setenv("SIAMESE_DATA", str(tmp_path))
+    assert TrainConfig(out="").train_files == [str(tmp_path / name) for name in TRAIN_FILES]
 
 
 def test_implied_pairs_follow_one_shared_sentence_and_skip_labeled_or_contradicted_ones() -> None:
@@ -123,13 +139,13 @@ def test_csv_with_header_by_column_names_and_skipped_rows_are_rejected(tmp_path:
     assert [json.loads(line)["line"] for line in rejects.read_text().splitlines()] == [3, 4]
 
 
-def test_several_files_keep_their_source_index(data: Path) -> None:
-    pairs = load_pairs([str(data / "bq" / "dev.tsv"), str(data / "lcqmc" / "dev.tsv")])
-    assert np.bincount(pairs.sources).tolist() == [10000, 8802]
+def test_several_files_keep_their_source_index(owned_pairs: Callable[..., Path]) -> None:
+    pairs = load_pairs([str(owned_pairs(700, seed=2)), str(owned_pairs(400, seed=3))])
+    assert np.bincount(pairs.sources).tolist() == [700, 400]
 
 
-def test_split_and_sample_are_seeded_and_disjoint(data: Path) -> None:
-    pairs = load_pairs([str(data / "bq" / "dev.tsv")])
+def test_split_and_sample_are_seeded_and_disjoint(owned_pairs: Callable[..., Path]) -> None:
+    pairs = load_pairs([str(owned_pairs(3000, seed=4))])  # a quarter of the pairs share a sentence with another
     train_a, validation_a = split(sample(pairs, 1000, seed=3), 0.2, seed=3)
     train_b, validation_b = split(sample(pairs, 1000, seed=3), 0.2, seed=3)
     assert train_a.left == train_b.left and validation_a.right == validation_b.right

@@ -8,7 +8,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .run import DEFAULT_TRAIN_FILES, TrainConfig, train_run  # noqa: E402
+from .data_home import TRAIN_FILES, missing, not_found_message  # noqa: E402
+from .run import TrainConfig, default_train_files, train_run  # noqa: E402
 
 
 def main() -> None:
@@ -16,8 +17,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", required=True, help="run directory to write")
-    parser.add_argument("--train", nargs="+", default=list(DEFAULT_TRAIN_FILES), dest="train_files",
-                        help="headerless TSV files sentence1<TAB>sentence2<TAB>label")
+    parser.add_argument("--train", nargs="+", default=argparse.SUPPRESS, dest="train_files",
+                        help="labeled pair files (headerless TSV: sentence1<TAB>sentence2<TAB>label); default: "
+                             f"{', '.join(TRAIN_FILES)} in the data folder ($SIAMESE_DATA, else ../shared/data)")
     parser.add_argument("--left", dest="left_column", help="first sentence column: name or number from 1")
     parser.add_argument("--right", dest="right_column", help="second sentence column: name or number from 1")
     parser.add_argument("--label", dest="label_column", help="label column (default: 'label', else the third)")
@@ -60,6 +62,10 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience")
     args = parser.parse_args()
+    if "train_files" not in args:
+        if absent := missing(TRAIN_FILES):
+            parser.error(not_found_message(absent))
+        args.train_files = default_train_files()
     logging.basicConfig(level=logging.INFO, format="train: %(message)s")
     logging.getLogger("gensim").setLevel(logging.WARNING)
     config = TrainConfig(**{**vars(args), "lstm_units": tuple(args.lstm_units), "dropout": tuple(args.dropout)})

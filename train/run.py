@@ -14,20 +14,15 @@ from siamese_runtime.tokenizer import Tokenizer
 
 from .augment import implied_pairs
 from .data import LabeledColumns, balanced_weights, load_pairs, sample, split
+from .data_home import TRAIN_FILES, data_file
 from .evaluate import evaluate
-from .history import save_history
 from .fit import BucketedPairs, best_threshold, fit, predict_scores
+from .history import save_history
 from .model import build_encoder, build_pair_model
 from .vectors import embedding_matrix, load_vectors, train_char_vectors
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRAIN_FILES = (
-    "../shared/data/atec/train.tsv",
-    "../shared/data/ccks/train.tsv",
-    "../shared/data/bq/dev.tsv",
-    "../shared/data/lcqmc/dev.tsv",
-)
 MODEL_FILE = "model.keras"
 VOCAB_FILE = "vocab.json"
 CONFIG_FILE = "config.json"
@@ -36,12 +31,17 @@ VALIDATION_FILE = "validation.tsv"
 REJECT_FILE = "rejected_rows.jsonl"
 
 
+def default_train_files() -> list[str]:
+    """The default model's training files (ATEC, CCKS, BQ dev, LCQMC dev) in the data folder ($SIAMESE_DATA)."""
+    return [str(data_file(name)) for name in TRAIN_FILES]
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a run; saved beside the model as config.json."""
 
     out: str
-    train_files: list[str] = field(default_factory=lambda: list(DEFAULT_TRAIN_FILES))
+    train_files: list[str] = field(default_factory=default_train_files)
     left_column: str | None = None
     right_column: str | None = None
     label_column: str | None = None
