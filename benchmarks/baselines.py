@@ -23,7 +23,7 @@ from siamese_runtime.io.safe_output import AtomicFile  # noqa: E402
 from siamese_runtime.job import JobOptions, run_job  # noqa: E402
 from siamese_runtime.pair_files import PairRow, read_pair_rows  # noqa: E402
 from siamese_runtime.scorer import Scorer  # noqa: E402
-from siamese_runtime.session import create_session  # noqa: E402
+from siamese_runtime.session import default_session_options, new_session  # noqa: E402
 from siamese_runtime.tokenizer import Tokenizer  # noqa: E402
 from train.run import MODEL_FILE, VOCAB_FILE  # noqa: E402
 
@@ -89,7 +89,7 @@ class PlainOnnx:
         self.op_counts = dict(Counter(node.op_type for node in model.graph.node))
         path = workdir / "plain_pair_model.onnx"
         onnx.save(model, str(path))
-        self.session = create_session(path, "cpu", threads)
+        self.session = new_session(path, options=default_session_options(threads))
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.tokenizer = keras_baseline.tokenizer
         self.batch_size = batch_size

@@ -12,10 +12,9 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from siamese_runtime.session import default_threads
+from siamese_runtime.session import default_session_options, new_session
 
 FORMULA = (
     "per token and direction of an LSTM with input size i and hidden size h: 8h(i+h) for the four gates' "
@@ -81,9 +80,7 @@ def onnxruntime_matmul_peak(n: int = 2048, repeats: int = 5, threads: int | None
         [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])], [weight],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or default_threads()
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = new_session(model.SerializeToString(), options=default_session_options(threads))
     feed = {"a": np.random.default_rng(0).random((n, n), dtype=np.float32)}
     session.run(None, feed)
     best = float("inf")
@@ -91,4 +88,5 @@ def onnxruntime_matmul_peak(n: int = 2048, repeats: int = 5, threads: int | None
         started = time.perf_counter()
         session.run(None, feed)
         best = min(best, time.perf_counter() - started)
-    return {"n": n, "threads": options.intra_op_num_threads, "gflops": 2 * n**3 / best / 1e9}
+    threads_used = session.get_session_options().intra_op_num_threads
+    return {"n": n, "threads": threads_used, "gflops": 2 * n**3 / best / 1e9}

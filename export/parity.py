@@ -9,9 +9,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import onnxruntime as ort
 
 from siamese_runtime.scorer import Scorer
+from siamese_runtime.session import new_session
 from train.model import ENCODER
 
 from .pair_graph import LEFT, RIGHT
@@ -55,7 +55,7 @@ def check_parity(
     expected_scores = _in_batches(score, left_ids, right_ids).reshape(-1)
     pair_diff = None
     if pair_path is not None:
-        session = ort.InferenceSession(str(pair_path), providers=["CPUExecutionProvider"])
+        session = new_session(pair_path)
 
         def pair_onnx(left_batch, right_batch):
             return session.run(None, {LEFT: left_batch, RIGHT: right_batch})[0]
@@ -71,4 +71,5 @@ def check_parity(
 
 def _in_batches(call: Callable[..., Any], *inputs: np.ndarray) -> np.ndarray:
     """`call` on consecutive slices of the inputs (Keras runs it eagerly), outputs concatenated."""
-    return np.concatenate([np.asarray(call(*(x[i : i + BATCH] for x in inputs))) for i in range(0, len(inputs[0]), BATCH)])
+    starts = range(0, len(inputs[0]), BATCH)
+    return np.concatenate([np.asarray(call(*(x[i : i + BATCH] for x in inputs))) for i in starts])

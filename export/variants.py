@@ -9,6 +9,8 @@ import onnxruntime as ort
 from onnxconverter_common import float16
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from siamese_runtime.session import default_session_options, new_session
+
 from .sequence_lengths import op_types
 
 # Accuracy points a variant may lose against fp32 on any dataset before export marks it.
@@ -36,10 +38,10 @@ def convert_fp16(source: Path, destination: Path) -> None:
 
 def optimize_offline(source: Path, destination: Path) -> dict[str, int]:
     """onnxruntime's basic (provider-independent) graph optimizations saved to a file; returns node counts."""
-    options = ort.SessionOptions()
+    options = default_session_options()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     options.optimized_model_filepath = str(destination)
-    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    new_session(source, options=options)
     before, after = onnx.load(str(source)), onnx.load(str(destination))
     if "LSTM" not in op_types(after):
         raise ValueError("offline optimization removed the native LSTM ops")

@@ -10,35 +10,28 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import onnxruntime as ort
-
 from .scorer import Scorer
+from .session import default_session_options
 
 
 def profile_scoring(scorer: Scorer, left: Sequence[str], right: Sequence[str]) -> dict[str, Any]:
-    """Score the pairs once on a profiling twin of the scorer's session and sum the kernel time per op type.
+    """Score the pairs once with a profiling twin of `scorer` and sum the kernel time per op type.
 
-    The twin has the scorer's model file, providers and thread count; the scorer gets its session back after.
+    The twin has the scorer's model, precision, providers and thread count, its own session and an empty
+    cache, so every sentence is encoded; `scorer` itself is left untouched (it may serve other threads).
     """
-    original = scorer.session
+    session = scorer.session
     with tempfile.TemporaryDirectory(prefix="siamese-profile-") as folder:
-        options = ort.SessionOptions()
+        options = default_session_options(session.get_session_options().intra_op_num_threads)
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(folder) / "encoder")
-        options.intra_op_num_threads = original.get_session_options().intra_op_num_threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        scorer.session = ort.InferenceSession(
-            str(scorer.model.encoder_path(scorer.precision)), sess_options=options, providers=original.get_providers()
-        )
-        try:
-            started = time.perf_counter()
-            scorer.score(left, right)
-            wall = time.perf_counter() - started
-            trace = json.loads(Path(scorer.session.end_profiling()).read_text(encoding="utf-8"))
-        finally:
-            scorer.session = original
-    return {"pairs": len(left), "provider": original.get_providers()[0], "wall_ms": wall * 1e3,
+        twin = Scorer(scorer.model, providers=session.get_providers(), precision=scorer.precision, cache_size=0,
+                      session_options=options)
+        started = time.perf_counter()
+        twin.score(left, right)
+        wall = time.perf_counter() - started
+        trace = json.loads(Path(twin.session.end_profiling()).read_text(encoding="utf-8"))
+    return {"pairs": len(left), "provider": session.get_providers()[0], "wall_ms": wall * 1e3,
             **summarize_trace(trace)}
 
 

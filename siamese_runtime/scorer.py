@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import onnxruntime as ort
 
 from .batching import EncodingCache, chunked, distinct, length_batches
 from .heads import HEADS
@@ -18,7 +19,7 @@ from .inputs import as_pairs, as_texts, int_at_least
 from .model_checks import check_encoder
 from .model_folder import ModelFolder
 from .precision import AUTO, choose_precision
-from .session import ProviderSpec, open_session, provider_name, resolve_providers
+from .session import ProviderSpec, default_session_options, open_session, provider_name, resolve_providers
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,12 @@ class Scorer:
         batch_size: int = 256,
         token_budget: int = 8192,
         cache_size: int = 100_000,
+        session_options: ort.SessionOptions | None = None,
     ) -> None:
         """Checked before the model loads: `batch_size` (sentences per encoder run) and `token_budget` (padded
         tokens per run; a longer sentence runs alone) at least 1, `cache_size` at least 0 (0: off),
-        `intra_op_num_threads` None (one per physical core) or at least 1."""
+        `intra_op_num_threads` None (one per physical core) or at least 1. `session_options`: onnxruntime's own
+        (profiling, optimization level, ...) in place of the runtime's defaults; the thread count still applies."""
         batch_size, token_budget = int_at_least(batch_size, "batch_size"), int_at_least(token_budget, "token_budget")
         cache_size = int_at_least(cache_size, "cache_size", minimum=0)
         if intra_op_num_threads is not None:
@@ -75,17 +78,19 @@ class Scorer:
         self.model = model if isinstance(model, ModelFolder) else ModelFolder.load(model)
         requested = resolve_providers(providers)
         choice = choose_precision(precision, provider_name(requested[0]), self.model)
-        self.session = open_session(
-            self.model.encoder_path(choice.precision), requested, intra_op_num_threads, strict=providers != "auto"
-        )
+        options = session_options or default_session_options(intra_op_num_threads)
+        if session_options is not None and intra_op_num_threads is not None:
+            options.intra_op_num_threads = intra_op_num_threads
+        self.session = open_session(self.model.encoder_path(choice.precision), requested, options,
+                                    strict=providers != "auto")
         running = self.session.get_providers()
         if precision == AUTO and running[0] != provider_name(requested[0]):  # fell back: the precision follows
             fallback = choose_precision(AUTO, running[0], self.model)
             if fallback.precision != choice.precision:
                 log.warning("%s could not start; reopening the encoder in %s for %s", provider_name(requested[0]),
                             fallback.precision, running[0])
-                self.session = open_session(self.model.encoder_path(fallback.precision), running,
-                                            intra_op_num_threads, strict=False)
+                self.session = open_session(self.model.encoder_path(fallback.precision), running, options,
+                                            strict=False)
             choice = fallback
         self.precision, self.precision_reason = choice.precision, choice.reason
         check_encoder(self.session, self.model, self.precision)

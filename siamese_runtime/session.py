@@ -100,11 +100,28 @@ def _has_smt() -> bool:
         return False
 
 
-def create_session(
-    model_path: Path, providers: str | Sequence[ProviderSpec] = "auto", intra_op_num_threads: int | None = None
+def default_session_options(intra_op_num_threads: int | None = None) -> ort.SessionOptions:
+    """The runtime's defaults: one thread per physical core (or as given), one inter-op thread, quiet logs."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_num_threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
+
+
+def new_session(
+    model: Path | bytes, providers: Sequence[ProviderSpec] = (CPU,), options: ort.SessionOptions | None = None
 ) -> ort.InferenceSession:
-    """An InferenceSession for `model_path` whose providers are the ones requested, or an error."""
-    return open_session(model_path, resolve_providers(providers), intra_op_num_threads, strict=providers != "auto")
+    """The one place the project creates an onnxruntime session (runtime, profiling, benchmarks, export):
+    `model` a file or serialized bytes, onnxruntime's own provider specs and SessionOptions (default:
+    default_session_options()). A model onnxruntime cannot load is a ModelLoadError naming the file."""
+    source = model if isinstance(model, bytes) else str(model)
+    try:
+        options = options or default_session_options()
+        return ort.InferenceSession(source, sess_options=options, providers=list(providers))
+    except Exception as error:  # onnxruntime raises several unrelated types for unreadable models
+        name = "the serialized model" if isinstance(model, bytes) else str(model)
+        raise ModelLoadError(f"{name}: onnxruntime cannot load it: {error}") from None
 
 
 def provider_name(spec: ProviderSpec) -> str:
@@ -112,19 +129,12 @@ def provider_name(spec: ProviderSpec) -> str:
 
 
 def open_session(
-    model_path: Path, requested: Sequence[ProviderSpec], intra_op_num_threads: int | None, strict: bool
+    model_path: Path, requested: Sequence[ProviderSpec], options: ort.SessionOptions, strict: bool
 ) -> ort.InferenceSession:
     """A session on resolved providers; `strict`: the first provider must really run (onnxruntime would
     otherwise fall back to CPU silently)."""
     check_single_onnxruntime()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = intra_op_num_threads or default_threads()
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(model_path), sess_options=options, providers=list(requested))
-    except Exception as error:  # onnxruntime raises several unrelated types for unreadable models
-        raise ModelLoadError(f"{model_path}: onnxruntime cannot load it: {error}") from None
+    session = new_session(model_path, requested, options)
     first = provider_name(requested[0])
     running = session.get_providers()
     if first not in running and strict:
