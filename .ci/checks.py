@@ -8,7 +8,8 @@ import zipfile
 
 def scores(path: str, expected_rows: str) -> None:
     """The scored file has one score per input row, all in [0, 1], and they vary."""
-    values = [float(line.rsplit("\t", 1)[1]) for line in open(path, encoding="utf-8")]
+    with open(path, encoding="utf-8") as lines:
+        values = [float(line.rsplit("\t", 1)[1]) for line in lines]
     assert len(values) == int(expected_rows), f"expected {expected_rows} scores, got {len(values)}"
     assert all(0.0 <= v <= 1.0 for v in values), "a score outside [0, 1]"
     assert len(set(values)) > len(values) // 10, f"scores barely vary: {len(set(values))} distinct values"

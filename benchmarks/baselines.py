@@ -97,7 +97,9 @@ class PlainOnnx:
     def score_file(self, source: str, destination: str) -> None:
         rows, left, right = padded_file(self.tokenizer, source)
         scores = np.concatenate([
-            self.session.run(None, dict(zip(self.input_names, (left[i : i + self.batch_size], right[i : i + self.batch_size]))))[0]
+            self.session.run(
+                None, dict(zip(self.input_names, (left[i : i + self.batch_size], right[i : i + self.batch_size])))
+            )[0]
             for i in range(0, len(rows), self.batch_size)
         ]).reshape(-1)
         write_scores(rows, scores, destination)

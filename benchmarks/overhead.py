@@ -33,5 +33,6 @@ def single_pair_overhead(model: Path, pairs: list[tuple[str, str]], rounds: int 
     api_p50, bare_p50 = float(np.median(api)) * 1e6, float(np.median(bare)) * 1e6
     return {
         "pairs": len(pairs), "calls_each": len(api), "api_p50_us": round(api_p50, 1),
-        "bare_onnxruntime_p50_us": round(bare_p50, 1), "ratio": round(api_p50 / bare_p50, 3), "target_ratio": TARGET_RATIO,
+        "bare_onnxruntime_p50_us": round(bare_p50, 1), "ratio": round(api_p50 / bare_p50, 3),
+        "target_ratio": TARGET_RATIO,
     }

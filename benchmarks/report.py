@@ -47,7 +47,8 @@ def _throughputs(results: Mapping[str, Any]) -> dict[str, float]:
     }
     for row in results["runtime"]["rows"]:
         if row["profile"].startswith("real:"):
-            label = f"bench {row['provider'].removesuffix('ExecutionProvider')} {row['precision']} {row['threads'] or ''}t"
+            provider = row["provider"].removesuffix("ExecutionProvider")
+            label = f"bench {provider} {row['precision']} {row['threads'] or ''}t"
             label += f" · {row['profile'][5:]} (best batch)"
             speeds[label] = max(speeds.get(label, 0.0), row["pairs_per_second"])
     return speeds
@@ -94,11 +95,13 @@ def markdown(results: Mapping[str, Any]) -> str:
         "",
         "## End to end: file in, scores out",
         "",
-        f"(a) Keras `predict` (batch {settings['keras_predict_batch']}) on pairs padded to the file's longest sentence; "
-        f"(b) plain tf2onnx export of the masked pair model ({settings['plain_onnx_ops'].get('Loop', 0)} Loop ops) on "
-        f"onnxruntime, batches of {settings['plain_onnx_batch']} padded the same way; (c) `siamese-runtime score`'s job. "
-        f"Best of {settings['repeats']} interleaved runs each, after a warm-up; ratios are speed-ups of (c). The last row is "
-        "both files concatenated into one input file.",
+        f"(a) Keras `predict` (batch {settings['keras_predict_batch']}) "
+        "on pairs padded to the file's longest sentence; "
+        f"(b) plain tf2onnx export of the masked pair model ({settings['plain_onnx_ops'].get('Loop', 0)} Loop ops) "
+        f"on onnxruntime, batches of {settings['plain_onnx_batch']} padded the same way; "
+        "(c) `siamese-runtime score`'s job. "
+        f"Best of {settings['repeats']} interleaved runs each, after a warm-up; ratios are speed-ups of (c). "
+        "The last row is both files concatenated into one input file.",
         "",
         markdown_table(headers, speed_rows),
         *_single_pair_lines(results.get("single_pair")),

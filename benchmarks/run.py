@@ -32,12 +32,13 @@ log = logging.getLogger("benchmarks")
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--run", type=Path, help="training run directory for (a) and (b); required unless --quick")
-    parser.add_argument("--model", type=Path, help="model folder for (c), exported from --run (default: models/default; "
-                        "with --quick and no --run: the tiny run's export)")
+    parser.add_argument("--model", type=Path, help="model folder for (c), exported from --run "
+                        "(default: models/default; with --quick and no --run: the tiny run's export)")
     parser.add_argument("--data", type=Path, help=f"data folder holding --files (default: ${ENV}, else ../shared/data)")
     parser.add_argument("--files", nargs="+", default=list(DEFAULT_FILES), help="pair files, relative to --data")
     parser.add_argument("--repeats", type=int, default=3, help="timed end-to-end runs per file and way (best kept)")
-    parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results; --quick: bench-results/quick)")
+    parser.add_argument("--out", type=Path,
+                        help="results folder (default: benchmarks/results; --quick: bench-results/quick)")
     parser.add_argument("--quick", action="store_true", help=f"seconds: the first {QUICK_ROWS} rows, quick matrix")
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
@@ -195,7 +196,8 @@ def _concatenated(files: list[Path], work: Path) -> Path:
 def _share(row: dict[str, Any], peaks: dict[str, dict[str, Any]]) -> dict[str, float]:
     """The runtime's achieved FLOP/s on the needed work, and its share of each measured peak."""
     achieved = row["needed_flops"] / row["best_seconds"]["runtime"] / 1e9
-    return {"achieved_gflops": achieved, **{f"share_of_{name}": achieved / peak["gflops"] for name, peak in peaks.items()}}
+    shares = {f"share_of_{name}": achieved / peak["gflops"] for name, peak in peaks.items()}
+    return {"achieved_gflops": achieved, **shares}
 
 
 if __name__ == "__main__":

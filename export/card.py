@@ -14,7 +14,8 @@ def summary_table(folder: Path, manifest: dict[str, Any]) -> str:
     parity = metrics["parity"]
     lines = ["| file | role | precision | MB |", "| --- | --- | --- | --- |"]
     for name, entry in manifest["files"].items():
-        lines.append(f"| {name} | {entry['role']} | {entry['precision']} | {(folder / name).stat().st_size / 1e6:.2f} |")
+        megabytes = (folder / name).stat().st_size / 1e6
+        lines.append(f"| {name} | {entry['role']} | {entry['precision']} | {megabytes:.2f} |")
     datasets = list(metrics["accuracy"]["fp32"])
     lines += [
         "",

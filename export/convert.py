@@ -40,7 +40,9 @@ def clean_pair_model(pair_model: keras.Model, head: str) -> keras.Model:
 def convert_encoder(encoder: keras.Model) -> onnx.ModelProto:
     """tf2onnx conversion with dynamic batch and sequence axes, then true sequence lengths."""
     signature = (tf.TensorSpec((None, None), tf.int32, name=TOKEN_IDS),)
-    model, _ = tf2onnx.convert.from_keras(rebuild_encoder(encoder, export_graph=True), input_signature=signature, opset=OPSET)
+    model, _ = tf2onnx.convert.from_keras(
+        rebuild_encoder(encoder, export_graph=True), input_signature=signature, opset=OPSET
+    )
     model = add_sequence_lengths(model, TOKEN_IDS)
     check_native_lstm(model)
     if [o.name for o in model.graph.output] != [ENCODING]:

@@ -118,7 +118,14 @@ class _Folder:
     """The files and metrics of a model folder being built; each write re-validates the manifest."""
 
     def __init__(
-        self, path: Path, name: str, source_run: str, tokenizer: Tokenizer, config: dict, run_metrics: dict, encoding_dim: int
+        self,
+        path: Path,
+        name: str,
+        source_run: str,
+        tokenizer: Tokenizer,
+        config: dict,
+        run_metrics: dict,
+        encoding_dim: int,
     ) -> None:
         self.path, self.name, self.source_run, self.tokenizer, self.config = path, name, source_run, tokenizer, config
         self.encoding_dim = encoding_dim
@@ -163,14 +170,20 @@ def _accuracy_by_variant(folder: Path, datasets: dict[str, Path]) -> dict[str, A
     bounds = {}
     for precision, limit in MAX_ACCURACY_DROP.items():
         drops = {
-            d: round(100 * (results["fp32"][d]["at_threshold"]["accuracy"] - results[precision][d]["at_threshold"]["accuracy"]), 3)
+            d: round(
+                100
+                * (results["fp32"][d]["at_threshold"]["accuracy"] - results[precision][d]["at_threshold"]["accuracy"]),
+                3,
+            )
             for d in datasets
         }
         drop = max(drops[d] for d in judged)
         bounds[precision] = {"max_drop_points": drop, "bound_points": limit, "within_bound": drop <= limit,
                              "drop_points_by_dataset": drops, "judged_on": judged}
         if drop > limit:
-            log.warning("%s loses %.2f accuracy points, over its %.1f bound: marked in the manifest", precision, drop, limit)
+            log.warning(
+                "%s loses %.2f accuracy points, over its %.1f bound: marked in the manifest", precision, drop, limit
+            )
     return {"accuracy": results, "variant_bounds": bounds}
 
 

@@ -50,7 +50,10 @@ def euclidean_head(left: str, right: str) -> list[onnx.NodeProto]:
 
 def cosine_head(left: str, right: str) -> list[onnx.NodeProto]:
     """(1 + dot(u, v) / max(|u| |v|, eps)) / 2."""
-    nodes = [helper.make_node("Mul", [left, right], ["head/products"]), *_sum_over_encoding("head/products", "head/dot")]
+    nodes = [
+        helper.make_node("Mul", [left, right], ["head/products"]),
+        *_sum_over_encoding("head/products", "head/dot"),
+    ]
     for side, name in (("left", left), ("right", right)):
         nodes += [
             helper.make_node("Mul", [name, name], [f"head/{side}_squares"]),
@@ -79,7 +82,7 @@ def build_pair_graph(encoder: onnx.ModelProto, head: str) -> onnx.ModelProto:
     (token_ids,), (encoding,) = [i.name for i in graph.input], [o.name for o in graph.output]
     nodes: list[onnx.NodeProto] = []
     for side, side_input in (("left", LEFT), ("right", RIGHT)):
-        def rename(name: str) -> str:
+        def rename(name: str, side: str = side, side_input: str = side_input) -> str:
             if not name or name in shared:
                 return name
             return side_input if name == token_ids else f"{side}/{name}"
@@ -93,7 +96,9 @@ def build_pair_graph(encoder: onnx.ModelProto, head: str) -> onnx.ModelProto:
             nodes.append(copy)
     nodes += HEADS[head](f"left/{encoding}", f"right/{encoding}")
     # each side has its own length axis: sharing the encoder's dim names would tell onnxruntime they are equal
-    inputs = [helper.make_tensor_value_info(name, TensorProto.INT32, ["batch", f"{name}_length"]) for name in (LEFT, RIGHT)]
+    inputs = [
+        helper.make_tensor_value_info(name, TensorProto.INT32, ["batch", f"{name}_length"]) for name in (LEFT, RIGHT)
+    ]
     output = helper.make_tensor_value_info(SCORE, TensorProto.FLOAT, ["batch"])
     pair = helper.make_graph(nodes, "siamese_pair", inputs, [output], initializer=list(graph.initializer))
     model = helper.make_model(pair, opset_imports=list(encoder.opset_import), producer_name="siamese-runtime export")

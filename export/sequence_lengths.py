@@ -20,8 +20,12 @@ def add_sequence_lengths(model: onnx.ModelProto, token_ids: str = "token_ids") -
     if not lstms:
         raise ValueError("the graph has no LSTM op: was the encoder converted without its mask?")
     count_nodes = [
-        helper.make_node("Constant", [], ["seqlen_zero"], value=helper.make_tensor("seqlen_zero", TensorProto.INT32, [], [0])),
-        helper.make_node("Constant", [], ["seqlen_axes"], value=helper.make_tensor("seqlen_axes", TensorProto.INT64, [1], [1])),
+        helper.make_node(
+            "Constant", [], ["seqlen_zero"], value=helper.make_tensor("seqlen_zero", TensorProto.INT32, [], [0])
+        ),
+        helper.make_node(
+            "Constant", [], ["seqlen_axes"], value=helper.make_tensor("seqlen_axes", TensorProto.INT64, [1], [1])
+        ),
         helper.make_node("Greater", [token_ids, "seqlen_zero"], ["seqlen_is_token"]),
         helper.make_node("Cast", ["seqlen_is_token"], ["seqlen_is_token_int"], to=TensorProto.INT32),
         helper.make_node("ReduceSum", ["seqlen_is_token_int", "seqlen_axes"], [SEQUENCE_LENS], keepdims=0),

@@ -27,7 +27,8 @@ def test_bench_quick_writes_a_valid_report_with_every_profile(pairs_500: Path, t
     assert {row["precision"] for row in rows} == {"fp32", "int8", "fp16"}  # the default model ships all three
     assert all(s["precision"] == "*" for s in report["skipped"])  # only providers this build lacks are skipped
     assert report["op_profile"]["ops"][0]["op_type"] == "LSTM" and report["op_profile"]["pairs"] == 500
-    assert "| CPU | fp32 |" in result.stdout.decode() and (tmp_path / report_path.name.replace(".json", ".md")).is_file()
+    assert "| CPU | fp32 |" in result.stdout.decode()
+    assert (tmp_path / report_path.name.replace(".json", ".md")).is_file()
 
 
 def test_fixed_lengths_beyond_max_length_are_truncated_and_reported(tmp_path: Path) -> None:
@@ -64,7 +65,9 @@ def test_benchmarks_quick_compares_the_three_ways_on_the_same_weights(
                     "--repeats", "1", "--out", str(tmp_path), "--no-plots"])
     report.validate(results)
     validate_bench_report(results["runtime"])
-    assert [row["file"] for row in results["files"]] == ["bq/test.tsv", "lcqmc/test.tsv", "bq/test.tsv + lcqmc/test.tsv"]
+    assert [row["file"] for row in results["files"]] == [
+        "bq/test.tsv", "lcqmc/test.tsv", "bq/test.tsv + lcqmc/test.tsv"
+    ]
     assert results["settings"]["plain_onnx_ops"]["Loop"] > 0
     for row in results["files"]:
         assert row["agreement_max_abs_diff"]["runtime_vs_keras"] <= 1e-5

@@ -20,6 +20,9 @@ from train.data import load_pairs  # noqa: E402
 
 from .conftest import DEFAULT_MODEL, TINY_REPORTS  # noqa: E402
 
+# Every test here trains: the session's tiny run and model on first use, or a run of its own.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("folder", ["tiny", "default"])
 def test_encoder_graph_uses_native_lstm_with_sequence_lengths(folder: str, tiny_model: Path) -> None:
@@ -46,15 +49,20 @@ def test_manifest_lists_every_file_with_its_checksum_and_recorded_parity(tiny_ru
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp16"])
-def test_variants_load_score_close_to_fp32_and_record_their_bound(tiny_model: Path, precision: str, pairs_500: Path) -> None:
+def test_variants_load_score_close_to_fp32_and_record_their_bound(
+    tiny_model: Path, precision: str, pairs_500: Path
+) -> None:
     pairs = load_pairs([str(pairs_500)])
     reference = Scorer(tiny_model, providers="cpu").score(pairs.left, pairs.right)
     variant = Scorer(tiny_model, providers="cpu", precision=precision)
     assert np.abs(variant.score(pairs.left, pairs.right) - reference).max() < 0.05
     metrics = variant.model.manifest["metrics"]
     bound = metrics["variant_bounds"][precision]
-    drops = {d: 100 * (metrics["accuracy"]["fp32"][d]["at_threshold"]["accuracy"]
-                       - metrics["accuracy"][precision][d]["at_threshold"]["accuracy"]) for d in metrics["accuracy"]["fp32"]}
+    drops = {
+        d: 100 * (metrics["accuracy"]["fp32"][d]["at_threshold"]["accuracy"]
+                  - metrics["accuracy"][precision][d]["at_threshold"]["accuracy"])
+        for d in metrics["accuracy"]["fp32"]
+    }
     assert set(drops) == {"validation", *TINY_REPORTS}
     assert bound["judged_on"] == list(TINY_REPORTS)  # the tiny run's validation split is too small
     assert bound["max_drop_points"] == pytest.approx(max(drops[d] for d in bound["judged_on"]), abs=1e-3)

@@ -32,7 +32,9 @@ def test_default_model_reproduces_its_golden_scores() -> None:
 
 
 def regenerate() -> None:
-    pairs = [line.split("\t")[:2] for path in SOURCES for line in (REPO / path).read_text(encoding="utf-8").splitlines()]
+    pairs = [
+        line.split("\t")[:2] for path in SOURCES for line in (REPO / path).read_text(encoding="utf-8").splitlines()
+    ]
     pairs += [["ＡＰＰ怎么用花呗", "app怎么用花呗"], ["😀", "花呗"], ["借" * 100, "借" * 80]]
     model = ModelFolder.load()
     scores = Scorer(model, providers="cpu", precision="fp32").score([p[0] for p in pairs], [p[1] for p in pairs])

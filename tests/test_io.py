@@ -55,7 +55,9 @@ def test_csv_with_header_quotes_and_a_multiline_record(tmp_path: Path) -> None:
 
 def test_jsonl_aligns_keys_and_flags_bad_lines(tmp_path: Path) -> None:
     path = tmp_path / "pairs.jsonl"
-    path.write_text('{"s1": "花呗", "s2": "借呗"}\n{"s2": "还款", "s1": "额度", "x": 1}\n[1]\n{oops\n', encoding="utf-8")
+    path.write_text(
+        '{"s1": "花呗", "s2": "借呗"}\n{"s2": "还款", "s1": "额度", "x": 1}\n[1]\n{oops\n', encoding="utf-8"
+    )
     columns, rows = read(path, "jsonl")
     assert columns == ["s1", "s2", "x"]  # every key of the first objects, not only the first one's
     assert rows[:2] == [(1, ["花呗", "借呗", None], None), (2, ["额度", "还款", 1], None)]
@@ -185,7 +187,10 @@ def test_text_rows_put_the_score_last_and_leave_null_scores_empty() -> None:
     assert TextRows("tsv", ["a", "b"], False, True).format(rows) == "花呗\t借,呗\t1\t0.5\na b\t\t\t\n"
     assert TextRows("csv", ["a", "b"], False, False).format(rows) == '花呗,"借,呗",0.5\na\tb,,\n'
     lines = TextRows("jsonl", ["a", "b"], False, False).format(rows).splitlines()
-    assert [json.loads(line) for line in lines] == [{"a": "花呗", "b": "借,呗", "score": 0.5}, {"a": "a\tb", "b": None, "score": None}]
+    assert [json.loads(line) for line in lines] == [
+        {"a": "花呗", "b": "借,呗", "score": 0.5},
+        {"a": "a\tb", "b": None, "score": None},
+    ]
 
 
 def test_atomic_file_appears_whole_or_not_at_all_and_resumes_at_a_length(tmp_path: Path) -> None:

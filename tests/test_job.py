@@ -116,7 +116,9 @@ def test_json_values_that_are_not_text_are_bad_rows(tmp_path: Path) -> None:
     assert rows[1] == {"s1": 12, "s2": "借呗", "score": None}
 
 
-def test_overlong_sentences_are_counted_and_warned_once_per_job(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_overlong_sentences_are_counted_and_warned_once_per_job(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     source = tmp_path / "long.tsv"
     source.write_text("".join(f"{'花呗' * 40}{i}\t借呗\n" for i in range(30)), encoding="utf-8")
     summary = run_job(Scorer(providers="cpu"), JobOptions(str(source), str(tmp_path / "o.tsv"), chunk_rows=4))

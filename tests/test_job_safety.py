@@ -53,7 +53,9 @@ def reference(pairs_500: Path, tmp_path_factory: pytest.TempPathFactory) -> byte
 # 1. outputs that are not regular files
 
 
-def test_a_fifo_output_receives_the_whole_output_and_stays_a_fifo(pairs: Path, tmp_path: Path, reference: bytes) -> None:
+def test_a_fifo_output_receives_the_whole_output_and_stays_a_fifo(
+    pairs: Path, tmp_path: Path, reference: bytes
+) -> None:
     fifo = tmp_path / "out.fifo"
     os.mkfifo(fifo)
     received: list[bytes] = []
@@ -130,7 +132,8 @@ def test_a_second_job_on_the_same_output_fails_at_once_and_the_first_completes(
     [
         (["-o", "{input}"], "the output {input} is the input"),
         (["-o", "{link}"], "the output {link} is the input"),
-        (["-o", "{tmp}/out.tsv", "--on-bad-row", "skip", "--reject-file", "{input}"], "the reject file {input} is the input"),
+        (["-o", "{tmp}/out.tsv", "--on-bad-row", "skip", "--reject-file", "{input}"],
+         "the reject file {input} is the input"),
         (["-o", "{tmp}/out.tsv", "--on-bad-row", "null", "--reject-file", "{tmp}/out.tsv"],
          "the output and the reject file are the same file"),
         (["-o", "{tmp}/out.tsv", "--on-bad-row", "null", "--reject-file", "{tmp}/.out.tsv.checkpoint.json"],
@@ -250,39 +253,38 @@ def test_a_planted_link_at_the_lock_path_is_refused(pairs: Path, tmp_path: Path)
 # 9. and 10. text that no output could hold; CSV the parser refuses
 
 
-@pytest.mark.parametrize("policy", ["stop", "skip", "null"])
-def test_a_lone_surrogate_in_jsonl_is_a_bad_row_under_every_policy(tmp_path: Path, policy: str) -> None:
-    source = tmp_path / "in.jsonl"
-    source.write_text('{"s1": "花呗", "s2": "借呗"}\n{"s1": "花\\ud800", "s2": "借呗"}\n{"s1": "额度", "s2": "还款"}\n',
-                      encoding="utf-8")
-    out = tmp_path / "out.jsonl"
+def rejects_under(policy: str, source: Path, out: Path, stop_error: str) -> list[dict] | None:
+    """Score `source` under `policy`. stop: it fails naming `stop_error` and leaves only the input (None);
+    skip and null: it succeeds, and the reject file's entries are returned."""
     result = run_cli("score", str(source), "-o", str(out), "--on-bad-row", policy)
     text = stderr_of(result)
     if policy == "stop":
-        assert result.returncode == 1 and f"{source}:2: not valid Unicode: a lone surrogate" in text
-        assert files_in(tmp_path) == ["in.jsonl"]
-        return
+        assert result.returncode == 1 and stop_error in text
+        assert files_in(source.parent) == [source.name]
+        return None
     assert result.returncode == 0, text
-    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == (3 if policy == "null" else 2)
-    reject = json.loads(Path(f"{out}.rejects.jsonl").read_text(encoding="utf-8"))
-    assert reject["line"] == 2 and reject["values"] == ["花\ufffd", "借呗"]
+    return [json.loads(line) for line in Path(f"{out}.rejects.jsonl").read_text(encoding="utf-8").split("\n")[:-1]]
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip", "null"])
+def test_a_lone_surrogate_in_jsonl_is_a_bad_row_under_every_policy(tmp_path: Path, policy: str) -> None:
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text('{"s1": "花呗", "s2": "借呗"}\n{"s1": "花\\ud800", "s2": "借呗"}\n{"s1": "额度", "s2": "还款"}\n',
+                      encoding="utf-8")
+    rejects = rejects_under(policy, source, out, f"{source}:2: not valid Unicode: a lone surrogate")
+    if rejects is not None:
+        assert out.read_text(encoding="utf-8").count("\n") == (3 if policy == "null" else 2)
+        assert [(r["line"], r["values"]) for r in rejects] == [(2, ["花\ufffd", "借呗"])]
 
 
 @pytest.mark.parametrize("policy", ["stop", "skip", "null"])
 def test_csv_parser_errors_follow_the_bad_row_policy(tmp_path: Path, policy: str) -> None:
-    source = tmp_path / "in.csv"
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
     source.write_text(f"花呗,借呗\n{'长' * 140_000},借呗\n额\r度,还款\n额度,还款\n", encoding="utf-8", newline="")
-    out = tmp_path / "out.csv"
-    result = run_cli("score", str(source), "-o", str(out), "--on-bad-row", policy)
-    text = stderr_of(result)
-    if policy == "stop":
-        assert result.returncode == 1 and f"{source}:2: unreadable CSV: a field longer than 131072" in text
-        assert files_in(tmp_path) == ["in.csv"]
-        return
-    assert result.returncode == 0, text
-    reasons = [json.loads(line)["line"] for line in Path(f"{out}.rejects.jsonl").read_text().splitlines()]
-    assert reasons == [2, 3] and out.read_text(encoding="utf-8").count("\n") == (4 if policy == "null" else 2)
+    rejects = rejects_under(policy, source, out, f"{source}:2: unreadable CSV: a field longer than 131072")
+    if rejects is not None:
+        assert [r["line"] for r in rejects] == [2, 3]
+        assert out.read_text(encoding="utf-8").count("\n") == (4 if policy == "null" else 2)
 
 
 # 13. numbers that cannot work
@@ -378,7 +380,9 @@ def test_an_empty_input_gives_an_empty_output_and_says_so(tmp_path: Path) -> Non
     assert result.returncode == 0 and f"{source} is empty" in stderr_of(result) and out.read_bytes() == b""
 
 
-@pytest.mark.parametrize(("sent", "code", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+@pytest.mark.parametrize(
+    ("sent", "code", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
 def test_an_interrupted_job_exits_cleanly_and_resumes(
     owned_pairs: Callable[..., Path], tmp_path: Path, sent: int, code: int, said: str
 ) -> None:

@@ -32,4 +32,7 @@ def test_bad_row_names_file_line_and_reason(tmp_path: Path, content: bytes, line
 def test_rows_keep_line_numbers_and_columns(tmp_path: Path) -> None:
     path = tmp_path / "pairs.tsv"
     path.write_bytes("花呗\t借呗\t1\r\n额度\t还款\t0\n".encode())
-    assert [(r.line, r.columns) for r in read_pair_rows(str(path))] == [(1, ["花呗", "借呗", "1"]), (2, ["额度", "还款", "0"])]
+    assert [(r.line, r.columns) for r in read_pair_rows(str(path))] == [
+        (1, ["花呗", "借呗", "1"]),
+        (2, ["额度", "还款", "0"]),
+    ]

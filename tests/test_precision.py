@@ -36,18 +36,21 @@ def test_int8_scores_depend_on_the_batch_which_is_why_auto_never_picks_it() -> N
         assert bool(np.abs(together - alone).max() > 1e-4) is varies, precision
 
 
+@pytest.mark.slow  # the session's tiny model: a training run and an export on first use
 def test_explicit_int8_runs_the_quantized_encoder(tiny_model: Path) -> None:
     scorer = Scorer(tiny_model, providers="cpu", precision="int8")
     assert scorer.precision == "int8"
     assert scorer.model.encoder_path("int8").name == "encoder.int8.onnx"
 
 
+@pytest.mark.slow  # the session's tiny model: a training run and an export on first use
 def test_fp16_on_cpu_warns_that_it_only_costs_time(tiny_model: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="siamese_runtime.precision"):
         Scorer(tiny_model, providers="cpu", precision="fp16")
     assert "fp16 on CPUExecutionProvider runs through casts and is slower than fp32" in caplog.text
 
 
+@pytest.mark.slow  # the session's tiny model: a training run and an export on first use
 def test_precision_missing_from_the_folder_names_what_exists(tiny_model: Path, tmp_path: Path) -> None:
     folder = Path(shutil.copytree(tiny_model, tmp_path / "model"))
     manifest = json.loads((folder / "manifest.json").read_text())

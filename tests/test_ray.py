@@ -24,7 +24,7 @@ from siamese_runtime.ray.job import ClusterOptions, run_ray_job  # noqa: E402
 from .conftest import head_of, run_cli  # noqa: E402
 
 # Ray counts a file's read task as one input; the blocks it streams do reach both actors (see the CLI's note).
-pytestmark = pytest.mark.filterwarnings("ignore:The minimum number of concurrent actors")
+pytestmark = [pytest.mark.ray, pytest.mark.filterwarnings("ignore:The minimum number of concurrent actors")]
 CPU = ScorerOptions(providers="cpu")
 TWO_ACTORS = ClusterOptions(actors=2)
 
@@ -55,8 +55,11 @@ def test_official_test_files_score_as_the_local_job(data: Path, tmp_path: Path, 
     assert summary.rows == summary.written == len(scored) == len(expected) and summary.bad_rows == 0
     assert sorted(scored) == list(range(1, len(expected) + 1))  # headerless: the line is the row number
     for line, row in enumerate(expected, start=1):
-        assert {k: v for k, v in scored[line].items() if k != "score"} == {**{k: v for k, v in row.items() if k != "score"}, "line": line}
-    difference = np.abs(np.array([scored[i + 1]["score"] for i in range(len(expected))]) - [r["score"] for r in expected])
+        unscored = {k: v for k, v in row.items() if k != "score"}
+        assert {k: v for k, v in scored[line].items() if k != "score"} == {**unscored, "line": line}
+    difference = np.abs(
+        np.array([scored[i + 1]["score"] for i in range(len(expected))]) - [r["score"] for r in expected]
+    )
     assert difference.max() <= 1e-6
 
 
@@ -101,7 +104,8 @@ def test_dataset_api_with_an_id_column_and_predict() -> None:
     assert sorted(row["key"] for row in scored) == ["k0", "k1", "k2"]
     for row in scored:
         assert list(row) == ["key", "q1", "q2", "predicted", "score"]
-        assert abs(row["score"] - expected[row["key"]]) <= 1e-6 and row["predicted"] == (row["score"] >= scorer.threshold)
+        assert abs(row["score"] - expected[row["key"]]) <= 1e-6
+        assert row["predicted"] == (row["score"] >= scorer.threshold)
 
 
 def test_rows_without_an_id_are_refused() -> None:
@@ -150,7 +154,9 @@ def test_cli_engine_ray_in_a_subprocess(pairs_500: Path, tmp_path: Path, cluster
     assert result.returncode == 0, result.stderr.decode()
     assert "scored 500 rows on Ray with 2 actors" in result.stderr.decode()
     scored = by_id(out)
-    expected = Scorer(providers="cpu").score([line.split("\t")[:2] for line in pairs_500.read_text("utf-8").splitlines()])
+    expected = Scorer(providers="cpu").score(
+        [line.split("\t")[:2] for line in pairs_500.read_text("utf-8").splitlines()]
+    )
     assert sorted(scored) == list(range(1, 501))
     assert max(abs(scored[i + 1]["score"] - s) for i, s in enumerate(expected.tolist())) <= 1e-6
     refused = run_cli("score", str(pairs_500), "-o", str(tmp_path / "o.tsv"), "--engine", "ray")

@@ -26,9 +26,9 @@ def owned_sentences(count: int) -> list[str]:
     return list(distinct)[:count]
 
 
-SENTENCES = st.text(alphabet=st.sampled_from("花呗借款还额度为什么不能用怎么？ ABC１２3😀龘"), min_size=1, max_size=80).filter(
-    lambda s: s.strip()
-)
+SENTENCES = st.text(
+    alphabet=st.sampled_from("花呗借款还额度为什么不能用怎么？ ABC１２3😀龘"), min_size=1, max_size=80
+).filter(lambda s: s.strip())
 
 
 def test_pairs_score_in_unit_interval_and_vary() -> None:

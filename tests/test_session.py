@@ -9,7 +9,13 @@ import onnxruntime as ort
 import pytest
 
 from siamese_runtime import ProviderUnavailableError, Scorer
-from siamese_runtime.session import CPU, CUDA, check_single_onnxruntime, installed_onnxruntime_distributions, resolve_providers
+from siamese_runtime.session import (
+    CPU,
+    CUDA,
+    check_single_onnxruntime,
+    installed_onnxruntime_distributions,
+    resolve_providers,
+)
 
 HAS_CUDA = CUDA in ort.get_available_providers()
 
@@ -20,7 +26,9 @@ def test_cpu_request_runs_on_cpu() -> None:
 
 @pytest.mark.skipif(HAS_CUDA, reason="this onnxruntime build has CUDA")
 def test_cuda_request_without_cuda_build_is_an_error_with_the_fix() -> None:
-    with pytest.raises(ProviderUnavailableError, match="CUDAExecutionProvider was requested.*pip install ./gpu from a checkout"):
+    with pytest.raises(
+        ProviderUnavailableError, match="CUDAExecutionProvider was requested.*pip install ./gpu from a checkout"
+    ):
         Scorer(providers="cuda")
 
 

@@ -19,6 +19,7 @@ from train.fit import best_threshold  # noqa: E402
 from train.model import ENCODER  # noqa: E402
 
 
+@pytest.mark.slow  # the session's tiny training run on first use
 def test_run_directory_holds_model_vocab_config_metrics_history(tiny_run: Path) -> None:
     names = {p.name for p in tiny_run.iterdir()}
     assert {"model.keras", "vocab.json", "config.json", "metrics.json", "history.csv", "validation.tsv"} <= names
@@ -26,10 +27,12 @@ def test_run_directory_holds_model_vocab_config_metrics_history(tiny_run: Path) 
     assert metrics["pairs"]["train"] + metrics["pairs"]["validation"] == 3000
     assert metrics["epochs_run"] == 3 and 0 <= metrics["threshold"] <= 1
     assert len((tiny_run / "history.csv").read_text().splitlines()) == 4
-    assert set(json.loads((tiny_run / "history.json").read_text())) >= {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+    history = json.loads((tiny_run / "history.json").read_text())
+    assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
     assert (tiny_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # the session's tiny training run on first use
 def test_appending_padding_leaves_the_encoding_unchanged(tiny_run: Path) -> None:
     encoder = keras.models.load_model(tiny_run / "model.keras").get_layer(ENCODER)
     ids = np.array([[5, 9, 2, 7, 0, 0], [3, 0, 0, 0, 0, 0]], dtype=np.int32)
@@ -44,12 +47,15 @@ def test_pair_dropout_keeps_a_sentence_paired_with_itself_at_distance_zero(tmp_p
 
     ids = np.array([[5, 9, 2, 7, 0], [3, 4, 0, 0, 0]], dtype=np.int32)
     embeddings = np.random.default_rng(0).normal(size=(10, 8)).astype(np.float32)
-    per_side = build_pair_model(build_encoder(embeddings, (8, 16), (0.0, 0.5)), "manhattan")  # 32 units: equal masks ~2^-32
+    # 32 units: equal masks ~2^-32
+    per_side = build_pair_model(build_encoder(embeddings, (8, 16), (0.0, 0.5)), "manhattan")
     shared = build_pair_model(build_encoder(embeddings, (8, 4), (0.0, 0.0)), "manhattan", pair_dropout=0.5)
     assert np.all(np.asarray(per_side([ids, ids], training=True)) < 1)
     np.testing.assert_array_equal(np.asarray(shared([ids, ids], training=True)), 1.0)
     other = np.array([[6, 1, 8, 0, 0], [2, 2, 2, 2, 0]], dtype=np.int32)
-    assert not np.allclose(np.asarray(shared([ids, other], training=True)), np.asarray(shared([ids, other], training=False)))
+    assert not np.allclose(
+        np.asarray(shared([ids, other], training=True)), np.asarray(shared([ids, other], training=False))
+    )
     shared.save(tmp_path / "pair.keras")
     loaded = keras.models.load_model(tmp_path / "pair.keras", safe_mode=True)
     np.testing.assert_allclose(np.asarray(loaded([ids, other])), np.asarray(shared([ids, other])), atol=1e-6)
@@ -195,9 +201,12 @@ def test_roc_auc_matches_pairwise_definition_with_ties() -> None:
     assert roc_auc(scores, labels) == pytest.approx(pairwise)
 
 
+@pytest.mark.slow  # the session's tiny training run on first use
 def test_short_training_learns_beyond_the_majority_class(tiny_run: Path) -> None:
     metrics = json.loads((tiny_run / "metrics.json").read_text())
-    labels = [int(line.rsplit("\t", 1)[1]) for line in (tiny_run / "validation.tsv").read_text(encoding="utf-8").splitlines()]
+    labels = [
+        int(line.rsplit("\t", 1)[1]) for line in (tiny_run / "validation.tsv").read_text(encoding="utf-8").splitlines()
+    ]
     majority = max(np.mean(labels), 1 - np.mean(labels))
     validation = metrics["validation"]
     assert validation["roc_auc"] > 0.6, validation

@@ -45,14 +45,15 @@ def main() -> None:
     parser.add_argument("--vector-epochs", type=int, default=defaults.vector_epochs, help="Word2Vec epochs")
     parser.add_argument("--trainable-embeddings", action=argparse.BooleanOptionalAction,
                         default=defaults.trainable_embeddings,
-                        help="fine-tune the char vectors after the warm-up (frozen, as the notebook, generalized better)")
+                        help="fine-tune the char vectors after the warm-up "
+                             "(frozen, as the notebook, generalized better)")
     parser.add_argument("--lstm-units", type=int, nargs="+", default=list(defaults.lstm_units))
     parser.add_argument("--head", choices=["manhattan", "euclidean", "cosine"], default=defaults.head,
                         help="similarity: exp(-L1) with BCE (the notebook's), exp(-L2) with contrastive loss, cosine")
     parser.add_argument("--dropout", type=float, nargs="+", default=list(defaults.dropout),
-                        help="dropout rate after each BiLSTM, one per --lstm-units (the notebook used 0.5 0.5; the last one "
-                             "draws a different mask for each side of a pair, so training saw identical sentences as "
-                             "different; 0 there lifted validation ROC-AUC from 0.76 to 0.83)")
+                        help="dropout rate after each BiLSTM, one per --lstm-units (the notebook used 0.5 0.5; "
+                             "the last one draws a different mask for each side of a pair, so training saw identical "
+                             "sentences as different; 0 there lifted validation ROC-AUC from 0.76 to 0.83)")
     parser.add_argument("--pair-dropout", type=float, default=defaults.pair_dropout,
                         help="dropout on the two encodings with one mask for both sides (training only)")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)

@@ -35,7 +35,10 @@ class Pairs:
 
     def take(self, indices: np.ndarray) -> Pairs:
         return Pairs(
-            [self.left[i] for i in indices], [self.right[i] for i in indices], self.labels[indices], self.sources[indices]
+            [self.left[i] for i in indices],
+            [self.right[i] for i in indices],
+            self.labels[indices],
+            self.sources[indices],
         )
 
     def extended(self, other: Pairs) -> Pairs:

@@ -53,8 +53,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from .data import load_pairs
 
-    parser = argparse.ArgumentParser(prog="python -m train.evaluate",
-                                     description="Evaluate an exported model folder on labeled pair files, with the runtime.")
+    parser = argparse.ArgumentParser(
+        prog="python -m train.evaluate",
+        description="Evaluate an exported model folder on labeled pair files, with the runtime.",
+    )
     parser.add_argument("files", nargs="+", help="headerless TSV sentence1<TAB>sentence2<TAB>label")
     parser.add_argument("--model", help="model folder (default: the embedded default model)")
     args = parser.parse_args(argv)

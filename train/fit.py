@@ -142,7 +142,9 @@ def best_threshold(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray | 
     """
     groups = np.zeros(len(scores), np.int64) if groups is None else groups
     distinct = np.unique(scores)
-    candidates = np.concatenate([[distinct[0]], (distinct[:-1] + distinct[1:]) / 2, [np.nextafter(distinct[-1], np.inf)]])
+    candidates = np.concatenate(
+        [[distinct[0]], (distinct[:-1] + distinct[1:]) / 2, [np.nextafter(distinct[-1], np.inf)]]
+    )
     balanced_accuracy = np.zeros(len(candidates))
     for group in np.unique(groups):
         member = groups == group

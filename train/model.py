@@ -99,7 +99,11 @@ def build_encoder(
         raise ValueError(f"{len(dropout)} dropout rates for {len(lstm_units)} BiLSTM layers")
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     embedding = layers.Embedding(
-        embeddings.shape[0], embeddings.shape[1], mask_zero=not export_graph, trainable=trainable_embeddings, name=EMBEDDING
+        embeddings.shape[0],
+        embeddings.shape[1],
+        mask_zero=not export_graph,
+        trainable=trainable_embeddings,
+        name=EMBEDDING,
     )
     x = embedding(token_ids)
     # assigned, not passed as a Constant initializer, which .keras files would store as a huge JSON list

@@ -102,7 +102,9 @@ def train_run(config: TrainConfig) -> Path:
     train_weights = balanced_weights(train_pairs, config.file_weights) if config.class_balance else None
     validation_weights = balanced_weights(validation_pairs, config.file_weights) if config.class_balance else None
     train_data = BucketedPairs(train_pairs, tokenizer, config.batch_size, config.seed, True, train_weights)
-    validation_data = BucketedPairs(validation_pairs, tokenizer, config.batch_size, config.seed, False, validation_weights)
+    validation_data = BucketedPairs(
+        validation_pairs, tokenizer, config.batch_size, config.seed, False, validation_weights
+    )
     history = fit(model, train_data, validation_data, config.epochs, config.warmup_epochs, config.patience,
                   config.learning_rate, config.head)
 
@@ -139,7 +141,9 @@ def train_run(config: TrainConfig) -> Path:
 def save_model_diagram(model: keras.Model, folder: Path) -> str:
     """The notebook's plot_model diagrams, where pydot and graphviz are installed; else why not."""
     try:
-        keras.utils.plot_model(model, to_file=str(folder / "model.png"), show_shapes=True, show_dtype=True, expand_nested=True)
+        keras.utils.plot_model(
+            model, to_file=str(folder / "model.png"), show_shapes=True, show_dtype=True, expand_nested=True
+        )
     except (ImportError, OSError) as error:
         return f"skipped: {error}"
     return "model.png"

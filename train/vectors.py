@@ -34,7 +34,9 @@ def train_char_vectors(sentences: Sequence[str], dim: int, seed: int, epochs: in
     return model.wv
 
 
-def embedding_matrix(tokenizer: Tokenizer, vectors: KeyedVectors, sentences: Sequence[str]) -> tuple[np.ndarray, Coverage]:
+def embedding_matrix(
+    tokenizer: Tokenizer, vectors: KeyedVectors, sentences: Sequence[str]
+) -> tuple[np.ndarray, Coverage]:
     """float32 [vocab, dim] rows from `vectors` (zeros where missing) and its coverage."""
     matrix = np.zeros((tokenizer.vocab_size, vectors.vector_size), dtype=np.float32)
     found = np.zeros(tokenizer.vocab_size, dtype=bool)
@@ -48,5 +50,9 @@ def embedding_matrix(tokenizer: Tokenizer, vectors: KeyedVectors, sentences: Seq
         vocabulary=float(found[2:].mean()) if tokenizer.vocab_size > 2 else 0.0,
         tokens=float(found[token_ids].mean()) if len(token_ids) else 0.0,
     )
-    log.info("char vectors cover %.1f%% of the vocabulary, %.1f%% of tokens", 100 * coverage.vocabulary, 100 * coverage.tokens)
+    log.info(
+        "char vectors cover %.1f%% of the vocabulary, %.1f%% of tokens",
+        100 * coverage.vocabulary,
+        100 * coverage.tokens,
+    )
     return matrix, coverage
