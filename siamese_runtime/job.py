@@ -16,7 +16,7 @@ from .errors import BadRowError, InputError, ResumeError, UsageError
 from .inputs import int_at_least
 from .io.columns import Selection, select_columns
 from .io.formats import format_of
-from .io.readers import Record, Table, open_table
+from .io.readers import KNOWN_COLUMNS, Record, Table, open_table
 from .io.safe_output import (
     STDIO,
     AtomicFile,
@@ -27,7 +27,7 @@ from .io.safe_output import (
     partial_path,
     sidecar_path,
 )
-from .io.writers import ParquetSink, ScoredRow, TextSink, open_sink
+from .io.writers import PREDICTED, SCORE, ParquetSink, ScoredRow, TextSink, open_sink
 from .scorer import EncodeStats, Scorer
 
 log = logging.getLogger(__name__)
@@ -202,6 +202,7 @@ def _score_table(
     """Stream the table's records into the output and reject files; the progress at the end."""
     options, checkpoint, resuming = plan.options, plan.checkpoint, progress.rows > 0
     selection = _selection(table, options)
+    _warn_of_a_guessed_header(table, plan)
     output = open_sink(options.output, plan.out_format, table.columns, table.header, options.predict,
                        progress.output_bytes if resuming else None)
     rejects = AtomicFile(plan.rejects, progress.reject_bytes if resuming else None) if plan.rejects else None
@@ -285,9 +286,22 @@ def _selection(table: Table, options: JobOptions) -> Selection:
         raise InputError(f"{_name(options.input)}: none of the first rows could be read (line {first.line}: "
                          f"{first.problem}), so its columns are unknown")
     try:
-        return select_columns(table.columns, table.header, options.left, options.right, options.id_column)
+        chosen = select_columns(table.columns, table.header, options.left, options.right, options.id_column)
     except UsageError as error:
         raise UsageError(f"{_name(options.input)}: {error}") from None
+    replaced = [table.columns[i] for i in (chosen.left, chosen.right) if table.columns[i] in (SCORE, PREDICTED)]
+    if replaced:
+        raise UsageError(f"{_name(options.input)}: the sentence column {replaced[0]!r} would be replaced by the "
+                         "output's own column of that name; rename it in the input")
+    return chosen
+
+
+def _warn_of_a_guessed_header(table: Table, plan: _Plan) -> None:
+    """A header found by its shape, not by known column names, may be a data row: say so."""
+    guessed = table.header and plan.options.header_choice is None and plan.in_format in ("tsv", "csv")
+    if guessed and not {name.strip().lower() for name in table.columns} <= KNOWN_COLUMNS:
+        log.warning("%s: the first row was taken as a header (%s); if it is data, rerun with --no-header",
+                    _name(plan.options.input), ", ".join(table.columns))
 
 
 def _name(path: str) -> str:

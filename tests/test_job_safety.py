@@ -406,3 +406,22 @@ def test_an_interrupted_job_exits_cleanly_and_resumes(
     assert resumed.returncode == 0, stderr_of(resumed)
     assert out.read_bytes() == whole.read_bytes()
     assert files_in(tmp_path) == ["big.tsv", "out.tsv", "whole.tsv"]
+
+
+def test_a_header_guessed_from_its_shape_is_announced(tmp_path: Path) -> None:
+    source = tmp_path / "in.tsv"
+    source.write_text("花呗怎么还款\t花呗如何还钱\tx\n借呗额度\t借呗的额度\t1\n信用卡\t还款\t0\n", encoding="utf-8")
+    result = run_cli("score", str(source), "-o", str(tmp_path / "out.tsv"))
+    assert result.returncode == 0
+    assert f"{source}: the first row was taken as a header" in stderr_of(result) and "--no-header" in stderr_of(result)
+    named = tmp_path / "named.tsv"
+    named.write_text("sentence1\tsentence2\tlabel\n借呗额度\t借呗的额度\t1\n", encoding="utf-8")
+    assert "taken as a header" not in stderr_of(run_cli("score", str(named), "-o", str(tmp_path / "named_out.tsv")))
+
+
+def test_a_sentence_column_named_like_an_output_column_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "in.tsv"
+    source.write_text("score\tb\n花呗\t借呗\n", encoding="utf-8")
+    result = run_cli("score", str(source), "-o", str(tmp_path / "out.tsv"), "--header")
+    assert result.returncode == EXIT_USAGE and "the sentence column 'score' would be replaced" in stderr_of(result)
+    assert files_in(tmp_path) == ["in.tsv"]
