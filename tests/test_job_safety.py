@@ -425,3 +425,18 @@ def test_a_sentence_column_named_like_an_output_column_is_refused(tmp_path: Path
     result = run_cli("score", str(source), "-o", str(tmp_path / "out.tsv"), "--header")
     assert result.returncode == EXIT_USAGE and "the sentence column 'score' would be replaced" in stderr_of(result)
     assert files_in(tmp_path) == ["in.tsv"]
+
+
+def test_file_names_that_are_not_utf8_work_and_resume(pairs: Path, tmp_path: Path) -> None:
+    odd_input, out = tmp_path / os.fsdecode(b"in\xff.tsv"), tmp_path / os.fsdecode(b"out\xfe.tsv")
+    odd_input.write_bytes(pairs.read_bytes())
+
+    def crash(progress: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_job(Scorer(providers="cpu"), JobOptions(str(odd_input), str(out), chunk_rows=100), crash)
+    summary = run_job(Scorer(providers="cpu"), JobOptions(str(odd_input), str(out), chunk_rows=100, resume=True))
+    assert summary.resumed_rows == 100 and out.read_text(encoding="utf-8").count("\n") == 500
+    result = run_cli("score", str(odd_input), "-o", str(tmp_path / os.fsdecode(b"cli\xfe.tsv")))
+    assert result.returncode == 0, stderr_of(result)

@@ -38,10 +38,10 @@ def sidecar_path(target: str | Path, suffix: str, hidden: bool = True) -> Path:
     path = Path(target)
     prefix = "." if hidden else ""
     name = f"{prefix}{path.name}.{suffix}"
-    if len(name.encode()) > NAME_MAX:
-        digest = hashlib.sha256(path.name.encode(errors="surrogateescape")).hexdigest()[:16]
-        room = NAME_MAX - len(f"{prefix}~{digest}.{suffix}".encode())
-        stem = path.name.encode(errors="surrogateescape")[:room].decode(errors="ignore")
+    if len(os.fsencode(name)) > NAME_MAX:  # names are bytes on disk: undecodable ones stay as they are
+        digest = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]
+        room = NAME_MAX - len(f"{prefix}~{digest}.{suffix}")
+        stem = os.fsdecode(os.fsencode(path.name)[:room].decode(errors="ignore").encode())
         name = f"{prefix}{stem}~{digest}.{suffix}"
     return path.with_name(name)
 
@@ -286,7 +286,7 @@ def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     descriptor, temporary = tempfile.mkstemp(prefix=".siamese-runtime-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, ensure_ascii=False, indent=1)
+            json.dump(data, stream, indent=1)  # ASCII: a path that is not valid UTF-8 stays as an escape
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
