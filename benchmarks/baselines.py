@@ -1,9 +1,13 @@
-"""Three ways to score a pair file end to end (file in, scores out): the notebook's Keras `predict`, a plain
-tf2onnx export of the masked pair model on onnxruntime, and the runtime."""
+"""Ways to score a pair file end to end (file in, scores out): the notebook's Keras `predict`, a plain tf2onnx
+export of the masked pair model on onnxruntime, the runtime's job in process, and the `score` command as a
+whole process (start-up included), in its default precision and in int8."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -25,7 +29,7 @@ from siamese_runtime.pair_files import PairRow, read_pair_rows  # noqa: E402
 from siamese_runtime.scorer import Scorer  # noqa: E402
 from siamese_runtime.session import default_session_options, new_session  # noqa: E402
 from siamese_runtime.tokenizer import Tokenizer  # noqa: E402
-from train.run import MODEL_FILE, VOCAB_FILE  # noqa: E402
+from train.run_directory import MODEL_FILE, VOCAB_FILE  # noqa: E402
 
 KERAS_PREDICT_BATCH = 32  # Keras's `predict` default: the notebook called it without a batch size
 RUNTIME_BATCH = 256  # the runtime's default largest encoder batch; the plain export gets the same
@@ -52,11 +56,6 @@ def write_scores(rows: list[PairRow], scores: np.ndarray, destination: str) -> N
     output = AtomicFile(destination)
     output.write("".join("\t".join([*row.columns, f"{score:.9g}"]) + "\n" for row, score in zip(rows, scores)))
     output.commit()
-
-
-def read_scores(path: str) -> np.ndarray:
-    with open(path, encoding="utf-8") as lines:
-        return np.array([float(line.rsplit("\t", 1)[1]) for line in lines])
 
 
 class KerasPredict:
@@ -119,3 +118,34 @@ class Runtime:
         # or an earlier repeat would otherwise be measured as free
         self.scorer.cache.clear()
         run_job(self.scorer, JobOptions(input=source, output=destination, header=False))
+
+
+STAGES_LINE = "siamese-runtime: seconds by stage: "
+
+
+class CommandLine:
+    """(d), (e) `siamese-runtime score` as users run it: a whole process, imports and model loading included."""
+
+    def __init__(self, model_folder: Path, precision: str = "auto") -> None:
+        self.model_folder, self.precision = model_folder, precision
+        self.key = "cli" if precision == "auto" else f"cli_{precision}"
+        self.label = "(d) score command" if precision == "auto" else f"(e) score command, --precision {precision}"
+        self._fastest: dict[str, tuple[float, dict[str, float]]] = {}
+
+    def score_file(self, source: str, destination: str) -> None:
+        command = [sys.executable, "-m", "siamese_runtime", "score", source, "-o", destination, "--no-header",
+                   "--model", str(self.model_folder), "--precision", self.precision, "--profile"]
+        started = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed: {result.stderr}")
+        line = next(line for line in result.stderr.splitlines() if line.startswith(STAGES_LINE))
+        stages = {name: float(value) for name, value in
+                  (item.split() for item in line.removeprefix(STAGES_LINE).split(", "))}
+        if seconds < self._fastest.get(source, (float("inf"), {}))[0]:
+            self._fastest[source] = (seconds, stages)
+
+    def stage_seconds(self, source: str) -> dict[str, float]:
+        """The job's seconds by stage in the fastest run on `source` (its --profile)."""
+        return self._fastest[source][1]

@@ -19,24 +19,23 @@ from typing import Any
 
 import ray
 
-from siamese_runtime.bench_machine import machine_info
-from siamese_runtime.bench_report import markdown_table, write_json
+from siamese_runtime.bench.machine import machine_info
+from siamese_runtime.bench.report import markdown_table, write_json
 from siamese_runtime.cli import RAY_ONE_INPUT_WARNING
 from siamese_runtime.job import JobOptions, run_job
+from siamese_runtime.pair_files import file_label
 from siamese_runtime.ray.job import ClusterOptions, run_ray_job
 from siamese_runtime.ray.scoring import ScorerOptions
 from siamese_runtime.scorer import Scorer
-from train.data_home import ENV, TEST_FILES, data_home
+from train.data_home import ENV, REPO, TEST_FILES, data_home
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_FILES = TEST_FILES
 CORES = (1, 2)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ray_scaling", description=__doc__)
     parser.add_argument("--data", type=Path, help=f"data folder holding --files (default: ${ENV}, else ../shared/data)")
-    parser.add_argument("--files", nargs="+", default=list(DEFAULT_FILES), help="pair files, relative to --data")
+    parser.add_argument("--files", nargs="+", default=list(TEST_FILES), help="pair files, relative to --data")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per file and way, interleaved")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)
@@ -98,7 +97,7 @@ def _file_row(source: Path, repeats: int, work: Path, loads: list[float]) -> dic
         raise RuntimeError(f"the ways wrote different row counts: {written}")
     best = {name: min(times) for name, times in seconds.items()}
     return {
-        "file": f"{source.parent.name}/{source.name}", "pairs": pairs, "seconds": seconds, "best_seconds": best,
+        "file": file_label(source), "pairs": pairs, "seconds": seconds, "best_seconds": best,
         "pairs_per_second": {name: pairs / s for name, s in best.items()},
         "speedup_2_actors_over_1": best["ray_1"] / best["ray_2"],
         "ray_over_local": {str(cores): best[f"ray_{cores}"] / best[f"local_{cores}"] for cores in CORES},
@@ -114,7 +113,7 @@ def _cli_row(source: Path, repeats: int, work: Path, loads: list[float]) -> dict
 
     ways = {"local_2": cli("--threads", "2"), "ray_2": cli("--engine", "ray", "--actors", "2")}
     seconds, _ = _interleaved(ways, repeats, loads)
-    return {"file": f"{source.parent.name}/{source.name}", "seconds": seconds,
+    return {"file": file_label(source), "seconds": seconds,
             "best_seconds": {name: min(times) for name, times in seconds.items()}}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import fastjsonschema
 
-from siamese_runtime.bench_report import (
+from siamese_runtime.bench.report import (
     markdown_table,
     op_profile_markdown,
     plot_bars,
@@ -19,6 +19,8 @@ from siamese_runtime.bench_report import (
 )
 
 SCHEMA = Path(__file__).with_name("results.schema.json")
+STAGES = ("read", "tokenize", "encode", "head", "write", "other")
+RATIOS = {"c_over_a": "(c)/(a)", "c_over_b": "(c)/(b)", "d_over_a": "(d)/(a)", "e_over_a": "(e)/(a)"}
 
 
 def validate(results: Mapping[str, Any]) -> None:
@@ -32,19 +34,46 @@ def write(results: Mapping[str, Any], out: Path, plots: bool = True) -> list[Pat
     paths[1].write_text(markdown(results), encoding="utf-8")
     if plots:
         paths.append(plot_latency(results["runtime"]["rows"], out / f"{stem}-latency.png"))
-        paths.append(plot_bars(_throughputs(results), out / f"{stem}-throughput.png", "pairs/s",
-                               "end to end, file in -> scores out (best of repeats)"))
+        paths.append(plot_end_to_end(results, out / f"{stem}-end-to-end.png"))
+        paths.append(plot_bars(_matrix_throughputs(results), out / f"{stem}-throughput.png", "pairs/s",
+                               "siamese-runtime bench: best batch size on the real-length profile"))
     return paths
 
 
-def _throughputs(results: Mapping[str, Any]) -> dict[str, float]:
-    """Each way on each file end to end, then each runtime variant's best batch size on the real-length profile."""
-    ways = results["ways"]
-    speeds = {
-        f"{ways[key]} · {row['file']}": speed
-        for row in results["files"]
-        for key, speed in row["pairs_per_second"].items()
-    }
+def plot_end_to_end(results: Mapping[str, Any], path: Path) -> Path:
+    """Bars grouped by file, one colour per way, pairs/s on a plain axis, each bar's speed-up over (a) on it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    ways, rows = results["ways"], results["files"]
+    width = 0.8 / len(ways)
+    figure, axis = plt.subplots(figsize=(2.2 + 3.2 * len(rows), 5.2))
+    for index, (key, label) in enumerate(ways.items()):
+        positions = [group + (index - (len(ways) - 1) / 2) * width for group in range(len(rows))]
+        speeds = [row["pairs_per_second"][key] for row in rows]
+        bars = axis.bar(positions, speeds, width, label=label)
+        ratios = [row["best_seconds"]["keras"] / row["best_seconds"][key] for row in rows]
+        axis.bar_label(bars, labels=[f"{ratio:.1f}x" for ratio in ratios], padding=2, fontsize=8)
+    axis.set_xticks(range(len(rows)), [f"{row['file']}\n{row['pairs']:,} pairs" for row in rows])
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    axis.set(ylabel="pairs/s, file in -> scores out (best of repeats)",
+             title=f"End to end on {results['machine']['cpu_model']}, {results['machine']['logical_cores']} cores; "
+                   "labels: speed-up over (a)")
+    axis.margins(y=0.12)
+    axis.legend(loc="upper left", fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _matrix_throughputs(results: Mapping[str, Any]) -> dict[str, float]:
+    """Each runtime variant's best batch size on the real-length profile of `siamese-runtime bench`."""
+    speeds: dict[str, float] = {}
     for row in results["runtime"]["rows"]:
         if row["profile"].startswith("real:"):
             provider = row["provider"].removesuffix("ExecutionProvider")
@@ -78,14 +107,16 @@ def markdown(results: Mapping[str, Any]) -> str:
     speed_rows = (
         [row["file"], row["pairs"], row["distinct_sentences"], f"{row['padded_tokens'] / row['needed_tokens']:.1f}x",
          *(row["best_seconds"][key] for key in ways),
-         f"{row['speedup']['c_over_a']:.1f}x", f"{row['speedup']['c_over_b']:.1f}x",
+         *(f"{row['speedup'][name]:.1f}x" for name in RATIOS),
          f"{row['agreement_max_abs_diff']['runtime_vs_keras']:.1e}",
+         f"{row['agreement_max_abs_diff']['cli_vs_keras']:.1e}",
          row["limit"]["achieved_gflops"], f"{row['limit']['share_of_numpy_sgemm']:.1%}",
          f"{row['limit']['share_of_onnxruntime_matmul']:.1%}"]
         for row in results["files"]
     )
     headers = ["file", "pairs", "distinct sentences", "padded/needed tokens", *(f"{ways[k]} s" for k in ways),
-               "(c)/(a)", "(c)/(b)", "max abs score diff (c) vs (a)", "achieved GFLOP/s", "share of numpy sgemm peak",
+               *RATIOS.values(), "max abs score diff (c) vs (a)", "(d) vs (a)", "achieved GFLOP/s",
+               "share of numpy sgemm peak",
                "share of onnxruntime MatMul peak"]
     lines = [
         f"# Benchmarks {results['created'][:10]}{' (quick)' if results['quick'] else ''}",
@@ -99,11 +130,20 @@ def markdown(results: Mapping[str, Any]) -> str:
         "on pairs padded to the file's longest sentence; "
         f"(b) plain tf2onnx export of the masked pair model ({settings['plain_onnx_ops'].get('Loop', 0)} Loop ops) "
         f"on onnxruntime, batches of {settings['plain_onnx_batch']} padded the same way; "
-        "(c) `siamese-runtime score`'s job. "
-        f"Best of {settings['repeats']} interleaved runs each, after a warm-up; ratios are speed-ups of (c). "
+        "(c) `siamese-runtime score`'s job in this process; (d) the `siamese-runtime score` command as a whole "
+        "process, start-up included (default precision), and (e) the same with `--precision int8`. "
+        f"Best of {settings['repeats']} interleaved runs each, after a warm-up; ratios are speed-ups. "
         "The last row is both files concatenated into one input file.",
         "",
         markdown_table(headers, speed_rows),
+        "",
+        "Where (d)'s time goes (its `--profile`, seconds; 'other' is the rest of the job: checks, deduplication, "
+        "the head's bookkeeping; start-up is (d) minus their sum):",
+        "",
+        markdown_table(["file", *STAGES, "start-up and exit"],
+                       ([row["file"], *(row["cli_stage_seconds"].get(stage, 0.0) for stage in STAGES),
+                         row["best_seconds"]["cli"] - sum(row["cli_stage_seconds"].values())]
+                        for row in results["files"])),
         *_single_pair_lines(results.get("single_pair")),
         "## The limit",
         "",

@@ -13,17 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from siamese_runtime.bench import BenchConfig, file_label, run_bench
-from siamese_runtime.bench_machine import machine_info
-from siamese_runtime.bench_report import validate_bench_report
+from siamese_runtime.bench.machine import machine_info
+from siamese_runtime.bench.matrix import BenchConfig, run_bench
+from siamese_runtime.bench.report import validate_bench_report
 from siamese_runtime.model_folder import ModelFolder
-from siamese_runtime.pair_files import read_pair_rows
-from train.data_home import ENV, TEST_FILES, data_home
+from siamese_runtime.pair_files import file_label, read_pair_rows, read_scored
+from train.data_home import ENV, REPO, TEST_FILES, data_home
 
 from . import baselines, limit, overhead, report
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_FILES = TEST_FILES
 TINY_TRAIN_FILES = ("atec/train.tsv", "bq/dev.tsv")  # --quick without --run trains on these
 QUICK_ROWS = 200
 log = logging.getLogger("benchmarks")
@@ -35,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--model", type=Path, help="model folder for (c), exported from --run "
                         "(default: models/default; with --quick and no --run: the tiny run's export)")
     parser.add_argument("--data", type=Path, help=f"data folder holding --files (default: ${ENV}, else ../shared/data)")
-    parser.add_argument("--files", nargs="+", default=list(DEFAULT_FILES), help="pair files, relative to --data")
+    parser.add_argument("--files", nargs="+", default=list(TEST_FILES), help="pair files, relative to --data")
     parser.add_argument("--repeats", type=int, default=3, help="timed end-to-end runs per file and way (best kept)")
     parser.add_argument("--out", type=Path,
                         help="results folder (default: benchmarks/results; --quick: bench-results/quick)")
@@ -73,16 +71,18 @@ def measure(run_dir: Path, model: Path, files: list[Path], repeats: int, quick: 
     log.info("loading the baselines")
     keras_way = baselines.KerasPredict(run_dir)
     plain = baselines.PlainOnnx(keras_way, work)
-    ways = [keras_way, plain, baselines.Runtime(model)]
+    command_line = baselines.CommandLine(model)
+    ways = [keras_way, plain, baselines.Runtime(model), command_line, baselines.CommandLine(model, "int8")]
     layers = limit.lstm_layers(ModelFolder.load(model).encoder_path())
     per_token = limit.flops_per_token(layers)
     encoding_dim = ModelFolder.load(model).encoding_dim
-    labels = [file_label(str(path)) for path in files]
+    labels = [file_label(path) for path in files]
     rows = []
     for label, path in [*zip(labels, files), (" + ".join(labels), _concatenated(files, work))]:
         log.info("end to end on %s", label)
         rows.append({"file": label, **_work(path, keras_way.tokenizer, per_token, encoding_dim),
-                     **_end_to_end(ways, path, repeats, work)})
+                     **_end_to_end(ways, path, repeats, work),
+                     "cli_stage_seconds": command_line.stage_seconds(str(path))})
     log.info("single-pair latency: API vs bare onnxruntime")
     first_pairs = [(row.columns[0], row.columns[1]) for row in read_pair_rows(str(files[0]))][: 50 if quick else 500]
     single_pair = overhead.single_pair_overhead(model, first_pairs)
@@ -171,17 +171,19 @@ def _end_to_end(ways: list[baselines.Baseline], path: Path, repeats: int, work: 
             started = time.perf_counter()
             way.score_file(str(path), outputs[way.key])
             seconds[way.key].append(time.perf_counter() - started)
-    scores = {key: baselines.read_scores(output) for key, output in outputs.items()}
+    scores = {key: read_scored(output)[1] for key, output in outputs.items()}
     best = {key: min(values) for key, values in seconds.items()}
     log.info("  best seconds: %s", ", ".join(f"{key} {value:.2f}" for key, value in best.items()))
     return {
         "seconds": seconds,
         "best_seconds": best,
         "pairs_per_second": {key: len(scores[key]) / value for key, value in best.items()},
-        "speedup": {"c_over_a": best["keras"] / best["runtime"], "c_over_b": best["plain_onnx"] / best["runtime"]},
+        "speedup": {
+            "c_over_a": best["keras"] / best["runtime"], "c_over_b": best["plain_onnx"] / best["runtime"],
+            "d_over_a": best["keras"] / best["cli"], "e_over_a": best["keras"] / best["cli_int8"],
+        },
         "agreement_max_abs_diff": {
-            "runtime_vs_keras": float(np.max(np.abs(scores["runtime"] - scores["keras"]))),
-            "plain_onnx_vs_keras": float(np.max(np.abs(scores["plain_onnx"] - scores["keras"]))),
+            f"{key}_vs_keras": float(np.max(np.abs(scores[key] - scores["keras"]))) for key in scores if key != "keras"
         },
     }
 

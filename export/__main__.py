@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
-from .card import summary_table
-from .folder import DEFAULT_REPORT_FILES, ExportError, export_run
+# TensorFlow's C++ INFO and WARNING lines off unless the user chose a level; set before anything imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Light imports only until the arguments are parsed: `--help` and usage errors never load TensorFlow.
+from siamese_runtime.errors import SiameseRuntimeError  # noqa: E402
+from train.data_home import TEST_FILES  # noqa: E402
+from train.run_directory import RunDirectoryError  # noqa: E402
+
+from .card import summary_table  # noqa: E402
 
 
 def main() -> int:
@@ -16,14 +24,18 @@ def main() -> int:
     parser.add_argument("run_dir", help="a run directory written by python -m train")
     parser.add_argument("--out", required=True, help="model folder to write, e.g. models/default")
     parser.add_argument("--name", help="model name in the manifest (default: the folder's name)")
-    parser.add_argument("--report", nargs="*", default=list(DEFAULT_REPORT_FILES),
-                        help="labeled files scored for the manifest's metrics only (default: the official tests)")
+    parser.add_argument("--report", nargs="*",
+                        help="labeled files scored for the manifest's metrics only (default: the official tests, "
+                             f"{' and '.join(TEST_FILES)} in the data folder, $SIAMESE_DATA)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="export: %(message)s")
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)
+    from .folder import DEFAULT_REPORT_FILES, ExportError, export_run  # Keras, TensorFlow, tf2onnx: only now
+
+    reports = DEFAULT_REPORT_FILES if args.report is None else args.report
     try:
-        manifest = export_run(args.run_dir, args.out, args.name, args.report)
-    except ExportError as error:
+        manifest = export_run(args.run_dir, args.out, args.name, reports)
+    except (ExportError, RunDirectoryError, SiameseRuntimeError) as error:
         print(f"export: error: {error}", file=sys.stderr)
         return 1
     print(summary_table(Path(args.out), manifest))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -19,7 +19,7 @@ from siamese_runtime.tokenizer import Tokenizer
 from train.data import Pairs, load_pairs, sample
 from train.data_home import TEST_FILES, data_file
 from train.evaluate import evaluate
-from train.run import CONFIG_FILE, METRICS_FILE, MODEL_FILE, VALIDATION_FILE, VOCAB_FILE
+from train.run_directory import MODEL_FILE, VOCAB_FILE, RunDirectory
 
 from .card import write_model_card
 from .convert import clean_pair_model, convert_encoder
@@ -31,6 +31,7 @@ from .variants import MAX_ACCURACY_DROP, convert_fp16, optimize_offline, quantiz
 log = logging.getLogger(__name__)
 
 ENCODER_FILE = "encoder.onnx"
+RAW_ENCODER_FILE = "encoder.raw.onnx"  # tf2onnx's output, before the offline optimization; never kept
 PAIR_FILE = "pair.onnx"
 VARIANT_FILES = {"int8": "encoder.int8.onnx", "fp16": "encoder.fp16.onnx"}
 PARITY_PAIRS = 2000
@@ -55,85 +56,111 @@ def export_run(
 ) -> dict[str, Any]:
     """Convert the run in `run_dir` into the model folder `out`; returns the manifest written.
 
+    Everything is written into one staging folder beside `out`, then swapped into place; on any failure the
+    staging folder is removed and `out` (and the folder around it) is left as it was.
     `report_files` are only scored, for the manifest's metrics: nothing is tuned on them.
     """
-    run, target = Path(run_dir), Path(out)
-    config = json.loads((run / CONFIG_FILE).read_text())
-    run_metrics = json.loads((run / METRICS_FILE).read_text())
-    pair_model = keras.models.load_model(run / MODEL_FILE, safe_mode=True, compile=False)
-    tokenizer = Tokenizer.load(run / VOCAB_FILE)
-    held_out = sample(load_pairs([str(run / VALIDATION_FILE)]), PARITY_PAIRS, seed)
+    run, target = RunDirectory.load(run_dir), Path(out)
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise ExportError(f"{target}: exists and is not a folder; give a model folder to write or replace")
+    tokenizer = run.tokenizer()
+    pair_model = keras.models.load_model(run.model_path, safe_mode=True, compile=False)
+    held_out = sample(load_pairs([str(run.validation_path)]), PARITY_PAIRS, seed)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    created = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
+    staging: Path | None = None
     try:
-        encoding_dim = int(pair_model.get_layer("encoder").output.shape[-1])
-        folder = _Folder(staging, name or target.name, str(run), tokenizer, config, run_metrics, encoding_dim)
-        shutil.copyfile(run / VOCAB_FILE, staging / VOCAB_FILE)
-
-        _step(1, "converting the encoder with tf2onnx (native LSTM + sequence_lens)")
-        raw = staging.parent / f"{staging.name}.raw.onnx"
-        onnx.save(convert_encoder(pair_model.get_layer("encoder")), str(raw))
-        _step(2, "optimizing offline (onnxruntime basic level), building pair.onnx, checking parity with Keras")
-        optimization = optimize_offline(raw, staging / ENCODER_FILE)
-        parity = _stage_pair_and_check(folder, pair_model, held_out)
-        optimization["kept"] = parity.passed
-        if not parity.passed:
-            log.warning("optimized graph breaks parity (%s); keeping the unoptimized one", _describe(parity))
-            shutil.copyfile(raw, staging / ENCODER_FILE)
-            parity = _stage_pair_and_check(folder, pair_model, held_out)
-        raw.unlink()
-        if not parity.passed:
-            raise ExportError(f"ONNX differs from Keras beyond 1e-5: {_describe(parity)}")
-
-        _step(3, "deriving the int8 and fp16 encoders")
-        quantize_int8(staging / ENCODER_FILE, staging / VARIANT_FILES["int8"])
-        convert_fp16(staging / ENCODER_FILE, staging / VARIANT_FILES["fp16"])
-        for precision, file in VARIANT_FILES.items():
-            folder.add(file, "encoder", precision)
-        clean_pair_model(pair_model, config["head"]).save(staging / MODEL_FILE)
-        folder.add(MODEL_FILE, "keras", "fp32")
-
-        _step(4, "scoring the validation split and report files with every variant")
-        datasets = {"validation": run / VALIDATION_FILE, **{_label(f): Path(f) for f in report_files}}
-        accuracy = _accuracy_by_variant(staging, datasets)
-        folder.metrics.update({"parity": parity.as_dict(), "optimization": optimization, **accuracy})
-        manifest = folder.write()
-        write_model_card(staging, manifest)
-        size = sum(p.stat().st_size for p in staging.iterdir())
-        if size > SIZE_BUDGET_BYTES:
-            raise ExportError(f"model folder is {size / 1e6:.1f} MB, over the {SIZE_BUDGET_BYTES / 1e6:.0f} MB budget")
-
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.export-", dir=target.parent))
+        folder = _Folder(staging, name or target.name, run, tokenizer, _encoding_dim(pair_model))
+        manifest = _build(folder, run, pair_model, held_out, report_files)
         _step(5, f"moving into place: {target}")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.chmod(0o755)
+        _move_into_place(staging, target)
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        for made in created:  # the parents this export made, deepest first, if still empty
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+    return manifest
+
+
+def _build(
+    folder: _Folder, run: RunDirectory, pair_model: keras.Model, held_out: Pairs, report_files: Sequence[str]
+) -> dict[str, Any]:
+    """Steps 1-4: every file of the model folder, written into its staging folder; returns the manifest."""
+    staging = folder.path
+    shutil.copyfile(run.vocab_path, staging / VOCAB_FILE)
+
+    _step(1, "converting the encoder with tf2onnx (native LSTM + sequence_lens)")
+    raw = staging / RAW_ENCODER_FILE  # inside the staging folder: removed with it if anything fails
+    onnx.save(convert_encoder(pair_model.get_layer("encoder")), str(raw))
+    _step(2, "optimizing offline (onnxruntime basic level), building pair.onnx, checking parity with Keras")
+    optimization = optimize_offline(raw, staging / ENCODER_FILE)
+    parity = _stage_pair_and_check(folder, pair_model, held_out)
+    optimization["kept"] = parity.passed
+    if not parity.passed:
+        log.warning("optimized graph breaks parity (%s); keeping the unoptimized one", _describe(parity))
+        shutil.copyfile(raw, staging / ENCODER_FILE)
+        parity = _stage_pair_and_check(folder, pair_model, held_out)
+    raw.unlink()
+    if not parity.passed:
+        raise ExportError(f"ONNX differs from Keras beyond 1e-5: {_describe(parity)}")
+
+    _step(3, "deriving the int8 and fp16 encoders")
+    quantize_int8(staging / ENCODER_FILE, staging / VARIANT_FILES["int8"])
+    convert_fp16(staging / ENCODER_FILE, staging / VARIANT_FILES["fp16"])
+    for precision, file in VARIANT_FILES.items():
+        folder.add(file, "encoder", precision)
+    clean_pair_model(pair_model, run.head).save(staging / MODEL_FILE)
+    folder.add(MODEL_FILE, "keras", "fp32")
+
+    _step(4, "scoring the validation split and report files with every variant")
+    datasets = {"validation": run.validation_path, **{_label(f): Path(f) for f in report_files}}
+    accuracy = _accuracy_by_variant(staging, datasets)
+    folder.metrics.update({"parity": parity.as_dict(), "optimization": optimization, **accuracy})
+    manifest = folder.write()
+    write_model_card(staging, manifest)
+    size = sum(p.stat().st_size for p in staging.iterdir())
+    if size > SIZE_BUDGET_BYTES:
+        raise ExportError(f"model folder is {size / 1e6:.1f} MB, over the {SIZE_BUDGET_BYTES / 1e6:.0f} MB budget")
+    return manifest
+
+
+def _encoding_dim(pair_model: keras.Model) -> int:
+    return int(pair_model.get_layer("encoder").output.shape[-1])
+
+
+def _move_into_place(staging: Path, target: Path) -> None:
+    """Swap the finished `staging` folder in as `target`: an existing target is renamed to a backup beside it,
+    staging renamed into place, then the backup removed; if that second rename fails, the backup goes back."""
+    staging.chmod(0o755)  # mkdtemp made it private
+    if not target.exists():
         staging.rename(target)
-        return manifest
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        return
+    backup = staging.with_name(f"{staging.name}.old")
+    target.rename(backup)
+    try:
+        staging.rename(target)
+    except BaseException:
+        backup.rename(target)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+    if backup.exists():
+        log.warning("the replaced model folder could not be removed entirely: %s", backup)
 
 
 class _Folder:
     """The files and metrics of a model folder being built; each write re-validates the manifest."""
 
-    def __init__(
-        self,
-        path: Path,
-        name: str,
-        source_run: str,
-        tokenizer: Tokenizer,
-        config: dict,
-        run_metrics: dict,
-        encoding_dim: int,
-    ) -> None:
-        self.path, self.name, self.source_run, self.tokenizer, self.config = path, name, source_run, tokenizer, config
-        self.encoding_dim = encoding_dim
-        self.threshold = float(run_metrics["threshold"])
+    def __init__(self, path: Path, name: str, run: RunDirectory, tokenizer: Tokenizer, encoding_dim: int) -> None:
+        self.path, self.name, self.source_run, self.tokenizer = path, name, str(run.path), tokenizer
+        self.config, self.head, self.threshold, self.encoding_dim = run.config(), run.head, run.threshold, encoding_dim
         self.files: dict[str, dict[str, Any]] = {}
         self.metrics: dict[str, Any] = {
-            "training_validation": run_metrics["validation"],
-            "training_validation_per_file": run_metrics.get("validation_per_file", {}),
+            "training_validation": run.validation_metrics,
+            "training_validation_per_file": run.validation_metrics_per_file,
         }
 
     def add(self, file: str, role: str, precision: str) -> None:
@@ -143,7 +170,7 @@ class _Folder:
         self.write()
 
     def write(self) -> dict[str, Any]:
-        return write_manifest(self.path, self.name, self.source_run, self.tokenizer, VOCAB_FILE, self.config["head"],
+        return write_manifest(self.path, self.name, self.source_run, self.tokenizer, VOCAB_FILE, self.head,
                               self.threshold, self.encoding_dim, self.files, self.metrics, self.config)
 
 
@@ -151,7 +178,7 @@ def _stage_pair_and_check(folder: _Folder, pair_model: keras.Model, held_out: Pa
     """List the staged encoder, build pair.onnx from it, and check both (through the runtime) against Keras."""
     folder.add(ENCODER_FILE, "encoder", "fp32")
     encoder = onnx.load(str(folder.path / ENCODER_FILE))
-    onnx.save(build_pair_graph(encoder, folder.config["head"]), str(folder.path / PAIR_FILE))
+    onnx.save(build_pair_graph(encoder, folder.head), str(folder.path / PAIR_FILE))
     folder.add(PAIR_FILE, "pair", "fp32")
     scorer = Scorer(folder.path, providers="cpu")
     return check_parity(pair_model, scorer, held_out.left, held_out.right, pair_path=folder.path / PAIR_FILE)

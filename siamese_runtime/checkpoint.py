@@ -41,11 +41,6 @@ def fingerprint(input_path: str, options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def manifest_digest(manifest: dict[str, Any]) -> str:
-    """A model's identity: its whole manifest (files and their checksums, vocabulary, head, threshold)."""
-    return hashlib.sha256(json.dumps(manifest, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
 class Checkpoint:
     """The sidecar of one output file: `.NAME.checkpoint.json` beside it."""
 

@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("input", help="TSV, CSV, JSONL or Parquet file of pairs; '-' reads stdin")
     score.add_argument("-o", "--output", required=True, help="output file (same formats); '-' writes stdout")
     score.add_argument("--model", help="model folder (default: the embedded default model)")
-    score.add_argument("--provider", default="auto", help="auto | cpu | cuda (default: auto)")
+    score.add_argument("--provider", default="auto", help="auto | cpu | cuda | openvino (default: auto)")
     score.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8", "fp16"],
                        help="encoder precision; auto: fp16 on GPU providers when the model has it, else fp32")
     score.add_argument("--batch-size", type=positive_int, default=256,
@@ -142,9 +142,9 @@ def _parser() -> argparse.ArgumentParser:
 
     bench_command = commands.add_parser(
         "bench", help="latency and throughput per provider, precision, batch size, length")
-    from . import bench  # only its flags here; its modules load when the command runs
+    from .bench import matrix  # only its flags here; the measuring and reporting load when the command runs
 
-    bench.add_arguments(bench_command)
+    matrix.add_arguments(bench_command)
     bench_command.set_defaults(run=_bench)
     return parser
 
@@ -204,7 +204,7 @@ def _score_on_ray(args: argparse.Namespace, options: JobOptions) -> int:
     scorer = ScorerOptions(model=args.model, providers=args.provider, precision=args.precision,
                            intra_op_num_threads=args.threads, batch_size=args.batch_size, cache_size=args.cache_size)
     gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1 if args.provider == "cuda" else 0)
-    cluster = ClusterOptions(args.ray_address, args.actors, args.cpus_per_actor, gpus)
+    cluster = ClusterOptions(address=args.ray_address, actors=args.actors, num_cpus=args.cpus_per_actor, num_gpus=gpus)
     if not args.verbose:
         os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")  # else Ray Data logs each plan and its progress
         warnings.filterwarnings("ignore", RAY_ONE_INPUT_WARNING)
@@ -236,10 +236,10 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from . import bench
-    from .bench_report import runtime_markdown, write_runtime_report
+    from .bench.matrix import config_from_arguments, run_bench
+    from .bench.report import runtime_markdown, write_runtime_report
 
-    report = bench.run_bench(bench.config_from_arguments(args))
+    report = run_bench(config_from_arguments(args))
     print(runtime_markdown(report))
     for path in write_runtime_report(report, Path(args.out), plots=not args.no_plots):
         print(f"siamese-runtime: wrote {path}", file=sys.stderr)

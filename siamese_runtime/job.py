@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import KW_ONLY, dataclass, replace
+from typing import cast
 
 from .bad_rows import BadRowPolicy, bad_row_policy, pair_problem, reject_line
 from .batching import chunked
-from .checkpoint import Checkpoint, Progress, fingerprint, manifest_digest
+from .checkpoint import Checkpoint, Progress, fingerprint
 from .errors import BadRowError, InputError, ResumeError, UsageError
 from .inputs import int_at_least
 from .io.columns import Selection, select_columns
@@ -52,6 +53,11 @@ class JobOptions:
     chunk_rows: int = 8192
     resume: bool = False
 
+    def __post_init__(self) -> None:
+        """Checked once, at construction: the policy, and a chunk of at least one row."""
+        bad_row_policy(self.on_bad_row)
+        int_at_least(self.chunk_rows, "chunk_rows")
+
     @property
     def header_choice(self) -> bool | None:
         """--header/--no-header; else True when a column is chosen by name (names need a header); else detect."""
@@ -62,7 +68,7 @@ class JobOptions:
 
     @property
     def policy(self) -> BadRowPolicy:
-        return bad_row_policy(self.on_bad_row)
+        return cast(BadRowPolicy, self.on_bad_row)  # checked in __post_init__
 
     @property
     def rejects(self) -> str | None:
@@ -74,7 +80,7 @@ class JobOptions:
         return self.reject_file or str(sidecar_path(self.output, "rejects.jsonl", hidden=False))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobSummary:
     rows: int
     written: int
@@ -91,11 +97,15 @@ class JobSummary:
     @property
     def pairs_per_second(self) -> float:
         """Input rows handled by this run (not those done before a resume) per second."""
-        done = self.rows - self.resumed_rows
-        return done / self.seconds if self.seconds > 0 else float("inf")
+        return per_second(self.rows - self.resumed_rows, self.seconds)
 
 
-@dataclass(frozen=True)
+def per_second(count: int, seconds: float) -> float:
+    """A job summary's rate: `count` over `seconds`, infinite for a job too quick to time."""
+    return count / seconds if seconds > 0 else float("inf")
+
+
+@dataclass(frozen=True, kw_only=True)
 class _Plan:
     """A job's options checked against the files: formats, targets, and its checkpoint (None: cannot resume)."""
 
@@ -124,14 +134,14 @@ def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[Progress
         with _opened_input(plan, progress) as table:
             progress = _score_table(scorer, plan, table, progress, stats, on_progress)
     return JobSummary(
-        progress.rows, progress.written, progress.bad_rows, progress.encoded, progress.truncated, resumed_rows,
-        time.perf_counter() - started, scorer.providers[0], f"{scorer.precision} ({scorer.precision_reason})",
-        plan.rejects, stats.seconds,
+        rows=progress.rows, written=progress.written, bad_rows=progress.bad_rows, sentences_encoded=progress.encoded,
+        truncated=progress.truncated, resumed_rows=resumed_rows, seconds=time.perf_counter() - started,
+        provider=scorer.providers[0], precision=f"{scorer.precision} ({scorer.precision_reason})",
+        rejects=plan.rejects, stage_seconds=stats.seconds,
     )
 
 
 def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
-    int_at_least(options.chunk_rows, "chunk_rows")
     if options.reject_file is not None and options.policy == "stop":
         log.warning("--reject-file is not used: --on-bad-row stop writes no reject file (try skip or null)")
     in_format = format_of(options.input, options.input_format)
@@ -149,11 +159,11 @@ def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
         "left": options.left, "right": options.right, "id_column": options.id_column,
         "predict": options.predict, "on_bad_row": options.on_bad_row,
         "rejects": os.path.abspath(rejects) if rejects else None,
-        "model_manifest_sha256": manifest_digest(scorer.model.manifest), "precision": scorer.precision,
+        "model_manifest_sha256": scorer.model.digest, "precision": scorer.precision,
         "provider": scorer.providers[0],
     }
     checkpoint = Checkpoint(options.output, fingerprint(options.input, settings)) if resumable else None
-    return _Plan(options, in_format, out_format, rejects, checkpoint)
+    return _Plan(options=options, in_format=in_format, out_format=out_format, rejects=rejects, checkpoint=checkpoint)
 
 
 @contextmanager

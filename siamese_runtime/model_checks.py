@@ -13,7 +13,7 @@ def check_encoder(session: ort.InferenceSession, model: ModelFolder, precision: 
     """Raise ModelLoadError naming the encoder file unless the session takes one int [batch, length] input
     (named as the manifest lists it) and encodes a probe holding the vocabulary's largest id to [1, encoding_dim]."""
     path = model.encoder_path(precision)
-    listed = model.manifest["files"][model.encoder_file(precision)].get("inputs")
+    listed = model.encoder_inputs(precision)
     inputs = session.get_inputs()
     names = [i.name for i in inputs]
     if len(inputs) != 1 or (listed is not None and names != listed):
@@ -34,7 +34,7 @@ def check_encoder(session: ort.InferenceSession, model: ModelFolder, precision: 
         encoding = session.run(None, {names[0]: probe}, quiet)[0]
     except Exception as error:  # onnxruntime raises several unrelated types; Gather's out-of-range id is one
         raise ModelLoadError(
-            f"{path}: fails on token id {last_id}, the largest of {model.manifest['tokenizer']['file']}: {error}"
+            f"{path}: fails on token id {last_id}, the largest of {model.vocab_file}: {error}"
         ) from None
     if list(encoding.shape) != [1, model.encoding_dim]:
         raise ModelLoadError(

@@ -102,6 +102,19 @@ class ModelFolder:
         return cls(folder, manifest, tokenizer)
 
     @property
+    def digest(self) -> str:
+        """The model's identity: a hash of its whole manifest (files and checksums, vocabulary, head, threshold)."""
+        return hashlib.sha256(json.dumps(self.manifest, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    @property
+    def vocab_file(self) -> str:
+        return self.manifest["tokenizer"]["file"]
+
+    def encoder_inputs(self, precision: str) -> list[str] | None:
+        """The input names the manifest lists for the encoder of `precision` (None where it lists none)."""
+        return self.manifest["files"][self.encoder_file(precision)].get("inputs")
+
+    @property
     def name(self) -> str:
         return self.manifest["name"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from .validators.errors import JsonSchemaValueException
 
-SCHEMAS = {"manifest": "manifest.schema.json", "bench": "bench.schema.json"}
+SCHEMAS = {"manifest": "manifest.schema.json", "bench": "bench/report.schema.json"}  # paths in the package
 
 
 class SchemaError(ValueError):

@@ -21,7 +21,7 @@ from train import data_home
 
 from .fixtures.questions import write_pairs
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = data_home.REPO
 DEFAULT_MODEL = REPO / "models" / "default"
 TINY_PAIRS = 3000
 # The tiny model's report files: owned, and large enough (2,000+) for export to judge the variants on them.

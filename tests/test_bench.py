@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from siamese_runtime.bench_report import plot_latency, validate_bench_report
+from siamese_runtime.bench.report import plot_latency, validate_bench_report
 
 from .conftest import run_cli
 
@@ -54,7 +54,7 @@ def test_latency_plot_is_a_png(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_benchmarks_quick_compares_the_three_ways_on_the_same_weights(
+def test_benchmarks_quick_compares_every_way_on_the_same_weights(
     tiny_run: Path, tiny_model: Path, data: Path, tmp_path: Path
 ) -> None:
     pytest.importorskip("tf2onnx", reason="the baselines need the [train] extra")
@@ -62,7 +62,7 @@ def test_benchmarks_quick_compares_the_three_ways_on_the_same_weights(
     from benchmarks.run import main
 
     results = main(["--quick", "--run", str(tiny_run), "--model", str(tiny_model), "--data", str(data),
-                    "--repeats", "1", "--out", str(tmp_path), "--no-plots"])
+                    "--repeats", "1", "--out", str(tmp_path)])
     report.validate(results)
     validate_bench_report(results["runtime"])
     assert [row["file"] for row in results["files"]] == [
@@ -72,6 +72,12 @@ def test_benchmarks_quick_compares_the_three_ways_on_the_same_weights(
     for row in results["files"]:
         assert row["agreement_max_abs_diff"]["runtime_vs_keras"] <= 1e-5
         assert row["agreement_max_abs_diff"]["plain_onnx_vs_keras"] <= 1e-5
+        assert row["agreement_max_abs_diff"]["cli_vs_keras"] <= 1e-5  # the command, as a process, in fp32
         assert row["needed_tokens"] <= row["padded_tokens"]
+        assert set(row["cli_stage_seconds"]) == {"read", "tokenize", "encode", "head", "write", "other"}
+    assert list(results["ways"]) == ["keras", "plain_onnx", "runtime", "cli", "cli_int8"]
+    plots = [path.name for path in tmp_path.glob("*.png")]
+    assert any(name.endswith("-end-to-end.png") for name in plots)
+    assert any(name.endswith("-throughput.png") for name in plots)
     on_disk = json.loads(next(tmp_path.glob("*-quick.json")).read_text(encoding="utf-8"))
     assert on_disk["files"] == results["files"]

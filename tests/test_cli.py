@@ -19,19 +19,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from siamese_runtime.pair_files import read_scored
+
 from .conftest import REPO, run_cli
-
-
-def read_scores(path: Path) -> tuple[list[list[str]], np.ndarray]:
-    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
-    return rows, np.array([float(row[-1]) for row in rows])
 
 
 def test_score_writes_one_row_per_input_row_with_the_score_last(pairs_500: Path, tmp_path: Path) -> None:
     out = tmp_path / "scores.tsv"
     result = run_cli("score", str(pairs_500), "-o", str(out))
     assert result.returncode == 0, result.stderr.decode()
-    rows, scores = read_scores(out)
+    rows, scores = read_scored(out)
     inputs = [line.split("\t") for line in pairs_500.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 500 and [row[:-1] for row in rows] == inputs
     assert np.all((scores >= 0) & (scores <= 1)) and len(np.unique(scores)) > 100
@@ -78,7 +75,7 @@ def test_csv_with_named_columns_to_csv_jsonl_and_parquet(pairs_500: Path, tmp_pa
             writer.writerow([f"q{i}", *line.split("\t")])
     reference = tmp_path / "ref.tsv"
     assert run_cli("score", str(pairs_500), "-o", str(reference), "--predict").returncode == 0
-    expected = [row[-2:] for row in read_scores(reference)[0]]
+    expected = [row[-2:] for row in read_scored(reference)[0]]
     out = tmp_path / "out.csv"
     result = run_cli("score", str(source), "-o", str(out), "--columns", "question,answer", "--predict")
     assert result.returncode == 0, result.stderr.decode()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import onnx
 import pytest
 
 from siamese_runtime import ModelFolder, Scorer
+from siamese_runtime.errors import SiameseRuntimeError
 from siamese_runtime.model_folder import sha256_of
 
 keras = pytest.importorskip("keras", reason="export needs the [train] extra")
@@ -141,3 +145,91 @@ def test_export_reports_every_variant_on_the_official_test_files(tiny_run: Path,
         assert set(bound["drop_points_by_dataset"]) == {"validation", *official}
     card = (tmp_path / "model" / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert all(name in card for name in official)
+
+
+def _listing(folder: Path) -> dict[str, bytes | None]:
+    """Every path under `folder` with its bytes (None for a folder): what a failed export must leave unchanged."""
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
+
+
+def _failing_export(tiny_run: Path, pairs_500: Path, tmp_path: Path, step: int) -> tuple[Path, list[str], str]:
+    """A run and report files that make export fail at `step`, once the staging folder holds converted files:
+    2, a metrics.json threshold the manifest schema refuses (raised at the first manifest write, right after
+    tf2onnx's raw file is saved and optimized); 4, a report file with a bad row (every variant written)."""
+    if step == 2:
+        run = Path(shutil.copytree(tiny_run, tmp_path / "run"))
+        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+        (run / "metrics.json").write_text(json.dumps({**metrics, "threshold": 1.5}), encoding="utf-8")
+        return run, [], r"invalid manifest at threshold"
+    report = tmp_path / "report.tsv"
+    report.write_text(pairs_500.read_text(encoding="utf-8") + "花呗\t借呗\t2\n", encoding="utf-8")
+    return tiny_run, [str(report)], r"report\.tsv:501: training rows need a label 0 or 1"
+
+
+@pytest.mark.parametrize("step", [2, 4])
+def test_a_failed_export_leaves_the_parent_folder_as_it_was(
+    tiny_run: Path, pairs_500: Path, tmp_path: Path, step: int
+) -> None:
+    """The old model folder stays, and no staging folder, raw ONNX file or backup is left beside it."""
+    from export.folder import export_run
+
+    run, reports, message = _failing_export(tiny_run, pairs_500, tmp_path, step)
+    models = tmp_path / "models"
+    old = models / "tiny"
+    old.mkdir(parents=True)
+    (old / "manifest.json").write_text('{"old": true}', encoding="utf-8")
+    (models / "notes.txt").write_text("kept", encoding="utf-8")
+    before = _listing(models)
+    with pytest.raises(SiameseRuntimeError, match=message):
+        export_run(run, old, report_files=reports)
+    assert _listing(models) == before
+
+
+def test_a_failed_export_removes_the_parent_folders_it_made(tiny_run: Path, pairs_500: Path, tmp_path: Path) -> None:
+    from export.folder import export_run
+
+    run, reports, message = _failing_export(tiny_run, pairs_500, tmp_path, 2)
+    with pytest.raises(SiameseRuntimeError, match=message):
+        export_run(run, tmp_path / "new" / "deeper" / "tiny", report_files=reports)
+    assert not (tmp_path / "new").exists()
+
+
+def test_export_over_an_existing_folder_replaces_it_and_leaves_no_backup_or_staging(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    from export.folder import export_run
+
+    models = tmp_path / "models"
+    target = models / "tiny"
+    target.mkdir(parents=True)
+    (target / "stale.onnx").write_bytes(b"from an older export")
+    manifest = export_run(tiny_run, target, report_files=[])
+    assert [p.name for p in models.iterdir()] == ["tiny"]
+    assert not (target / "stale.onnx").exists()
+    assert ModelFolder.load(target).manifest == manifest
+    assert {p.name for p in target.iterdir()} == {*manifest["files"], "manifest.json", "vocab.json", "MODEL_CARD.md"}
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+
+
+def test_a_failed_swap_puts_the_old_folder_back(tmp_path: Path) -> None:
+    """Renaming the staging folder into place fails (here it has vanished): the old folder is renamed back."""
+    from export.folder import _move_into_place
+
+    target = tmp_path / "tiny"
+    target.mkdir()
+    (target / "manifest.json").write_text("old", encoding="utf-8")
+    with pytest.raises(FileNotFoundError):
+        _move_into_place(tmp_path / ".tiny.export-gone", target)
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny"]
+    assert (target / "manifest.json").read_text(encoding="utf-8") == "old"
+
+
+def test_a_broken_run_directory_is_named_before_anything_is_written(tiny_run: Path, tmp_path: Path) -> None:
+    from export.folder import export_run
+    from train.run_directory import RunDirectoryError
+
+    run = Path(shutil.copytree(tiny_run, tmp_path / "run"))
+    (run / "metrics.json").write_text('{"threshold": 0.5', encoding="utf-8")
+    with pytest.raises(RunDirectoryError, match=r"run/metrics\.json: not valid JSON"):
+        export_run(run, tmp_path / "models" / "tiny", report_files=[])
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]

@@ -12,12 +12,9 @@ from siamese_runtime import BadRowError, Scorer, SiameseRuntimeError
 from siamese_runtime.checkpoint import Checkpoint
 from siamese_runtime.io.safe_output import partial_path
 from siamese_runtime.job import JobOptions, run_job
+from siamese_runtime.pair_files import read_scored
 
 SCORER = Scorer(providers="cpu")
-
-
-def scored(path: Path) -> list[list[str]]:
-    return [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def test_stop_names_the_first_bad_row_and_leaves_nothing(broken: Path, tmp_path: Path) -> None:
@@ -37,7 +34,7 @@ def test_skip_and_null_write_rejects_and_count_them(broken: Path, tmp_path: Path
         (11, "10", "found 2 columns, expected 4"), (21, "20", "sentence1 is empty"),
         (31, "30", "sentence2 is empty"), (501, "500", "invalid UTF-8 at byte 4"),
     ]
-    rows = scored(out)
+    rows = read_scored(out)[0]
     assert summary.rows == 501 and summary.bad_rows == 4 and summary.written == len(rows)
     if policy == "skip":
         assert len(rows) == 497 and "10" not in [row[0] for row in rows]
@@ -93,7 +90,7 @@ def test_resume_is_refused_when_the_input_or_options_changed(pairs_500: Path, tm
         run_job(SCORER, JobOptions(str(source), str(out), chunk_rows=100, resume=True))
     assert Checkpoint(str(out), {}).path.exists()  # refusing leaves the interrupted job as it was
     summary = run_job(SCORER, JobOptions(str(source), str(out), chunk_rows=100))  # start over
-    assert summary.resumed_rows == 0 and len(scored(out)) == 500
+    assert summary.resumed_rows == 0 and len(read_scored(out)[0]) == 500
 
 
 def test_resume_needs_files_and_starts_over_without_a_checkpoint(pairs_500: Path, tmp_path: Path) -> None:

@@ -73,13 +73,14 @@ def test_training_defaults_are_the_default_models_recorded_config() -> None:
     from dataclasses import asdict
 
     from siamese_runtime import ModelFolder
+    from siamese_runtime.pair_files import file_label
     from train.run import TrainConfig
 
     recorded = {k: v for k, v in ModelFolder.load().manifest["training_config"].items() if k != "out"}
     defaults = json.loads(json.dumps({k: v for k, v in asdict(TrainConfig(out="")).items() if k != "out"}))
 
     def in_data_folder(files: list[str]) -> list[str]:  # where the data folder is differs between machines
-        return ["/".join(Path(file).parts[-2:]) for file in files]
+        return [file_label(file) for file in files]
 
     assert in_data_folder(defaults.pop("train_files")) == in_data_folder(recorded.pop("train_files"))
     assert defaults == recorded

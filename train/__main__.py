@@ -6,10 +6,12 @@ import argparse
 import logging
 import os
 
+# TensorFlow's C++ INFO and WARNING lines off unless the user chose a level; set before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Light imports only until the arguments are parsed: `--help` and usage errors never load TensorFlow.
+from .config import TrainConfig, default_train_files  # noqa: E402
 from .data_home import TRAIN_FILES, missing, not_found_message  # noqa: E402
-from .run import TrainConfig, default_train_files, train_run  # noqa: E402
 
 
 def main() -> None:
@@ -70,6 +72,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="train: %(message)s")
     logging.getLogger("gensim").setLevel(logging.WARNING)
     config = TrainConfig(**{**vars(args), "lstm_units": tuple(args.lstm_units), "dropout": tuple(args.dropout)})
+    from .run import train_run  # Keras, TensorFlow and gensim: only now
+
     train_run(config)
 
 

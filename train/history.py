@@ -7,6 +7,8 @@ import json
 import logging
 from pathlib import Path
 
+from .run_directory import CURVES_FILE, HISTORY_CSV_FILE, HISTORY_JSON_FILE
+
 log = logging.getLogger(__name__)
 
 COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
@@ -16,13 +18,13 @@ def save_history(history: dict[str, list[float]], folder: Path) -> None:
     """history.csv, history.json and curves.png (loss and accuracy, train vs validation)."""
     epochs = len(history["loss"])
     columns = [c for c in COLUMNS if c in history]
-    with (folder / "history.csv").open("w", newline="") as stream:
+    with (folder / HISTORY_CSV_FILE).open("w", newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(["epoch", *columns])
         for epoch in range(epochs):
             writer.writerow([epoch + 1, *(f"{history[c][epoch]:.6g}" for c in columns)])
-    (folder / "history.json").write_text(json.dumps({c: history[c] for c in columns}, indent=2))
-    _plot(history, folder / "curves.png")
+    (folder / HISTORY_JSON_FILE).write_text(json.dumps({c: history[c] for c in columns}, indent=2))
+    _plot(history, folder / CURVES_FILE)
 
 
 def _plot(history: dict[str, list[float]], path: Path) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -13,62 +12,18 @@ import keras
 from siamese_runtime.tokenizer import Tokenizer
 
 from .augment import implied_pairs
+from .config import TrainConfig
 from .data import LabeledColumns, balanced_weights, load_pairs, sample, split
-from .data_home import TRAIN_FILES, data_file
 from .evaluate import evaluate
 from .fit import BucketedPairs, best_threshold, fit, predict_scores
 from .history import save_history
 from .model import build_encoder, build_pair_model
+from .run_directory import DIAGRAM_FILE, RunDirectory
 from .vectors import embedding_matrix, load_vectors, train_char_vectors
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
-VOCAB_FILE = "vocab.json"
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.json"
-VALIDATION_FILE = "validation.tsv"
-REJECT_FILE = "rejected_rows.jsonl"
-
-
-def default_train_files() -> list[str]:
-    """The default model's training files (ATEC, CCKS, BQ dev, LCQMC dev) in the data folder ($SIAMESE_DATA)."""
-    return [str(data_file(name)) for name in TRAIN_FILES]
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a run; saved beside the model as config.json."""
-
-    out: str
-    train_files: list[str] = field(default_factory=default_train_files)
-    left_column: str | None = None
-    right_column: str | None = None
-    label_column: str | None = None
-    header: bool | None = None
-    on_bad_row: str = "stop"
-    max_pairs: int | None = None
-    validation_fraction: float = 0.1
-    implied_pairs: bool = False
-    seed: int = 1
-    max_length: int = 64
-    min_count: int = 1
-    vectors: str | None = None
-    vectors_binary: bool = False
-    embedding_dim: int = 300
-    vector_epochs: int = 20
-    trainable_embeddings: bool = False
-    lstm_units: tuple[int, ...] = (128, 32)
-    dropout: tuple[float, ...] = (0.5, 0.0)
-    pair_dropout: float = 0.0
-    head: str = "manhattan"
-    epochs: int = 14
-    warmup_epochs: int = 1
-    class_balance: bool = True
-    file_weights: list[float] | None = None
-    batch_size: int = 64
-    learning_rate: float = 0.002
-    patience: int = 3
+__all__ = ["TrainConfig", "save_model_diagram", "train_run"]  # TrainConfig: its home is train.config
 
 
 def train_run(config: TrainConfig) -> Path:
@@ -79,9 +34,10 @@ def train_run(config: TrainConfig) -> Path:
     keras.utils.set_random_seed(config.seed)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    run = RunDirectory(out)
 
     columns = LabeledColumns(config.left_column, config.right_column, config.label_column, config.header)
-    loaded = load_pairs(config.train_files, columns, config.on_bad_row, str(out / REJECT_FILE))
+    loaded = load_pairs(config.train_files, columns, config.on_bad_row, str(run.reject_path))
     pairs = sample(loaded, config.max_pairs, config.seed)
     train_pairs, validation_pairs = split(pairs, config.validation_fraction, config.seed)
     tokenizer = Tokenizer.fit(train_pairs.sentences(), config.max_length, config.min_count)
@@ -127,12 +83,13 @@ def train_run(config: TrainConfig) -> Path:
         "threshold_rule": "maximizes class-balanced validation accuracy averaged over the training files",
         "model_diagram": save_model_diagram(model, out),
     }
-    model.save(out / MODEL_FILE)
-    tokenizer.save(out / VOCAB_FILE)
-    (out / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2))
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+    model.save(run.model_path)
+    tokenizer.save(run.vocab_path)
+    run.write_config(asdict(config))
+    run.write_metrics(metrics)
     save_history(history, out)
-    _save_validation(out / VALIDATION_FILE, validation_pairs)
+    # the held-out pairs, so export can check parity on data the model never trained on
+    run.write_validation(validation_pairs.left, validation_pairs.right, validation_pairs.labels)
     log.info("run saved to %s: validation accuracy %.4f at threshold %.3f", out,
              metrics["validation"]["at_threshold"]["accuracy"], threshold)
     return out
@@ -142,15 +99,8 @@ def save_model_diagram(model: keras.Model, folder: Path) -> str:
     """The notebook's plot_model diagrams, where pydot and graphviz are installed; else why not."""
     try:
         keras.utils.plot_model(
-            model, to_file=str(folder / "model.png"), show_shapes=True, show_dtype=True, expand_nested=True
+            model, to_file=str(folder / DIAGRAM_FILE), show_shapes=True, show_dtype=True, expand_nested=True
         )
     except (ImportError, OSError) as error:
         return f"skipped: {error}"
-    return "model.png"
-
-
-def _save_validation(path: Path, pairs) -> None:
-    """The held-out pairs, so export can check parity on data the model never trained on."""
-    with path.open("w", encoding="utf-8") as stream:
-        for left, right, label in zip(pairs.left, pairs.right, pairs.labels):
-            stream.write(f"{left}\t{right}\t{int(label)}\n")
+    return DIAGRAM_FILE

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,8 +71,8 @@ class TextRows:
         return record
 
     def _lines(self, rows: list[list[str]]) -> str:
-        if self.fmt == "tsv":  # unquoted, like the input: a tab or line break inside a value becomes a space
-            return "".join("\t".join(_one_line(c) for c in cells) + "\n" for cells in rows)
+        if self.fmt == "tsv":
+            return tsv_lines(rows)
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(rows)
         return buffer.getvalue()
@@ -101,6 +101,11 @@ def text_cell(value: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def tsv_lines(rows: Iterable[Sequence[str]]) -> str:
+    """Rows as TSV text, unquoted like the input: a tab or line break inside a value becomes a space."""
+    return "".join("\t".join(_one_line(c) for c in cells) + "\n" for cells in rows)
 
 
 def _one_line(text: str) -> str:

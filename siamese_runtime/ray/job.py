@@ -12,7 +12,7 @@ from ..bad_rows import reject_line
 from ..errors import BadRowError, UsageError
 from ..io.columns import select_columns
 from ..io.safe_output import AtomicFile, check_distinct
-from ..job import JobOptions
+from ..job import JobOptions, per_second
 from .cluster import connected
 from .files import LINE, PATH, RAW_VALUES, arrow_batches, find_pair_files, read_pairs, write_parquet
 from .scoring import REASON, PairColumns, ScorerOptions, rejected_rows, score_dataset
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 TEXT_OUTPUTS = (".tsv", ".txt", ".csv", ".jsonl", ".ndjson")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClusterOptions:
     """Where a job runs (None: RAY_ADDRESS, else a new local cluster) and its actor pool."""
 
@@ -33,7 +33,7 @@ class ClusterOptions:
     num_gpus: float = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RayJobSummary:
     rows: int
     written: int
@@ -43,7 +43,7 @@ class RayJobSummary:
 
     @property
     def pairs_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+        return per_second(self.rows, self.seconds)
 
 
 def run_ray_job(scorer: ScorerOptions, options: JobOptions, cluster: ClusterOptions) -> RayJobSummary:
@@ -73,7 +73,8 @@ def run_ray_job(scorer: ScorerOptions, options: JobOptions, cluster: ClusterOpti
         rejects = options.rejects
         bad = _write_rejects(rejected_rows(pairs, columns), rejects, files.columns, columns) if rejects else 0
     rows = written + bad if options.on_bad_row == "skip" else written
-    return RayJobSummary(rows, written, bad, time.perf_counter() - started, rejects)
+    return RayJobSummary(rows=rows, written=written, bad_rows=bad, seconds=time.perf_counter() - started,
+                         rejects=rejects)
 
 
 def _check(options: JobOptions) -> None:

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 REASON = "reason"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ScorerOptions:
     """The Scorer each actor loads: model folder (None: the embedded default) and session settings."""
 

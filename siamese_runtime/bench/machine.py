@@ -11,7 +11,7 @@ from typing import Any
 
 import onnxruntime as ort
 
-from .session import default_threads, installed_onnxruntime_distributions
+from ..session import default_threads, installed_onnxruntime_distributions
 
 
 def machine_info() -> dict[str, Any]:

@@ -18,14 +18,12 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from .arguments import non_negative_int, positive_int
-from .bench_machine import machine_info
-from .bench_profile import profile_scoring
-from .errors import SiameseRuntimeError
-from .model_folder import ModelFolder
-from .pair_files import read_pair_rows
-from .scorer import Scorer
-from .session import CPU, default_threads
+from ..arguments import non_negative_int, positive_int
+from ..errors import SiameseRuntimeError
+from ..model_folder import ModelFolder
+from ..pair_files import file_label, read_pair_rows
+from ..scorer import Scorer
+from ..session import CPU, default_threads
 
 SCHEMA_ID = "siamese-runtime-bench/1"
 PROVIDERS = (
@@ -84,7 +82,11 @@ class Variant:
 
 
 def run_bench(config: BenchConfig) -> dict[str, Any]:
-    """Measure every configuration; the report is a JSON-ready dict (see bench.schema.json)."""
+    """Measure every configuration; the report is a JSON-ready dict (see report.schema.json)."""
+    # here, not at the top: the command line imports this module for the subcommand's flags on every start
+    from .machine import machine_info
+    from .profile import profile_scoring
+
     model = ModelFolder.load(config.model)
     skipped: list[dict[str, str]] = []
     profiles = _profiles(model, config, skipped)
@@ -153,11 +155,6 @@ def _profiles(model: ModelFolder, config: BenchConfig, skipped: list[dict[str, s
     for length in config.fixed_lengths:
         profiles.append(LengthProfile(f"fixed:{length}", random_pairs(model, length, needed, config.seed + length)))
     return profiles
-
-
-def file_label(path: str) -> str:
-    """A data file named by its folder and name, e.g. 'bq/test.tsv'."""
-    return "/".join(Path(path).parts[-2:])
 
 
 def random_pairs(model: ModelFolder, length: int, count: int, seed: int) -> list[Pair]:

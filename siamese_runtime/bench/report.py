@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .schemas import validate
+from ..schemas import validate
 
 
 def validate_bench_report(report: Mapping[str, Any]) -> None:

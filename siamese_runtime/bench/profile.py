@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .scorer import Scorer
-from .session import default_session_options
+from ..scorer import Scorer
+from ..session import default_session_options
 
 
 def profile_scoring(scorer: Scorer, left: Sequence[str], right: Sequence[str]) -> dict[str, Any]:
