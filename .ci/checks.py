@@ -29,5 +29,18 @@ def gpu_wheel(path: str) -> None:
     print(f"ci: {path.rsplit('/', 1)[-1]} ships the package and model, requires {', '.join(requires)}")
 
 
+def same_scores(path: str, other: str, tolerance: str) -> None:
+    """Two scored files of the same pairs (e.g. by two providers) agree within `tolerance`."""
+    def read(name: str) -> list[float]:
+        with open(name, encoding="utf-8") as lines:
+            return [float(line.rsplit("\t", 1)[1]) for line in lines]
+
+    first, second = read(path), read(other)
+    assert len(first) == len(second), f"{len(first)} scores against {len(second)}"
+    worst = max(abs(a - b) for a, b in zip(first, second))
+    assert worst <= float(tolerance), f"scores differ by up to {worst:.2e} (more than {tolerance})"
+    print(f"ci: {len(first)} scores agree within {worst:.1e}")
+
+
 if __name__ == "__main__":
-    {"scores": scores, "gpu-wheel": gpu_wheel}[sys.argv[1]](*sys.argv[2:])
+    {"scores": scores, "gpu-wheel": gpu_wheel, "same-scores": same_scores}[sys.argv[1]](*sys.argv[2:])

@@ -11,7 +11,9 @@ log = logging.getLogger(__name__)
 
 AUTO = "auto"
 # fp16 LSTMs run natively (cuDNN) on GPU providers; onnxruntime's CPU provider has no fp16 LSTM kernel
-# and wraps it in casts, so on CPU fp16 only costs time.
+# and wraps it in casts, so on CPU fp16 only costs time. Every other provider is CPU-class for `auto` and
+# gets fp32: OpenVINOExecutionProvider among them (the runtime runs it at OpenVINO's FP32 inference precision,
+# see session.DEFAULT_OPTIONS; its distribution ships no fp16 encoder).
 FP16_PROVIDERS = frozenset({"CUDAExecutionProvider", "TensorrtExecutionProvider", "DmlExecutionProvider"})
 # int8 is dynamic quantization: each batch's activations get their own scale, so a pair's score depends on
 # the sentences batched with it (up to 0.08 on LCQMC test, 22 of 3,000 labels flipped between batch sizes

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import onnxruntime as ort
@@ -83,6 +83,7 @@ class Scorer:
             options.intra_op_num_threads = intra_op_num_threads
         self.session = open_session(self.model.encoder_path(choice.precision), requested, options,
                                     strict=providers != "auto")
+        self._requested = requested
         running = self.session.get_providers()
         if precision == AUTO and running[0] != provider_name(requested[0]):  # fell back: the precision follows
             fallback = choose_precision(AUTO, running[0], self.model)
@@ -91,6 +92,7 @@ class Scorer:
                             fallback.precision, running[0])
                 self.session = open_session(self.model.encoder_path(fallback.precision), running, options,
                                             strict=False)
+                self._requested = list(running)
             choice = fallback
         self.precision, self.precision_reason = choice.precision, choice.reason
         check_encoder(self.session, self.model, self.precision)
@@ -104,6 +106,14 @@ class Scorer:
     def providers(self) -> list[str]:
         """The execution providers the session actually runs on, in priority order."""
         return self.session.get_providers()
+
+    @property
+    def provider_options(self) -> dict[str, dict[str, Any]]:
+        """Each running provider's options: those it was given (the runtime's defaults, such as OpenVINO's
+        fp32 precision, under the caller's own), updated with those onnxruntime reports (OpenVINO reports none)."""
+        given = {spec[0]: spec[1] for spec in self._requested if isinstance(spec, tuple)}
+        reported = self.session.get_provider_options()
+        return {name: {**given.get(name, {}), **reported.get(name, {})} for name in self.providers}
 
     @property
     def threshold(self) -> float:

@@ -17,12 +17,33 @@ log = logging.getLogger(__name__)
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
-ALIASES = {"cpu": [CPU], "cuda": [CUDA, CPU]}
+OPENVINO = "OpenVINOExecutionProvider"
+ALIASES = {"cpu": [CPU], "cuda": [CUDA, CPU], "openvino": [OPENVINO, CPU]}
 ProviderSpec = Union[str, tuple[str, dict[str, Any]]]  # noqa: UP007 (a runtime alias: X | Y needs Python 3.10's types)
-GPU_FIX = (
-    "install the GPU build alone: pip uninstall -y onnxruntime onnxruntime-gpu && "
-    "pip install ./gpu from a checkout of siamese-runtime (see the README, 'Installing: CPU or GPU')"
-)
+# Options the runtime gives a provider unless the caller's own say otherwise. OpenVINO: fp32 inference, so
+# that its scores match the CPU provider's (within 1e-4) whatever precision a build or device would default to.
+DEFAULT_OPTIONS: dict[str, dict[str, str]] = {OPENVINO: {"precision": "FP32"}}
+# The onnxruntime distributions this project's three distributions depend on: they share one module.
+BUILDS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino")
+INSTALL_SECTION = "see the README, 'Installing: CPU, GPU or OpenVINO'"
+
+
+def install_fix(folder: str, build: str) -> str:
+    """How to get the `build` distribution alone: every onnxruntime build out, then the one wanted."""
+    return (f"install the {build} build alone: pip uninstall -y {' '.join(BUILDS)} && pip install {folder} "
+            f"from a checkout of siamese-runtime ({INSTALL_SECTION})")
+
+
+GPU_FIX = install_fix("./gpu", "GPU")
+OPENVINO_FIX = install_fix("./openvino", "OpenVINO")
+FIXES = {CUDA: GPU_FIX, OPENVINO: OPENVINO_FIX}
+# Why a provider the build has may still fail to start (onnxruntime then falls back to CPU), and the fix.
+FALLBACK_CAUSES = {
+    CUDA: "driver, CUDA or cuDNN libraries missing?",
+    "TensorrtExecutionProvider": "driver, CUDA, cuDNN or TensorRT libraries missing?",
+    OPENVINO: "an OpenVINO option it refused, or a device it cannot open? onnxruntime's log says which",
+}
+FALLBACK_FIXES = {CUDA: GPU_FIX, "TensorrtExecutionProvider": GPU_FIX}
 
 
 def installed_onnxruntime_distributions() -> list[str]:
@@ -46,22 +67,27 @@ def _provides_onnxruntime(info: Path) -> bool:
 
 
 def check_single_onnxruntime() -> None:
-    """Warn when both onnxruntime and onnxruntime-gpu are installed: they overwrite each other."""
+    """Warn when several onnxruntime builds (onnxruntime, -gpu, -openvino, ...) are installed: they overwrite
+    each other's module."""
     found = installed_onnxruntime_distributions()
     if len(found) > 1:
         warnings.warn(
-            "both onnxruntime and onnxruntime-gpu are installed; they share one module and whichever was "
-            f"installed last wins, so CUDA may be silently missing. Fix: {GPU_FIX}",
+            f"{len(found)} onnxruntime builds are installed ({', '.join(found)}); they share one module and "
+            "whichever was installed last wins, so a provider may be silently missing. Fix: uninstall them all "
+            f"(pip uninstall -y {' '.join(sorted({*found, *BUILDS}))}), then install the one distribution wanted "
+            f"from a checkout of siamese-runtime: pip install . (CPU), ./gpu (CUDA) or ./openvino (OpenVINO) "
+            f"({INSTALL_SECTION})",
             RuntimeWarning,
             stacklevel=3,
         )
 
 
 def resolve_providers(request: str | Sequence[ProviderSpec]) -> list[ProviderSpec]:
-    """Turn 'auto' | 'cpu' | 'cuda' | an explicit list into providers for InferenceSession.
+    """Turn 'auto' | 'cpu' | 'cuda' | 'openvino' | an explicit list into providers for InferenceSession.
 
     An explicit request that this onnxruntime build cannot run raises ProviderUnavailableError;
-    'auto' takes CUDA when the build has it and otherwise CPU, and logs why.
+    'auto' takes CUDA when the build has it and otherwise CPU, and logs why. A provider of DEFAULT_OPTIONS
+    gets those options under the caller's own (an explicit list's options are passed through).
     """
     available = ort.get_available_providers()
     if request == "auto":
@@ -73,19 +99,27 @@ def resolve_providers(request: str | Sequence[ProviderSpec]) -> list[ProviderSpe
     if isinstance(request, str):
         if request not in ALIASES:
             raise ProviderUnavailableError(
-                f"unknown provider {request!r}; use auto, cpu, cuda or a list of onnxruntime provider names"
+                f"unknown provider {request!r}; use auto, cpu, cuda, openvino or a list of onnxruntime provider names"
             )
         requested: list[ProviderSpec] = list(ALIASES[request])
     else:
         requested = list(request)
     for spec in requested:
-        name = spec if isinstance(spec, str) else spec[0]
+        name = provider_name(spec)
         if name not in available:
-            hint = f" Fix: {GPU_FIX}" if name == CUDA else ""
+            hint = f" Fix: {FIXES[name]}" if name in FIXES else ""
             raise ProviderUnavailableError(
                 f"{name} was requested but this onnxruntime build offers only {', '.join(available)}.{hint}"
             )
-    return requested
+    return [with_default_options(spec) for spec in requested]
+
+
+def with_default_options(spec: ProviderSpec) -> ProviderSpec:
+    """`spec` with the runtime's DEFAULT_OPTIONS for its provider under the caller's own options."""
+    name = provider_name(spec)
+    if name not in DEFAULT_OPTIONS:
+        return spec
+    return name, {**DEFAULT_OPTIONS[name], **(spec[1] if isinstance(spec, tuple) else {})}
 
 
 def default_threads() -> int:
@@ -138,10 +172,10 @@ def open_session(
     first = provider_name(requested[0])
     running = session.get_providers()
     if first not in running and strict:
-        raise ProviderUnavailableError(
-            f"{first} was requested but onnxruntime fell back to {', '.join(running)} "
-            f"(driver, CUDA or cuDNN libraries missing?). Fix: {GPU_FIX}"
-        )
+        why = FALLBACK_CAUSES.get(first, "its libraries missing, or an option it refused?")
+        fix = f" Fix: {FALLBACK_FIXES[first]}" if first in FALLBACK_FIXES else ""
+        raise ProviderUnavailableError(f"{first} was requested but onnxruntime fell back to {', '.join(running)} "
+                                       f"({why}).{fix}")
     if first not in running:
         log.warning("provider %s could not start; running on %s", first, ", ".join(running))
     return session

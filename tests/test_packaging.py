@@ -1,4 +1,4 @@
-"""Packaging: the CPU and GPU distributions ship the same package with one onnxruntime build each."""
+"""Packaging: the CPU, GPU and OpenVINO distributions ship the same package with one onnxruntime build each."""
 
 from __future__ import annotations
 
@@ -18,11 +18,17 @@ def project(path: str) -> dict:
     return tomllib.loads((REPO / path).read_text())["project"]
 
 
-def test_gpu_distribution_swaps_only_the_onnxruntime_build() -> None:
-    cpu, gpu = project("pyproject.toml"), project("gpu/pyproject.toml")
-    assert [d.replace("onnxruntime", "onnxruntime-gpu", 1) if d.startswith("onnxruntime") else d
-            for d in cpu["dependencies"]] == gpu["dependencies"]
-    assert cpu["scripts"] == gpu["scripts"]
+# The other distributions built from the same source: their folder and the onnxruntime build they depend on.
+DISTRIBUTIONS = {"gpu": "onnxruntime-gpu", "openvino": "onnxruntime-openvino"}
+
+
+@pytest.mark.parametrize("folder", DISTRIBUTIONS)
+def test_other_distributions_swap_only_the_onnxruntime_build(folder: str) -> None:
+    cpu, other = project("pyproject.toml"), project(f"{folder}/pyproject.toml")
+    assert [d.replace("onnxruntime", DISTRIBUTIONS[folder], 1) if d.startswith("onnxruntime") else d
+            for d in cpu["dependencies"]] == other["dependencies"]
+    assert cpu["scripts"] == other["scripts"]
+    assert other["name"] == f"siamese-runtime-{folder}"
 
 
 def test_runtime_dependencies_exclude_training_libraries() -> None:
@@ -30,10 +36,24 @@ def test_runtime_dependencies_exclude_training_libraries() -> None:
     assert not [d for d in project("pyproject.toml")["dependencies"] if d.startswith(heavy)]
 
 
-def test_gpu_distribution_offers_the_runtime_extras() -> None:
-    cpu, gpu = project("pyproject.toml"), project("gpu/pyproject.toml")
+@pytest.mark.parametrize("folder", DISTRIBUTIONS)
+def test_other_distributions_offer_the_runtime_extras(folder: str) -> None:
+    cpu, other = project("pyproject.toml"), project(f"{folder}/pyproject.toml")
+    assert set(other["optional-dependencies"]) == {"parquet", "ray"}
     for extra in ("parquet", "ray"):
-        assert cpu["optional-dependencies"][extra] == gpu["optional-dependencies"][extra], extra
+        assert cpu["optional-dependencies"][extra] == other["optional-dependencies"][extra], extra
+
+
+def test_the_openvino_wheel_ships_the_cpu_wheels_model_files() -> None:
+    """OpenVINO runs on the CPU at fp32: the same force-included model files as the CPU wheel, at the same places."""
+    def shipped(path: str, prefix: str = "") -> dict[str, str]:
+        files = tomllib.loads((REPO / path).read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+        return {source.removeprefix(prefix): target for source, target in files.items() if "models/" in source}
+
+    assert shipped("openvino/pyproject.toml", "../") == shipped("pyproject.toml")
+    source = tomllib.loads((REPO / "openvino/pyproject.toml").read_text())["tool"]["hatch"]
+    assert source["build"]["targets"]["wheel"]["force-include"]["../siamese_runtime"] == "siamese_runtime"
+    assert source["version"]["path"] == "../siamese_runtime/__init__.py"
 
 
 RUNTIME_MODEL_FILES = {"manifest.json", "vocab.json", "encoder.onnx", "encoder.int8.onnx", "MODEL_CARD.md"}

@@ -19,6 +19,7 @@ from .conftest import REPO
 def test_auto_is_fp32_on_cpu_and_fp16_on_gpu_providers_with_the_reason() -> None:
     model = ModelFolder.load()
     assert choose_precision("auto", "CUDAExecutionProvider", model).precision == "fp16"
+    assert choose_precision("auto", "OpenVINOExecutionProvider", model).precision == "fp32"  # CPU-class
     scorer = Scorer(model, providers="cpu")
     assert scorer.precision == "fp32" and scorer.session.get_providers()[0] == "CPUExecutionProvider"
     assert scorer.precision_reason == "auto: fp32 on CPUExecutionProvider; int8 scores would depend on batching"

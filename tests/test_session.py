@@ -8,13 +8,15 @@ import warnings
 import onnxruntime as ort
 import pytest
 
-from siamese_runtime import ProviderUnavailableError, Scorer
+from siamese_runtime import ProviderUnavailableError, Scorer, session
 from siamese_runtime.session import (
     CPU,
     CUDA,
+    OPENVINO,
     check_single_onnxruntime,
     installed_onnxruntime_distributions,
     resolve_providers,
+    with_default_options,
 )
 
 HAS_CUDA = CUDA in ort.get_available_providers()
@@ -58,6 +60,24 @@ def test_single_onnxruntime_distribution_installed() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_single_onnxruntime()
+
+
+def test_several_onnxruntime_builds_warn_with_the_general_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session, "installed_onnxruntime_distributions", lambda: ["onnxruntime", "onnxruntime-openvino"])
+    with pytest.warns(RuntimeWarning) as caught:
+        check_single_onnxruntime()
+    message = str(caught[0].message)
+    assert "2 onnxruntime builds are installed (onnxruntime, onnxruntime-openvino)" in message
+    assert "pip uninstall -y onnxruntime onnxruntime-gpu onnxruntime-openvino" in message
+    assert "pip install . (CPU), ./gpu (CUDA) or ./openvino (OpenVINO)" in message
+
+
+def test_openvino_gets_fp32_precision_under_the_callers_own_options() -> None:
+    assert with_default_options(OPENVINO) == (OPENVINO, {"precision": "FP32"})
+    assert with_default_options((OPENVINO, {"num_of_threads": "2"})) == (
+        OPENVINO, {"precision": "FP32", "num_of_threads": "2"})
+    assert with_default_options((OPENVINO, {"precision": "ACCURACY"})) == (OPENVINO, {"precision": "ACCURACY"})
+    assert with_default_options(CPU) == CPU and with_default_options(CUDA) == CUDA
 
 
 @pytest.mark.gpu
