@@ -22,8 +22,8 @@ import ray
 from siamese_runtime.bench.machine import machine_info
 from siamese_runtime.bench.report import markdown_table, write_json
 from siamese_runtime.cli import RAY_ONE_INPUT_WARNING
+from siamese_runtime.io.pair_files import file_label
 from siamese_runtime.job import JobOptions, run_job
-from siamese_runtime.pair_files import file_label
 from siamese_runtime.ray.job import ClusterOptions, run_ray_job
 from siamese_runtime.ray.scoring import ScorerOptions
 from siamese_runtime.scorer import Scorer

@@ -13,6 +13,7 @@ from typing import Any
 import keras
 import onnx
 
+from siamese_runtime.io.pair_files import file_label
 from siamese_runtime.model_folder import sha256_of
 from siamese_runtime.scorer import Scorer
 from siamese_runtime.tokenizer import Tokenizer
@@ -117,7 +118,7 @@ def _build(
     folder.add(MODEL_FILE, "keras", "fp32")
 
     _step(4, "scoring the validation split and report files with every variant")
-    datasets = {"validation": run.validation_path, **{_label(f): Path(f) for f in report_files}}
+    datasets = {"validation": run.validation_path, **{file_label(f): Path(f) for f in report_files}}
     accuracy = _accuracy_by_variant(staging, datasets)
     folder.metrics.update({"parity": parity.as_dict(), "optimization": optimization, **accuracy})
     manifest = folder.write()
@@ -212,11 +213,6 @@ def _accuracy_by_variant(folder: Path, datasets: dict[str, Path]) -> dict[str, A
                 "%s loses %.2f accuracy points, over its %.1f bound: marked in the manifest", precision, drop, limit
             )
     return {"accuracy": results, "variant_bounds": bounds}
-
-
-def _label(path: str) -> str:
-    """A report file's label, its last two path parts: '.../data/bq/test.tsv' -> 'bq/test.tsv'."""
-    return "/".join(Path(path).parts[-2:])
 
 
 def _describe(report: ParityReport) -> str:

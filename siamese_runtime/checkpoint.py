@@ -16,7 +16,7 @@ VERSION = 1
 HEAD_BYTES = 1 << 20
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Progress:
     """Counts and positions after the last completed chunk: everything needed to go on from there."""
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from siamese_runtime import Scorer
-from siamese_runtime.pair_files import read_pair_rows
+from siamese_runtime.io.pair_files import read_pair_rows
 
 BAR = {"bq/test.tsv": 0.70, "lcqmc/test.tsv": 0.72}
 

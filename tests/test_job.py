@@ -10,9 +10,9 @@ import pytest
 
 from siamese_runtime import BadRowError, Scorer, SiameseRuntimeError
 from siamese_runtime.checkpoint import Checkpoint
+from siamese_runtime.io.pair_files import read_scored
 from siamese_runtime.io.safe_output import partial_path
 from siamese_runtime.job import JobOptions, run_job
-from siamese_runtime.pair_files import read_scored
 
 SCORER = Scorer(providers="cpu")
 

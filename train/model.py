@@ -8,9 +8,10 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from siamese_runtime.heads import EPSILON  # one epsilon for the Keras and numpy heads
+
 ENCODER = "encoder"
 EMBEDDING = "char_embedding"
-EPSILON = 1e-7
 
 
 @keras.saving.register_keras_serializable(package="siamese")

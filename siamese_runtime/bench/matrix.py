@@ -20,8 +20,8 @@ import onnxruntime as ort
 
 from ..arguments import non_negative_int, positive_int
 from ..errors import SiameseRuntimeError
+from ..io.pair_files import file_label, read_pair_rows
 from ..model_folder import ModelFolder
-from ..pair_files import file_label, read_pair_rows
 from ..scorer import Scorer
 from ..session import CPU, default_threads
 

@@ -1,5 +1,5 @@
-"""Headerless TSV pair files read strictly: every row has its sentences, or BadRowError (train/ reads these);
-their labels in reports, and the score files written from them."""
+"""Headerless TSV pair files read strictly (every row has its sentences, or BadRowError), as the benchmarks
+and the accuracy checks read the official tests; their labels in reports, and the score files written from them."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .bad_rows import text_problem
-from .errors import BadRowError
-from .io.readers import open_table
+from ..bad_rows import text_problem
+from ..errors import BadRowError
+from .readers import open_table
 
 
 @dataclass(frozen=True)
