@@ -50,7 +50,7 @@ def plot_end_to_end(results: Mapping[str, Any], path: Path) -> Path:
 
     ways, rows = results["ways"], results["files"]
     width = 0.8 / len(ways)
-    figure, axis = plt.subplots(figsize=(2.2 + 3.2 * len(rows), 5.2))
+    figure, axis = plt.subplots(figsize=(2.2 + 3.2 * len(rows), 6))
     for index, (key, label) in enumerate(ways.items()):
         positions = [group + (index - (len(ways) - 1) / 2) * width for group in range(len(rows))]
         speeds = [row["pairs_per_second"][key] for row in rows]
@@ -63,7 +63,7 @@ def plot_end_to_end(results: Mapping[str, Any], path: Path) -> Path:
              title=f"End to end on {results['machine']['cpu_model']}, {results['machine']['logical_cores']} cores; "
                    "labels: speed-up over (a)")
     axis.margins(y=0.12)
-    axis.legend(loc="upper left", fontsize=8)
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8, frameon=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
