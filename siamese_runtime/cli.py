@@ -98,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("input", help="TSV, CSV, JSONL or Parquet file of pairs; '-' reads stdin")
     score.add_argument("-o", "--output", required=True, help="output file (same formats); '-' writes stdout")
     score.add_argument("--model", help="model folder (default: the embedded default model)")
-    score.add_argument("--provider", default="auto", help="auto | cpu | cuda | openvino (default: auto)")
+    score.add_argument("--provider", default="auto",
+                       help="auto | cpu | cuda | cuda:N (GPU N) | openvino (default: auto)")
     score.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8", "fp16"],
                        help="encoder precision; auto: fp16 on GPU providers when the model has it, else fp32")
     score.add_argument("--batch-size", type=positive_int, default=256,

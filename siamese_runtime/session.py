@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import warnings
@@ -43,7 +45,28 @@ FALLBACK_CAUSES = {
     "TensorrtExecutionProvider": "driver, CUDA, cuDNN or TensorRT libraries missing?",
     OPENVINO: "an OpenVINO option it refused, or a device it cannot open? onnxruntime's log says which",
 }
-FALLBACK_FIXES = {CUDA: GPU_FIX, "TensorrtExecutionProvider": GPU_FIX}
+CUDA_START_FIX = ("a driver for the GPU, and the CUDA and cuDNN libraries onnxruntime-gpu was built for: "
+                  "pip install './gpu[cuda]' installs the libraries from the package index (the runtime preloads "
+                  "them), or install a CUDA toolkit and cuDNN system-wide")
+FALLBACK_FIXES = {CUDA: CUDA_START_FIX, "TensorrtExecutionProvider": CUDA_START_FIX}
+GPU_PROVIDERS = frozenset({CUDA, "TensorrtExecutionProvider"})
+
+
+def _preload_cuda_libraries() -> None:
+    """Load the CUDA and cuDNN libraries that `./gpu[cuda]` installs as Python packages (onnxruntime-gpu's
+    preload_dlls), so that a GPU user needs no system CUDA toolkit; a build without it, or libraries found
+    elsewhere, leave the search to the system as before."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(said):  # it prints what it misses: never into a job's stdout output
+            preload()
+    except Exception as error:  # noqa: BLE001 (a missing package only means the system's libraries are used)
+        log.info("could not preload CUDA libraries from Python packages (%s); using the system's", error)
+    if said.getvalue().strip():
+        log.info("preloading CUDA libraries: %s", " ".join(said.getvalue().split()))
 
 
 def installed_onnxruntime_distributions() -> list[str]:
@@ -97,11 +120,7 @@ def resolve_providers(request: str | Sequence[ProviderSpec]) -> list[ProviderSpe
         log.info("provider auto: this onnxruntime build has no CUDA (%s), using CPU", ", ".join(available))
         return [CPU]
     if isinstance(request, str):
-        if request not in ALIASES:
-            raise ProviderUnavailableError(
-                f"unknown provider {request!r}; use auto, cpu, cuda, openvino or a list of onnxruntime provider names"
-            )
-        requested: list[ProviderSpec] = list(ALIASES[request])
+        requested: list[ProviderSpec] = _alias(request)
     else:
         requested = list(request)
     for spec in requested:
@@ -112,6 +131,17 @@ def resolve_providers(request: str | Sequence[ProviderSpec]) -> list[ProviderSpe
                 f"{name} was requested but this onnxruntime build offers only {', '.join(available)}.{hint}"
             )
     return [with_default_options(spec) for spec in requested]
+
+
+def _alias(request: str) -> list[ProviderSpec]:
+    """'cpu' | 'cuda' | 'cuda:N' (GPU number N) | 'openvino' as provider specs."""
+    name, _, device = request.partition(":")
+    if name == "cuda" and device.isdigit():
+        return [(CUDA, {"device_id": int(device)}), CPU]
+    if request not in ALIASES:
+        raise ProviderUnavailableError(f"unknown provider {request!r}; use auto, cpu, cuda, cuda:N (GPU number N), "
+                                       "openvino or a list of onnxruntime provider names")
+    return list(ALIASES[request])
 
 
 def with_default_options(spec: ProviderSpec) -> ProviderSpec:
@@ -168,8 +198,10 @@ def open_session(
     """A session on resolved providers; `strict`: the first provider must really run (onnxruntime would
     otherwise fall back to CPU silently)."""
     check_single_onnxruntime()
-    session = new_session(model_path, requested, options)
     first = provider_name(requested[0])
+    if first in GPU_PROVIDERS:
+        _preload_cuda_libraries()
+    session = new_session(model_path, requested, options)
     running = session.get_providers()
     if first not in running and strict:
         why = FALLBACK_CAUSES.get(first, "its libraries missing, or an option it refused?")

@@ -39,7 +39,8 @@ def test_runtime_dependencies_exclude_training_libraries() -> None:
 @pytest.mark.parametrize("folder", DISTRIBUTIONS)
 def test_other_distributions_offer_the_runtime_extras(folder: str) -> None:
     cpu, other = project("pyproject.toml"), project(f"{folder}/pyproject.toml")
-    assert set(other["optional-dependencies"]) == {"parquet", "ray"}
+    own = {"cuda"} if folder == "gpu" else set()  # the GPU build's CUDA and cuDNN libraries from the index
+    assert set(other["optional-dependencies"]) == {"parquet", "ray", *own}
     for extra in ("parquet", "ray"):
         assert cpu["optional-dependencies"][extra] == other["optional-dependencies"][extra], extra
 

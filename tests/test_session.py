@@ -22,6 +22,18 @@ from siamese_runtime.session import (
 HAS_CUDA = CUDA in ort.get_available_providers()
 
 
+def cuda_start_failure() -> str | None:
+    """Why a CUDA session cannot start here (None: it starts). A GPU build without a GPU lists CUDA yet falls back."""
+    try:
+        Scorer(providers="cuda")
+    except ProviderUnavailableError as error:
+        return str(error)
+    return None
+
+
+CUDA_FAILURE = cuda_start_failure() if HAS_CUDA else "no CUDA execution provider in this onnxruntime build"
+
+
 def test_cpu_request_runs_on_cpu() -> None:
     assert Scorer(providers="cpu").providers == [CPU]
 
@@ -81,9 +93,33 @@ def test_openvino_gets_fp32_precision_under_the_callers_own_options() -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not HAS_CUDA, reason="no CUDA execution provider in this onnxruntime build")
+@pytest.mark.skipif(CUDA_FAILURE is not None, reason=f"CUDA cannot run here: {CUDA_FAILURE}")
 def test_cuda_really_runs_and_matches_cpu() -> None:
     pairs = [("花呗怎么还款", "花呗如何还款"), ("借呗额度", "今天天气")]
     cuda = Scorer(providers="cuda")
     assert cuda.providers[0] == CUDA
     assert abs(cuda.score(pairs) - Scorer(providers="cpu").score(pairs)).max() < 1e-4
+
+
+def test_cuda_with_a_device_number_reaches_the_provider_options() -> None:
+    if HAS_CUDA:
+        assert resolve_providers("cuda:1")[0] == (CUDA, {"device_id": 1})
+    else:
+        with pytest.raises(ProviderUnavailableError, match="CUDAExecutionProvider was requested"):
+            resolve_providers("cuda:1")
+    with pytest.raises(ProviderUnavailableError, match=r"unknown provider 'cuda:x'; use .*cuda:N"):
+        resolve_providers("cuda:x")
+
+
+@pytest.mark.skipif(not HAS_CUDA or CUDA_FAILURE is None, reason="needs a GPU build whose CUDA cannot start here")
+def test_a_gpu_build_without_a_gpu_fails_clearly_and_auto_falls_back_to_the_cpu_precision(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert CUDA_FAILURE is not None and "fell back to CPUExecutionProvider" in CUDA_FAILURE
+    assert "pip install './gpu[cuda]'" in CUDA_FAILURE
+    with caplog.at_level(logging.WARNING):
+        scorer = Scorer(providers="auto")
+    assert scorer.providers[0] == CPU and scorer.precision == "fp32"
+    assert "could not start; reopening the encoder in fp32" in caplog.text
+    pairs = [("花呗怎么还款", "花呗如何还款"), ("借呗额度", "今天天气")]
+    assert abs(scorer.score(pairs) - Scorer(providers="cpu").score(pairs)).max() == 0
