@@ -48,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="siamese-runtime: %(message)s")
     signal.signal(signal.SIGTERM, _terminate)
+    warnings.showwarning = _show_warning
     try:
         return args.run(args)
     except BaseException as error:  # the error boundary: one clear line and an exit code, never a traceback
@@ -57,6 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if message:
             print(f"siamese-runtime: {message}", file=sys.stderr)
         return code
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    """A warning as one of the command's own lines, not Python's file:line: Category: text form."""
+    logging.getLogger("siamese_runtime").warning("%s", message)
 
 
 def _terminate(signum: int, frame: object) -> None:
