@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass, replace
 from typing import cast
 
@@ -21,10 +21,10 @@ from .io.readers import KNOWN_COLUMNS, Record, Table, open_table
 from .io.safe_output import (
     STDIO,
     AtomicFile,
-    OutputLock,
     check_no_overlap,
     is_regular_input,
     is_stream,
+    locked,
     partial_path,
     sidecar_path,
 )
@@ -127,7 +127,7 @@ def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[Progress
     """
     started = time.perf_counter()
     plan = _plan(scorer, options)
-    with _locked(plan):
+    with locked([plan.options.output, plan.rejects]):
         progress = _starting_progress(plan)
         resumed_rows = progress.rows
         stats = EncodeStats(progress.encoded, progress.truncated)
@@ -164,18 +164,6 @@ def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
     }
     checkpoint = Checkpoint(options.output, fingerprint(options.input, settings)) if resumable else None
     return _Plan(options=options, in_format=in_format, out_format=out_format, rejects=rejects, checkpoint=checkpoint)
-
-
-@contextmanager
-def _locked(plan: _Plan) -> Iterator[None]:
-    """Every file target locked for the job's lifetime; a second job on one of them fails at once."""
-    with ExitStack() as stack:
-        for target in (plan.options.output, plan.rejects):
-            if target is not None and not is_stream(target):
-                lock = OutputLock(target)
-                lock.acquire()
-                stack.callback(lock.release)
-        yield
 
 
 def _starting_progress(plan: _Plan) -> Progress:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 from siamese_runtime import SiameseRuntimeError
-from siamese_runtime.errors import InputError
+from siamese_runtime.errors import InputError, OutputLockedError
 from siamese_runtime.io.columns import select_columns
 from siamese_runtime.io.formats import format_of, pyarrow_parquet
 from siamese_runtime.io.readers import Position, looks_like_header, open_table
-from siamese_runtime.io.safe_output import AtomicFile, partial_path
+from siamese_runtime.io.safe_output import AtomicFile, locked, partial_path
 from siamese_runtime.io.writers import ScoredRow, TextRows
 
 
@@ -209,3 +210,13 @@ def test_atomic_file_appears_whole_or_not_at_all_and_resumes_at_a_length(tmp_pat
     failed.write("x")
     failed.discard()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tsv"]
+
+
+def test_a_locked_target_refuses_a_second_holder_and_remote_targets_are_not_locked(tmp_path: Path) -> None:
+    out = str(tmp_path / "scores.parquet")
+    holder = rf"{out} is being written by another job \(pid {os.getpid()}\)"
+    with locked([out, None, "s3://bucket/scores/"]), pytest.raises(OutputLockedError, match=holder), locked([out]):
+        pass
+    with locked([out]):  # released: the next job gets it
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -18,8 +18,8 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -203,6 +203,19 @@ class OutputLock:
             self.path.unlink(missing_ok=True)
             os.close(self._descriptor)
             self._descriptor = None
+
+
+@contextmanager
+def locked(targets: Iterable[str | None]) -> Iterator[None]:
+    """Each local file target locked for the block's lifetime (streams, remote URIs and None are skipped);
+    a second job on one of them fails at once with OutputLockedError naming the holder."""
+    with ExitStack() as stack:
+        for target in targets:
+            if target is not None and "://" not in target and not is_stream(target):
+                lock = OutputLock(target)
+                lock.acquire()
+                stack.callback(lock.release)
+        yield
 
 
 class AtomicFile:

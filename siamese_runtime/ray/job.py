@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..bad_rows import reject_line
 from ..errors import BadRowError, UsageError
 from ..io.columns import select_columns
-from ..io.safe_output import AtomicFile, check_distinct
+from ..io.safe_output import AtomicFile, check_distinct, locked
 from ..job import JobOptions, per_second
 from .cluster import connected
 from .files import LINE, PATH, RAW_VALUES, arrow_batches, find_pair_files, read_pairs, write_parquet
@@ -56,7 +56,7 @@ def run_ray_job(scorer: ScorerOptions, options: JobOptions, cluster: ClusterOpti
     """
     started = time.perf_counter()
     _check(options)
-    with connected(cluster.address):
+    with locked([options.output, options.rejects]), connected(cluster.address):
         files = find_pair_files(options.input, options.input_format, options.header_choice)
         selection = select_columns(files.columns, files.header, options.left, options.right, options.id_column)
         columns = PairColumns(files.columns[selection.left], files.columns[selection.right],
