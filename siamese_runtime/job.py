@@ -17,7 +17,7 @@ from .errors import BadRowError, InputError, ResumeError, UsageError
 from .inputs import int_at_least
 from .io.columns import Selection, select_columns
 from .io.formats import format_of
-from .io.readers import KNOWN_COLUMNS, Record, Table, open_table
+from .io.readers import Record, Table, display_name, known_names, open_table
 from .io.safe_output import (
     STDIO,
     AtomicFile,
@@ -277,19 +277,19 @@ def _selection(table: Table, options: JobOptions) -> Selection:
     if not table.columns:
         first = next(table.records, None)
         if first is None:
-            log.warning("%s is empty: the output has no rows either", _name(options.input))
+            log.warning("%s is empty: the output has no rows either", display_name(options.input))
             return Selection(0, 1, None)
         if options.policy == "stop":
-            raise BadRowError(_name(options.input), first.line, first.problem or "no columns")
-        raise InputError(f"{_name(options.input)}: none of the first rows could be read (line {first.line}: "
+            raise BadRowError(display_name(options.input), first.line, first.problem or "no columns")
+        raise InputError(f"{display_name(options.input)}: none of the first rows could be read (line {first.line}: "
                          f"{first.problem}), so its columns are unknown")
     try:
         chosen = select_columns(table.columns, table.header, options.left, options.right, options.id_column)
     except UsageError as error:
-        raise UsageError(f"{_name(options.input)}: {error}") from None
+        raise UsageError(f"{display_name(options.input)}: {error}") from None
     replaced = [table.columns[i] for i in (chosen.left, chosen.right) if table.columns[i] in (SCORE, PREDICTED)]
     if replaced:
-        raise UsageError(f"{_name(options.input)}: the sentence column {replaced[0]!r} would be replaced by the "
+        raise UsageError(f"{display_name(options.input)}: the sentence column {replaced[0]!r} would be replaced by the "
                          "output's own column of that name; rename it in the input")
     return chosen
 
@@ -297,13 +297,9 @@ def _selection(table: Table, options: JobOptions) -> Selection:
 def _warn_of_a_guessed_header(table: Table, plan: _Plan) -> None:
     """A header found by its shape, not by known column names, may be a data row: say so."""
     guessed = table.header and plan.options.header_choice is None and plan.in_format in ("tsv", "csv")
-    if guessed and not {name.strip().lower() for name in table.columns} <= KNOWN_COLUMNS:
+    if guessed and not known_names(table.columns):
         log.warning("%s: the first row was taken as a header (%s); if it is data, rerun with --no-header",
-                    _name(plan.options.input), ", ".join(table.columns))
-
-
-def _name(path: str) -> str:
-    return "<stdin>" if path == STDIO else path
+                    display_name(plan.options.input), ", ".join(table.columns))
 
 
 def _score_chunk(
@@ -322,7 +318,7 @@ def _score_chunk(
             rows.append(ScoredRow(record.values, record.source, score >= scorer.threshold, score))
             continue
         if options.policy == "stop":
-            raise BadRowError(_name(options.input), record.line, problem)
+            raise BadRowError(display_name(options.input), record.line, problem)
         row_id = record.values[selection.id] if selection.id is not None and selection.id < len(record.values) else None
         rejected.append(reject_line(record.line, row_id, problem, record.values))
         if options.policy == "null":

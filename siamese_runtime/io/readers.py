@@ -74,13 +74,12 @@ def open_table(
     the keys of the first objects; with `strict_keys`, an object with another key is a bad row (an output
     with fixed columns would drop it). With a pyarrow `filesystem`, `path` is read from it (S3, GCS, ...).
     """
-    name = "<stdin>" if path == "-" else path
     if fmt == "parquet":
         yield _parquet_table(path, start, filesystem)
         return
     parse = {"tsv": _tsv_records, "csv": _csv_records, "jsonl": _jsonl_records}[fmt]
     with _open_binary(path, filesystem) as stream:
-        _refuse_other_encodings(stream, name)
+        _refuse_other_encodings(stream, display_name(path))
         records = parse(stream, Position(0, 0))
         head = list(islice(records, PEEK_ROWS))
         if fmt == "jsonl":
@@ -125,6 +124,16 @@ def _json_keys(head: list[Record]) -> list[str]:
     return list(keys)
 
 
+def known_names(cells: list[str]) -> bool:
+    """Every cell is a known column name (sentence1, text_a, label, ...): a header beyond doubt."""
+    return all(cell.strip().lower() in KNOWN_COLUMNS for cell in cells)
+
+
+def display_name(path: str) -> str:
+    """How messages name an input: its path, or <stdin>."""
+    return "<stdin>" if path == "-" else path
+
+
 def looks_like_header(rows: list[list[object]]) -> bool:
     """True when the first row names columns: distinct non-empty cells that are all known column names,
     or a column that is numeric in the following rows (a label) but not in the first."""
@@ -133,7 +142,7 @@ def looks_like_header(rows: list[list[object]]) -> bool:
     first, rest = [str(v).strip() for v in rows[0]], [r for r in rows[1:] if len(r) == len(rows[0])]
     if not all(first) or len(set(first)) != len(first):
         return False
-    if all(cell.lower() in KNOWN_COLUMNS for cell in first):
+    if known_names(first):
         return True
     return bool(rest) and any(
         not _is_number(cell) and all(_is_number(str(row[i])) for row in rest) for i, cell in enumerate(first)
