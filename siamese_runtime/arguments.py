@@ -6,7 +6,9 @@ import argparse
 from collections.abc import Callable
 
 
-def _number(kind: type[int] | type[float], minimum: float, description: str) -> Callable[[str], int | float]:
+def _number(
+    kind: type[int] | type[float], minimum: float, description: str, maximum: float = float("inf")
+) -> Callable[[str], int | float]:
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
@@ -14,6 +16,8 @@ def _number(kind: type[int] | type[float], minimum: float, description: str) -> 
             raise argparse.ArgumentTypeError(f"{text!r} is not {description}") from None
         if not value >= minimum:  # also refuses NaN
             raise argparse.ArgumentTypeError(f"{text} is not {description}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"{text} is more than {maximum:,}, the most this flag takes")
         return value
 
     parse.__name__ = description  # argparse names the type in some messages
@@ -21,6 +25,8 @@ def _number(kind: type[int] | type[float], minimum: float, description: str) -> 
 
 
 positive_int = _number(int, 1, "a whole number of at least 1")
+MAX_CHUNK_ROWS = 10_000_000  # rows held in memory at once; beyond it a chunk only costs memory
+chunk_rows = _number(int, 1, "a whole number of at least 1", MAX_CHUNK_ROWS)
 non_negative_int = _number(int, 0, "a whole number of at least 0")
 non_negative_float = _number(float, 0, "a number of at least 0")
 positive_float = _number(float, 1e-9, "a number above 0")

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import __version__
-from .arguments import non_negative_float, non_negative_int, positive_float, positive_int
+from .arguments import chunk_rows, non_negative_float, non_negative_int, positive_float, positive_int
 from .bad_rows import POLICIES
 from .errors import OutputLockedError, SiameseRuntimeError, UsageError
 from .io.formats import FORMATS
@@ -33,6 +33,7 @@ EXIT_LOCKED = 75  # another job is writing the same output: try again later
 EXIT_BROKEN_PIPE = 141  # whoever read stdout stopped reading (128 + SIGPIPE)
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); a file job keeps its checkpoint for --resume
 EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM), as from a scheduler; likewise resumable
+MAX_THREADS_PER_CORE = 64
 RAY_CHUNK_ROWS = 1024  # small batches spread even one file over many actors
 # Ray counts a file's read task as one input and warns that one input cannot feed several actors; but each
 # read task streams many blocks, which do.
@@ -129,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="stop (default): fail with file:line: reason; skip: no output row; "
                             "null: an output row with an empty score. skip and null write a reject file")
     score.add_argument("--reject-file", help="JSONL of bad rows with line and reason (default: OUTPUT.rejects.jsonl)")
-    score.add_argument("--chunk-rows", type=positive_int,
+    score.add_argument("--chunk-rows", type=chunk_rows,
                        help="rows read, scored and checkpointed at a time (default: 8192; ray: rows per actor call, "
                             f"default {RAY_CHUNK_ROWS})")
     score.add_argument("--resume", action="store_true", help="go on from the checkpoint of an interrupted job")
@@ -203,6 +204,9 @@ def _check_threads(threads: int | None, oversubscribe: bool) -> None:
     if threads is not None and threads > cores and not oversubscribe:
         raise UsageError(f"--threads {threads} is more than the {cores} cores this process may use; "
                          "add --oversubscribe if you mean it")
+    if threads is not None and threads > MAX_THREADS_PER_CORE * cores:
+        raise UsageError(f"--threads {threads} is more than {MAX_THREADS_PER_CORE} per core, even with "
+                         "--oversubscribe: each thread reserves memory (100,000 exhausted 16 GB)")
 
 
 def _score_on_ray(args: argparse.Namespace, options: JobOptions) -> int:

@@ -49,12 +49,15 @@ def as_pair(value: object, index: int) -> tuple[object, object]:
     return value[0], value[1]
 
 
-def int_at_least(value: object, name: str, minimum: int = 1) -> int:
-    """`value` as an int if it is one (bool is not) and at least `minimum`; else TypeError or ValueError naming it."""
+def int_at_least(value: object, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """`value` as an int if it is one (bool is not), at least `minimum` and at most `maximum`; else TypeError or
+    ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {_preview(value)}")
     if value < minimum:
         raise ValueError(f"{name} must be {minimum} or more, got {value}")
+    if maximum is not None and int(value) > maximum:
+        raise ValueError(f"{name} must be at most {maximum:,}, got {value}")
     return int(value)
 
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass, replace
 from typing import cast
 
+from .arguments import MAX_CHUNK_ROWS
 from .bad_rows import BadRowPolicy, bad_row_policy, pair_problem, reject_line
 from .batching import chunked
 from .checkpoint import Checkpoint, Progress, fingerprint
@@ -56,7 +57,7 @@ class JobOptions:
     def __post_init__(self) -> None:
         """Checked once, at construction: the policy, and a chunk of at least one row."""
         bad_row_policy(self.on_bad_row)
-        int_at_least(self.chunk_rows, "chunk_rows")
+        int_at_least(self.chunk_rows, "chunk_rows", maximum=MAX_CHUNK_ROWS)
 
     @property
     def header_choice(self) -> bool | None:

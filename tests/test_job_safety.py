@@ -440,3 +440,17 @@ def test_file_names_that_are_not_utf8_work_and_resume(pairs: Path, tmp_path: Pat
     assert summary.resumed_rows == 100 and out.read_text(encoding="utf-8").count("\n") == 500
     result = run_cli("score", str(odd_input), "-o", str(tmp_path / os.fsdecode(b"cli\xfe.tsv")))
     assert result.returncode == 0, stderr_of(result)
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--chunk-rows", "99999999999999999999", "is more than 10,000,000, the most this flag takes"),
+    ("--threads", "99999", "is more than 64 per core, even with --oversubscribe"),
+])
+def test_absurdly_large_numbers_are_refused_even_when_forced(
+    pairs: Path, tmp_path: Path, flag: str, value: str, message: str
+) -> None:
+    result = run_cli("score", str(pairs), "-o", str(tmp_path / "out.tsv"), flag, value, "--oversubscribe")
+    assert result.returncode == EXIT_USAGE and message in stderr_of(result)
+    assert files_in(tmp_path) == ["in.tsv"]
+    with pytest.raises(ValueError, match="chunk_rows must be at most 10,000,000"):
+        JobOptions(str(pairs), str(tmp_path / "out.tsv"), chunk_rows=10**20)
