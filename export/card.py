@@ -36,6 +36,27 @@ def summary_table(folder: Path, manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def calibration_section(manifest: dict[str, Any]) -> str:
+    """Markdown: how scores become probabilities, and how well they are, with the reliability diagram."""
+    calibration, report = manifest.get("calibration"), manifest["metrics"].get("calibration")
+    if calibration is None or report is None:
+        return "Scores are the head's raw similarity, not calibrated probabilities."
+    errors = " | ".join(f"{value:.4f}" for value in report["expected_calibration_error"].values())
+    return f"""## Calibration
+
+The score is a probability that the two sentences mean the same, for pairs drawn with even odds: the head's
+score s goes through Platt scaling sigmoid({calibration['slope']:.4f} logit(s) {calibration['intercept']:+.4f}),
+fitted on the {calibration.get('fitted_on', 'validation split')}. For a population where a share p of pairs
+match, add log(p / (1 - p)) to the logit of the score. Expected calibration error (10 equal-width bins; the
+validation split weighted to balanced classes, as calibrated, and as drawn):
+
+| {' | '.join(report['expected_calibration_error'])} |
+|{' --- |' * len(report['expected_calibration_error'])}
+| {errors} |
+
+![reliability diagram]({report['diagram']})"""
+
+
 def write_model_card(folder: Path, manifest: dict[str, Any]) -> None:
     tokenizer = manifest["tokenizer"]
     text = f"""# Model card: {manifest['name']}
@@ -50,5 +71,7 @@ the training run `{manifest.get('source_run', '?')}`.
   test files are scored for this table and never used to train, tune or choose anything.
 
 {summary_table(folder, manifest)}
+
+{calibration_section(manifest)}
 """
     (folder / CARD_FILE).write_text(text, encoding="utf-8")

@@ -12,7 +12,16 @@ import onnx  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf2onnx  # noqa: E402
 
-from train.model import EMBEDDING, ENCODER, build_encoder, build_pair_model  # noqa: E402
+from train.model import (  # noqa: E402
+    EMBEDDING,
+    ENCODER,
+    HIDDEN,
+    LEARNED_HEAD,
+    OUTPUT,
+    build_encoder,
+    build_pair_model,
+    encoder_pooling,
+)
 
 from .sequence_lengths import add_sequence_lengths, check_native_lstm  # noqa: E402
 
@@ -27,14 +36,28 @@ def rebuild_encoder(encoder: keras.Model, export_graph: bool) -> keras.Model:
     embedding = encoder.get_layer(EMBEDDING)
     units = [layer.forward_layer.units for layer in encoder.layers if isinstance(layer, keras.layers.Bidirectional)]
     rates = [layer.rate for layer in encoder.layers if isinstance(layer, keras.layers.Dropout)]
-    clone = build_encoder(np.zeros(embedding.embeddings.shape, np.float32), units, rates, export_graph=export_graph)
+    clone = build_encoder(np.zeros(embedding.embeddings.shape, np.float32), units, rates, export_graph=export_graph,
+                          pooling=encoder_pooling(encoder))
     clone.set_weights(encoder.get_weights())
     return clone
 
 
 def clean_pair_model(pair_model: keras.Model, head: str) -> keras.Model:
     """The pair model rebuilt from its weights: no optimizer state, no stale config, for the model folder."""
-    return build_pair_model(rebuild_encoder(pair_model.get_layer(ENCODER), export_graph=False), head)
+    encoder = rebuild_encoder(pair_model.get_layer(ENCODER), export_graph=False)
+    if head != LEARNED_HEAD:
+        return build_pair_model(encoder, head)
+    clone = build_pair_model(encoder, head, head_units=pair_model.get_layer(HIDDEN).units)
+    for name in (HIDDEN, OUTPUT):
+        clone.get_layer(name).set_weights(pair_model.get_layer(name).get_weights())
+    return clone
+
+
+def head_arrays(pair_model: keras.Model) -> dict[str, np.ndarray]:
+    """The learned head's weights under the names the runtime's LearnedHead reads."""
+    hidden, hidden_bias = pair_model.get_layer(HIDDEN).get_weights()
+    output, output_bias = pair_model.get_layer(OUTPUT).get_weights()
+    return {"hidden": hidden, "hidden_bias": hidden_bias, "output": output, "output_bias": output_bias}
 
 
 def convert_encoder(encoder: keras.Model) -> onnx.ModelProto:

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import onnx
 
+from siamese_runtime.heads import LEARNED, Calibration
 from siamese_runtime.io.pair_files import file_label
 from siamese_runtime.model_folder import sha256_of
 from siamese_runtime.scorer import Scorer
@@ -22,8 +24,16 @@ from train.data_home import TEST_FILES, data_file
 from train.evaluate import evaluate
 from train.run_directory import MODEL_FILE, VOCAB_FILE, RunDirectory
 
+from .calibration import (
+    DIAGRAM_FILE,
+    class_balanced_weights,
+    expected_calibration_error,
+    fit_platt,
+    reliability_curve,
+    save_reliability_diagram,
+)
 from .card import write_model_card
-from .convert import clean_pair_model, convert_encoder
+from .convert import clean_pair_model, convert_encoder, head_arrays
 from .manifest import onnx_file_entry, write_manifest
 from .pair_graph import build_pair_graph
 from .parity import ParityReport, check_parity
@@ -34,6 +44,7 @@ log = logging.getLogger(__name__)
 ENCODER_FILE = "encoder.onnx"
 RAW_ENCODER_FILE = "encoder.raw.onnx"  # tf2onnx's output, before the offline optimization; never kept
 PAIR_FILE = "pair.onnx"
+HEAD_FILE = "head.npz"
 VARIANT_FILES = {"int8": "encoder.int8.onnx", "fp16": "encoder.fp16.onnx"}
 PARITY_PAIRS = 2000
 DEFAULT_REPORT_FILES = tuple(str(data_file(name)) for name in TEST_FILES)  # the official tests, in SIAMESE_DATA
@@ -97,14 +108,16 @@ def _build(
     _step(1, "converting the encoder with tf2onnx (native LSTM + sequence_lens)")
     raw = staging / RAW_ENCODER_FILE  # inside the staging folder: removed with it if anything fails
     onnx.save(convert_encoder(pair_model.get_layer("encoder")), str(raw))
-    _step(2, "optimizing offline (onnxruntime basic level), building pair.onnx, checking parity with Keras")
+    _step(2, "optimizing offline (onnxruntime basic level), fitting the calibration, building pair.onnx, "
+             "checking parity with Keras")
     optimization = optimize_offline(raw, staging / ENCODER_FILE)
-    parity = _stage_pair_and_check(folder, pair_model, held_out)
+    validation = load_pairs([str(run.validation_path)])
+    parity = _stage_pair_and_check(folder, pair_model, held_out, validation)
     optimization["kept"] = parity.passed
     if not parity.passed:
         log.warning("optimized graph breaks parity (%s); keeping the unoptimized one", _describe(parity))
         shutil.copyfile(raw, staging / ENCODER_FILE)
-        parity = _stage_pair_and_check(folder, pair_model, held_out)
+        parity = _stage_pair_and_check(folder, pair_model, held_out, validation)
     raw.unlink()
     if not parity.passed:
         raise ExportError(f"ONNX differs from Keras beyond 1e-5: {_describe(parity)}")
@@ -120,7 +133,9 @@ def _build(
     _step(4, "scoring the validation split and report files with every variant")
     datasets = {"validation": run.validation_path, **{file_label(f): Path(f) for f in report_files}}
     accuracy = _accuracy_by_variant(staging, datasets)
-    folder.metrics.update({"parity": parity.as_dict(), "optimization": optimization, **accuracy})
+    calibration = _calibration_report(staging, datasets)
+    folder.metrics.update({"parity": parity.as_dict(), "optimization": optimization, **accuracy,
+                           "calibration": calibration})
     manifest = folder.write()
     write_model_card(staging, manifest)
     size = sum(p.stat().st_size for p in staging.iterdir())
@@ -159,6 +174,7 @@ class _Folder:
         self.path, self.name, self.source_run, self.tokenizer = path, name, str(run.path), tokenizer
         self.config, self.head, self.threshold, self.encoding_dim = run.config(), run.head, run.threshold, encoding_dim
         self.files: dict[str, dict[str, Any]] = {}
+        self.calibration: Calibration | None = None
         self.metrics: dict[str, Any] = {
             "training_validation": run.validation_metrics,
             "training_validation_per_file": run.validation_metrics_per_file,
@@ -171,15 +187,36 @@ class _Folder:
         self.write()
 
     def write(self) -> dict[str, Any]:
+        calibration = None if self.calibration is None else {
+            "method": "platt", "slope": self.calibration.slope, "intercept": self.calibration.intercept,
+            "fitted_on": "validation split, classes balanced (a 50/50 prior)"}
+        threshold = self.threshold if self.calibration is None else float(self.calibration(np.float32(self.threshold)))
         return write_manifest(self.path, self.name, self.source_run, self.tokenizer, VOCAB_FILE, self.head,
-                              self.threshold, self.encoding_dim, self.files, self.metrics, self.config)
+                              threshold, self.encoding_dim, self.files, self.metrics, self.config,
+                              HEAD_FILE if self.head == LEARNED else None, calibration)
+
+    def calibrate(self, validation: Pairs) -> None:
+        """Fit the Platt scaling on the runtime's uncalibrated validation scores and record it."""
+        self.calibration = None
+        self.write()
+        scores = Scorer(self.path, providers="cpu").score(validation.left, validation.right)
+        self.calibration = fit_platt(scores, validation.labels, class_balanced_weights(validation.labels))
+        self.write()
 
 
-def _stage_pair_and_check(folder: _Folder, pair_model: keras.Model, held_out: Pairs) -> ParityReport:
-    """List the staged encoder, build pair.onnx from it, and check both (through the runtime) against Keras."""
+def _stage_pair_and_check(
+    folder: _Folder, pair_model: keras.Model, held_out: Pairs, validation: Pairs
+) -> ParityReport:
+    """List the staged encoder, fit the calibration on `validation`, build pair.onnx from them, and check both
+    (through the runtime) against Keras followed by the same calibration."""
     folder.add(ENCODER_FILE, "encoder", "fp32")
+    weights = head_arrays(pair_model) if folder.head == LEARNED else None
+    if weights is not None:
+        np.savez(folder.path / HEAD_FILE, **weights)
+        folder.add(HEAD_FILE, "head", "fp32")
+    folder.calibrate(validation)
     encoder = onnx.load(str(folder.path / ENCODER_FILE))
-    onnx.save(build_pair_graph(encoder, folder.head), str(folder.path / PAIR_FILE))
+    onnx.save(build_pair_graph(encoder, folder.head, weights, folder.calibration), str(folder.path / PAIR_FILE))
     folder.add(PAIR_FILE, "pair", "fp32")
     scorer = Scorer(folder.path, providers="cpu")
     return check_parity(pair_model, scorer, held_out.left, held_out.right, pair_path=folder.path / PAIR_FILE)
@@ -213,6 +250,25 @@ def _accuracy_by_variant(folder: Path, datasets: dict[str, Path]) -> dict[str, A
                 "%s loses %.2f accuracy points, over its %.1f bound: marked in the manifest", precision, drop, limit
             )
     return {"accuracy": results, "variant_bounds": bounds}
+
+
+def _calibration_report(folder: Path, datasets: dict[str, Path]) -> dict[str, Any]:
+    """Expected calibration error and reliability curve of the fp32 scores on each dataset, and the diagram.
+
+    Validation is judged as calibrated for: classes balanced; the test files (50/50 already) as they are.
+    """
+    scorer = Scorer(folder, providers="cpu")
+    errors, curves = {}, {}
+    for label, path in datasets.items():
+        pairs = load_pairs([str(path)])
+        probabilities = scorer.score(pairs.left, pairs.right).astype(np.float64)
+        weights = class_balanced_weights(pairs.labels) if label == "validation" else None
+        errors[label] = expected_calibration_error(probabilities, pairs.labels, weights)
+        curves[label] = reliability_curve(probabilities, pairs.labels, weights)
+        if label == "validation":
+            errors["validation (as drawn, unbalanced)"] = expected_calibration_error(probabilities, pairs.labels)
+    save_reliability_diagram(curves, errors, folder / DIAGRAM_FILE)
+    return {"expected_calibration_error": errors, "reliability": curves, "diagram": DIAGRAM_FILE}
 
 
 def _describe(report: ParityReport) -> str:

@@ -41,6 +41,8 @@ def write_manifest(
     files: dict[str, dict[str, Any]],
     metrics: dict[str, Any],
     training_config: dict[str, Any] | None = None,
+    head_file: str | None = None,
+    calibration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -54,8 +56,9 @@ def write_manifest(
             "vocab_size": tokenizer.vocab_size,
             "vocab_sha256": sha256_of(folder / vocab_file),
         },
-        "head": {"name": head, "formula": FORMULAS[head]},
+        "head": {"name": head, "formula": FORMULAS[head], **({"file": head_file} if head_file else {})},
         "threshold": threshold,
+        **({"calibration": calibration} if calibration else {}),
         "encoding_dim": encoding_dim,
         "files": files,
         "metrics": metrics,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import onnx
-from onnx import TensorProto, helper
+from collections.abc import Mapping
 
-from siamese_runtime.heads import EPSILON
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from siamese_runtime.heads import EPSILON, LEARNED, Calibration
 
 LEFT, RIGHT = "left_ids", "right_ids"
 SCORE = "score"
@@ -72,11 +75,58 @@ def cosine_head(left: str, right: str) -> list[onnx.NodeProto]:
     ]
 
 
+def learned_head(left: str, right: str) -> list[onnx.NodeProto]:
+    """The mlp head on (|u - v|, u * v); its weights are the initializers named head/<array name>."""
+    return [
+        helper.make_node("Sub", [left, right], ["head/difference"]),
+        helper.make_node("Abs", ["head/difference"], ["head/absolute"]),
+        helper.make_node("Mul", [left, right], ["head/product"]),
+        helper.make_node("Concat", ["head/absolute", "head/product"], ["head/features"], axis=1),
+        helper.make_node("MatMul", ["head/features", "head/hidden"], ["head/hidden_linear"]),
+        helper.make_node("Add", ["head/hidden_linear", "head/hidden_bias"], ["head/hidden_biased"]),
+        helper.make_node("Relu", ["head/hidden_biased"], ["head/hidden_units"]),
+        helper.make_node("MatMul", ["head/hidden_units", "head/output"], ["head/output_linear"]),
+        helper.make_node("Add", ["head/output_linear", "head/output_bias"], ["head/logit"]),
+        helper.make_node("Sigmoid", ["head/logit"], ["head/probability"]),
+        *_constant_ints("head/flat", [-1]),
+        helper.make_node("Reshape", ["head/probability", "head/flat"], [SCORE]),
+    ]
+
+
+def calibration_nodes(source: str, calibration: Calibration) -> list[onnx.NodeProto]:
+    """sigmoid(slope * logit(clip(source, eps, 1 - eps)) + intercept), as heads.Calibration computes it."""
+    return [
+        _constant("calibration/low", EPSILON),
+        _constant("calibration/high", 1 - EPSILON),
+        _constant("calibration/one", 1.0),
+        _constant("calibration/slope", calibration.slope),
+        _constant("calibration/intercept", calibration.intercept),
+        helper.make_node("Clip", [source, "calibration/low", "calibration/high"], ["calibration/clipped"]),
+        helper.make_node("Sub", ["calibration/one", "calibration/clipped"], ["calibration/complement"]),
+        helper.make_node("Div", ["calibration/clipped", "calibration/complement"], ["calibration/odds"]),
+        helper.make_node("Log", ["calibration/odds"], ["calibration/logit"]),
+        helper.make_node("Mul", ["calibration/logit", "calibration/slope"], ["calibration/scaled"]),
+        helper.make_node("Add", ["calibration/scaled", "calibration/intercept"], ["calibration/shifted"]),
+        helper.make_node("Sigmoid", ["calibration/shifted"], [SCORE]),
+    ]
+
+
+def _constant_ints(name: str, values: list[int]) -> list[onnx.NodeProto]:
+    tensor = helper.make_tensor(name, TensorProto.INT64, [len(values)], values)
+    return [helper.make_node("Constant", [], [name], value=tensor)]
+
+
 HEADS = {"manhattan": manhattan_head, "euclidean": euclidean_head, "cosine": cosine_head}
 
 
-def build_pair_graph(encoder: onnx.ModelProto, head: str) -> onnx.ModelProto:
-    """(left_ids, right_ids) -> score, from an encoder graph with one input and one output."""
+def build_pair_graph(
+    encoder: onnx.ModelProto,
+    head: str,
+    head_weights: Mapping[str, np.ndarray] | None = None,
+    calibration: Calibration | None = None,
+) -> onnx.ModelProto:
+    """(left_ids, right_ids) -> score, from an encoder graph with one input and one output; the mlp head
+    takes `head_weights`, and `calibration`, when given, maps the head's score to a probability."""
     graph = encoder.graph
     shared = {init.name for init in graph.initializer}
     (token_ids,), (encoding,) = [i.name for i in graph.input], [o.name for o in graph.output]
@@ -94,14 +144,30 @@ def build_pair_graph(encoder: onnx.ModelProto, head: str) -> onnx.ModelProto:
             copy.input[:] = [rename(n) for n in node.input]
             copy.output[:] = [rename(n) for n in node.output]
             nodes.append(copy)
-    nodes += HEADS[head](f"left/{encoding}", f"right/{encoding}")
+    head_output = SCORE if calibration is None else "head/score"
+    initializers = list(graph.initializer)
+    if head == LEARNED:
+        if head_weights is None:
+            raise ValueError(f"the {LEARNED} head needs its weights")
+        initializers += [numpy_helper.from_array(np.asarray(value, np.float32), f"head/{name}")
+                         for name, value in head_weights.items()]
+    head_nodes = (learned_head if head == LEARNED else HEADS[head])(f"left/{encoding}", f"right/{encoding}")
+    nodes += [_renamed_output(node, head_output) for node in head_nodes]
+    if calibration is not None:
+        nodes += calibration_nodes(head_output, calibration)
     # each side has its own length axis: sharing the encoder's dim names would tell onnxruntime they are equal
     inputs = [
         helper.make_tensor_value_info(name, TensorProto.INT32, ["batch", f"{name}_length"]) for name in (LEFT, RIGHT)
     ]
     output = helper.make_tensor_value_info(SCORE, TensorProto.FLOAT, ["batch"])
-    pair = helper.make_graph(nodes, "siamese_pair", inputs, [output], initializer=list(graph.initializer))
+    pair = helper.make_graph(nodes, "siamese_pair", inputs, [output], initializer=initializers)
     model = helper.make_model(pair, opset_imports=list(encoder.opset_import), producer_name="siamese-runtime export")
     model.ir_version = encoder.ir_version
     onnx.checker.check_model(model)
     return model
+
+
+def _renamed_output(node: onnx.NodeProto, output: str) -> onnx.NodeProto:
+    """`node`, writing `output` where it wrote the graph's score."""
+    node.output[:] = [output if name == SCORE else name for name in node.output]
+    return node

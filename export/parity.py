@@ -53,6 +53,8 @@ def check_parity(
 
     expected_encodings = np.concatenate([_in_batches(encode, left_ids), _in_batches(encode, right_ids)])
     expected_scores = _in_batches(score, left_ids, right_ids).reshape(-1)
+    if (calibration := scorer.model.calibration) is not None:  # the runtime's score is the calibrated probability
+        expected_scores = calibration(expected_scores)
     pair_diff = None
     if pair_path is not None:
         session = new_session(pair_path)

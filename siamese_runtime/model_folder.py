@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import ModelLoadError
+from .heads import HEADS, LEARNED, Calibration, Head, LearnedHead, calibrated
 from .schemas import SchemaError, validate
 from .tokenizer import NORMALIZERS, Tokenizer
 
@@ -121,6 +125,30 @@ class ModelFolder:
     @property
     def head(self) -> str:
         return self.manifest["head"]["name"]
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The Platt scaling export fitted on the validation split (None in folders exported before it)."""
+        entry = self.manifest.get("calibration")
+        return None if entry is None else Calibration(float(entry["slope"]), float(entry["intercept"]))
+
+    def similarity(self) -> Head:
+        """The model's head, then its calibration: two batches of encodings to probabilities. A learned head's
+        weights are read as plain numpy arrays (never pickles), checksum verified."""
+        if self.head != LEARNED:
+            return calibrated(HEADS[self.head], self.calibration)
+        manifest_path = self.path / MANIFEST
+        file = self.manifest["head"].get("file")
+        if file is None or file not in self.manifest["files"]:
+            raise ModelLoadError(f"{manifest_path}: the {LEARNED} head needs its weights file named in head.file "
+                                 "and listed in files")
+        path = self.verified_path(file)
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                head = LearnedHead.from_arrays(arrays, self.encoding_dim)
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
+            raise ModelLoadError(f"{path}: unusable head weights: {error}") from None
+        return calibrated(head, self.calibration)
 
     @property
     def encoding_dim(self) -> int:

@@ -14,7 +14,6 @@ import numpy as np
 import onnxruntime as ort
 
 from .batching import EncodingCache, chunked, distinct, length_batches
-from .heads import HEADS
 from .inputs import as_pairs, as_texts, int_at_least
 from .model_checks import check_encoder
 from .model_folder import ModelFolder
@@ -100,7 +99,7 @@ class Scorer:
         self.token_budget = token_budget
         self.cache = EncodingCache(cache_size)
         self._input_name = self.session.get_inputs()[0].name
-        self._head = HEADS[self.model.head]
+        self._head = self.model.similarity()
 
     @property
     def providers(self) -> list[str]:

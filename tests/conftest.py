@@ -124,3 +124,21 @@ def tiny_model(tiny_run: Path, owned_pairs: Callable[..., Path], tmp_path_factor
     reports = [str(owned_pairs(2500, seed=10 + i, name=name)) for i, name in enumerate(TINY_REPORTS)]
     export_run(tiny_run, out, report_files=reports)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_mlp_model(owned_pairs: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny run of the max-mean pooled encoder with the learned mlp head, exported (parity-checked) with no
+    report files."""
+    pytest.importorskip("tensorflow", reason="training needs the [train] extra")
+    from export.folder import export_run
+    from train.run import TrainConfig, train_run
+
+    root = tmp_path_factory.mktemp("mlp")
+    run = train_run(TrainConfig(
+        out=str(root / "run"), train_files=[str(owned_pairs(1200, seed=8))], max_pairs=1200, epochs=2,
+        warmup_epochs=0, embedding_dim=8, lstm_units=(8, 4), pooling="max-mean", head="mlp", head_units=6,
+        head_dropout=0.2, learning_rate=0.005,
+    ))
+    export_run(run, root / "model", report_files=[])
+    return root / "model"

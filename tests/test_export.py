@@ -41,7 +41,8 @@ def test_manifest_lists_every_file_with_its_checksum_and_recorded_parity(tiny_ru
     model = ModelFolder.load(tiny_model)
     files = model.manifest["files"]
     assert set(files) == {"encoder.onnx", "encoder.int8.onnx", "encoder.fp16.onnx", "pair.onnx", "model.keras"}
-    assert {p.name for p in tiny_model.iterdir()} == {*files, "manifest.json", "vocab.json", "MODEL_CARD.md"}
+    assert {p.name for p in tiny_model.iterdir()} == {
+        *files, "manifest.json", "vocab.json", "MODEL_CARD.md", "reliability.png"}
     card = (tiny_model / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "| int8 |" in card and all(report in card for report in TINY_REPORTS)
     for name, entry in files.items():
@@ -59,7 +60,8 @@ def test_variants_load_score_close_to_fp32_and_record_their_bound(
     pairs = load_pairs([str(pairs_500)])
     reference = Scorer(tiny_model, providers="cpu").score(pairs.left, pairs.right)
     variant = Scorer(tiny_model, providers="cpu", precision=precision)
-    assert np.abs(variant.score(pairs.left, pairs.right) - reference).max() < 0.05
+    stretch = max(1.0, variant.model.calibration.slope)  # the calibration's slope stretches score differences
+    assert np.abs(variant.score(pairs.left, pairs.right) - reference).max() < 0.05 * stretch
     metrics = variant.model.manifest["metrics"]
     bound = metrics["variant_bounds"][precision]
     drops = {
@@ -126,8 +128,45 @@ def test_other_heads_train_export_and_keep_parity(head: str, owned_pairs: Callab
     assert manifest["head"]["name"] == head
     parity = manifest["metrics"]["parity"]
     assert max(parity["max_abs_encoding_diff"], parity["max_abs_score_diff"], parity["max_abs_pair_diff"]) <= TOLERANCE
-    scores = Scorer(tmp_path / "model", providers="cpu").score(["花呗怎么还款", "借呗"], ["花呗怎么还款", "今天天气"])
-    assert scores[0] == pytest.approx(1.0, abs=1e-3) and 0 <= scores[1] <= 1
+    scorer = Scorer(tmp_path / "model", providers="cpu")
+    scores = scorer.score(["花呗怎么还款", "借呗"], ["花呗怎么还款", "今天天气"])
+    encoding = scorer.encode(["花呗怎么还款"])
+    identical = scorer.model.similarity()(encoding, encoding)  # the head's score of a sentence with itself, calibrated
+    assert scores[0] == pytest.approx(identical[0], abs=1e-6) and 0 <= scores[1] < scores[0]
+
+
+def test_pooled_encoder_with_learned_head_exports_with_parity_and_scores_symmetrically(tiny_mlp_model: Path) -> None:
+    model = ModelFolder.load(tiny_mlp_model)
+    assert model.head == "mlp" and model.manifest["head"]["file"] == "head.npz"
+    assert model.manifest["files"]["head.npz"]["role"] == "head" and model.encoding_dim == 4 * 4
+    parity = model.manifest["metrics"]["parity"]
+    assert max(parity["max_abs_encoding_diff"], parity["max_abs_score_diff"], parity["max_abs_pair_diff"]) <= TOLERANCE
+    scorer = Scorer(tiny_mlp_model, providers="cpu")
+    left, right = ["花呗怎么还款", "借呗额度", "今天天气"], ["花呗如何还", "借呗额度怎么提升", "花呗"]
+    np.testing.assert_array_equal(scorer.score(left, right), scorer.score(right, left))
+    assert np.all((scorer.score(left, right) > 0) & (scorer.score(left, right) < 1))
+
+
+def test_export_calibrates_scores_on_validation_and_reports_the_error(tiny_run: Path, tiny_model: Path) -> None:
+    """Platt scaling fitted on the validation split; the stored threshold predicts what the run's threshold did
+    on raw scores; the calibration error and the reliability diagram are in the manifest and the card."""
+    from siamese_runtime.heads import HEADS
+
+    model = ModelFolder.load(tiny_model)
+    calibration = model.calibration
+    assert calibration is not None and calibration.slope > 0
+    run_threshold = json.loads((tiny_run / "metrics.json").read_text())["threshold"]
+    assert model.threshold == pytest.approx(float(calibration(np.float32(run_threshold))), abs=1e-6)
+    validation = load_pairs([str(tiny_run / "validation.tsv")])
+    scorer = Scorer(tiny_model, providers="cpu")
+    encodings = scorer.encode([*validation.left, *validation.right])
+    raw = HEADS["manhattan"](encodings[: len(validation)], encodings[len(validation) :])
+    np.testing.assert_allclose(scorer.score(validation.left, validation.right), calibration(raw), atol=1e-6)
+    np.testing.assert_array_equal(scorer.predict(validation.left, validation.right), raw >= run_threshold)
+    report = model.manifest["metrics"]["calibration"]
+    assert set(report["expected_calibration_error"]) >= {"validation", *TINY_REPORTS}
+    assert (tiny_model / report["diagram"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![reliability diagram](reliability.png)" in (tiny_model / "MODEL_CARD.md").read_text(encoding="utf-8")
 
 
 def test_export_reports_every_variant_on_the_official_test_files(tiny_run: Path, data: Path, tmp_path: Path) -> None:
@@ -207,7 +246,8 @@ def test_export_over_an_existing_folder_replaces_it_and_leaves_no_backup_or_stag
     assert [p.name for p in models.iterdir()] == ["tiny"]
     assert not (target / "stale.onnx").exists()
     assert ModelFolder.load(target).manifest == manifest
-    assert {p.name for p in target.iterdir()} == {*manifest["files"], "manifest.json", "vocab.json", "MODEL_CARD.md"}
+    assert {p.name for p in target.iterdir()} == {
+        *manifest["files"], "manifest.json", "vocab.json", "MODEL_CARD.md", "reliability.png"}
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
 
 

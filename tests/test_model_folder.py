@@ -201,3 +201,57 @@ def test_model_without_any_encoder_says_so(model_copy: Path) -> None:
     save_manifest(model_copy, manifest)
     with pytest.raises(ModelLoadError, match=r"manifest\.json: no fp32 encoder in this model; available: none$"):
         Scorer(model_copy, providers="cpu")
+
+
+@pytest.fixture
+def mlp_copy(tiny_mlp_model: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_mlp_model, tmp_path / "mlp"))
+
+
+def replace_head_weights(folder: Path, write) -> None:
+    """Write new head weights with `write(path)` and record their checksum, as a tampering exporter would."""
+    write(folder / "head.npz")
+    manifest = manifest_of(folder)
+    manifest["files"]["head.npz"]["sha256"] = sha256_of(folder / "head.npz")
+    save_manifest(folder, manifest)
+
+
+@pytest.mark.slow  # trains the session's tiny mlp model on first use
+def test_head_weights_holding_a_pickle_are_refused_without_running_it(mlp_copy: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    marker = tmp_path / "executed"
+    weights = {**np.load(mlp_copy / "head.npz"), "hidden": np.array([_Exploit(str(marker))], dtype=object)}
+    replace_head_weights(mlp_copy, lambda path: np.savez(path, **weights))
+    with pytest.raises(ModelLoadError, match=r"head\.npz: unusable head weights: .*pickle"):
+        Scorer(mlp_copy, providers="cpu")
+    assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_head_weights_that_do_not_fit_the_encoder_are_named(mlp_copy: Path) -> None:
+    import numpy as np
+
+    weights = dict(np.load(mlp_copy / "head.npz"))
+    weights["hidden"] = weights["hidden"][:-1]
+    replace_head_weights(mlp_copy, lambda path: np.savez(path, **weights))
+    with pytest.raises(ModelLoadError, match=r"head\.npz: unusable head weights: hidden has shape"):
+        Scorer(mlp_copy, providers="cpu")
+
+
+@pytest.mark.slow
+def test_altered_head_weights_fail_their_checksum(mlp_copy: Path) -> None:
+    with (mlp_copy / "head.npz").open("ab") as stream:
+        stream.write(b"x")
+    with pytest.raises(ModelLoadError, match=r"head\.npz: sha256 .* does not match"):
+        Scorer(mlp_copy, providers="cpu")
+
+
+class _Exploit:
+    """Unpickling it would create a file: proof that loading ran code."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))

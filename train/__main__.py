@@ -50,8 +50,15 @@ def main() -> None:
                         help="fine-tune the char vectors after the warm-up "
                              "(frozen, as the notebook, generalized better)")
     parser.add_argument("--lstm-units", type=int, nargs="+", default=list(defaults.lstm_units))
-    parser.add_argument("--head", choices=["manhattan", "euclidean", "cosine"], default=defaults.head,
-                        help="similarity: exp(-L1) with BCE (the notebook's), exp(-L2) with contrastive loss, cosine")
+    parser.add_argument("--head", choices=["manhattan", "euclidean", "cosine", "mlp"], default=defaults.head,
+                        help="similarity: exp(-L1) with BCE (the notebook's), exp(-L2) with contrastive loss, cosine, "
+                             "or mlp: a learned (|u - v|, u * v) -> relu -> sigmoid head")
+    parser.add_argument("--head-units", type=int, default=defaults.head_units, help="relu units of the mlp head")
+    parser.add_argument("--head-dropout", type=float, default=defaults.head_dropout,
+                        help="dropout on the mlp head's relu units (training only)")
+    parser.add_argument("--pooling", choices=["last", "max-mean"], default=defaults.pooling,
+                        help="encoding: the last BiLSTM's final states (the notebook's), or max and mean over "
+                             "all its states")
     parser.add_argument("--dropout", type=float, nargs="+", default=list(defaults.dropout),
                         help="dropout rate after each BiLSTM, one per --lstm-units (the notebook used 0.5 0.5; "
                              "the last one draws a different mask for each side of a pair, so training saw identical "

@@ -40,7 +40,10 @@ class TrainConfig:
     lstm_units: tuple[int, ...] = (128, 32)
     dropout: tuple[float, ...] = (0.5, 0.0)
     pair_dropout: float = 0.0
+    pooling: str = "last"
     head: str = "manhattan"
+    head_units: int = 64
+    head_dropout: float = 0.0
     epochs: int = 14
     warmup_epochs: int = 1
     class_balance: bool = True

@@ -78,8 +78,45 @@ class PairDropout(layers.Layer):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="siamese")
+class MaxMeanPooling(layers.Layer):
+    """Max and mean of a BiLSTM's states over each sentence's real characters (token id > 0): [batch, 2 d].
+
+    The mask is taken from the token ids, not from Keras's mask, so the exported graph (no mask, padded
+    states zero) computes the same. LSTM states lie in (-1, 1): -1 stands in for padding in the max.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        states, token_ids = inputs
+        real = ops.expand_dims(ops.cast(ops.greater(token_ids, 0), states.dtype), -1)
+        maximum = ops.max(ops.where(real > 0, states, -1.0), axis=1)
+        mean = ops.sum(states * real, axis=1) / ops.maximum(ops.sum(real, axis=1), 1.0)
+        return ops.concatenate([maximum, mean], axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+@keras.saving.register_keras_serializable(package="siamese")
+class PairFeatures(layers.Layer):
+    """(|u - v|, u * v): features of a pair of encodings that do not depend on which side is which."""
+
+    def call(self, inputs):
+        left, right = inputs
+        return ops.concatenate([ops.abs(left - right), left * right], axis=-1)
+
+
 HEADS = {"manhattan": ManhattanSimilarity, "euclidean": EuclideanSimilarity, "cosine": CosineSimilarity}
-LOSSES = {"manhattan": "binary_crossentropy", "euclidean": contrastive_loss, "cosine": "binary_crossentropy"}
+LEARNED_HEAD = "mlp"  # (|u - v|, u * v) -> Dense(relu) -> Dense(sigmoid); weights exported to the model folder
+HEAD_NAMES = (*HEADS, LEARNED_HEAD)
+POOLINGS = ("last", "max-mean")
+LOSSES = {"manhattan": "binary_crossentropy", "euclidean": contrastive_loss, "cosine": "binary_crossentropy",
+          LEARNED_HEAD: "binary_crossentropy"}
+HIDDEN, OUTPUT = "head_hidden", "head_output"
 
 
 def build_encoder(
@@ -88,14 +125,18 @@ def build_encoder(
     dropout: Sequence[float],
     trainable_embeddings: bool = True,
     export_graph: bool = False,
+    pooling: str = "last",
 ) -> keras.Model:
-    """Token ids [batch, seq] -> encoding [batch, 2 * lstm_units[-1]].
+    """Token ids [batch, seq] -> encoding [batch, 2 * lstm_units[-1]] (pooling "last": the final states, as the
+    notebook) or [batch, 4 * lstm_units[-1]] ("max-mean": max and mean over all states of the last BiLSTM).
 
     The masked Embedding lives inside the encoder, so padding never reaches the LSTMs (a nested Keras 3
     model would drop a mask handed in from outside). `export_graph=True` builds the same weights without
     mask and dropout, the last BiLSTM returning its final states: tf2onnx turns that into native ONNX LSTM
     ops, to which export/ adds the true sequence lengths.
     """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling {pooling!r}: expected one of {', '.join(POOLINGS)}")
     if len(dropout) != len(lstm_units):
         raise ValueError(f"{len(dropout)} dropout rates for {len(lstm_units)} BiLSTM layers")
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
@@ -114,22 +155,53 @@ def build_encoder(
         x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name=f"bilstm_{depth}")(x)
         if not export_graph:
             x = layers.Dropout(rate, name=f"dropout_{depth}")(x)
-    final = layers.Bidirectional(layers.LSTM(last, return_state=export_graph), name=f"bilstm_{len(lstm_units)}")
-    if export_graph:
-        _, forward_h, _, backward_h, _ = final(x)
+    name = f"bilstm_{len(lstm_units)}"
+    if pooling == "max-mean":
+        states = layers.Bidirectional(layers.LSTM(last, return_sequences=True), name=name)(x)
+        x = MaxMeanPooling(name="encoding" if export_graph else "pooling")([states, token_ids])
+    elif export_graph:
+        _, forward_h, _, backward_h, _ = layers.Bidirectional(layers.LSTM(last, return_state=True), name=name)(x)
         x = layers.Concatenate(name="encoding")([forward_h, backward_h])
     else:
-        x = layers.Dropout(dropout[-1], name=f"dropout_{len(lstm_units)}")(final(x))
+        x = layers.Bidirectional(layers.LSTM(last), name=name)(x)
+    if not export_graph:
+        x = layers.Dropout(dropout[-1], name=f"dropout_{len(lstm_units)}")(x)
     return keras.Model(token_ids, x, name=ENCODER)
 
 
-def build_pair_model(encoder: keras.Model, head: str = "manhattan", pair_dropout: float = 0.0) -> keras.Model:
+def encoder_pooling(encoder: keras.Model) -> str:
+    """The pooling an encoder built by build_encoder uses."""
+    return "max-mean" if any(isinstance(layer, MaxMeanPooling) for layer in encoder.layers) else "last"
+
+
+def pair_head_name(pair_model: keras.Model) -> str:
+    """The head of a pair model built by build_pair_model."""
+    if any(layer.name == HIDDEN for layer in pair_model.layers):
+        return LEARNED_HEAD
+    similarity = pair_model.get_layer("similarity")
+    return next(name for name, layer in HEADS.items() if isinstance(similarity, layer))
+
+
+def build_pair_model(
+    encoder: keras.Model,
+    head: str = "manhattan",
+    pair_dropout: float = 0.0,
+    head_units: int = 64,
+    head_dropout: float = 0.0,
+) -> keras.Model:
     """(left ids, right ids) -> similarity [batch, 1], one encoder shared by both sides; `pair_dropout`
-    drops the same encoding units on both sides in training."""
+    drops the same encoding units on both sides in training. The "mlp" head learns the similarity from
+    (|u - v|, u * v) through `head_units` relu units, `head_dropout` on them in training."""
+    if head not in HEAD_NAMES:
+        raise ValueError(f"head {head!r}: expected one of {', '.join(HEAD_NAMES)}")
     left = keras.Input(shape=(None,), dtype="int32", name="left_ids")
     right = keras.Input(shape=(None,), dtype="int32", name="right_ids")
     encodings = [encoder(left), encoder(right)]
     if pair_dropout:
         encodings = PairDropout(pair_dropout, name="pair_dropout")(encodings)
-    similarity = HEADS[head](name="similarity")(encodings)
+    if head == LEARNED_HEAD:
+        hidden = layers.Dense(head_units, activation="relu", name=HIDDEN)(PairFeatures(name="pair_features")(encodings))
+        similarity = layers.Dense(1, activation="sigmoid", name=OUTPUT)(layers.Dropout(head_dropout)(hidden))
+    else:
+        similarity = HEADS[head](name="similarity")(encodings)
     return keras.Model([left, right], similarity, name="siamese")

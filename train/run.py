@@ -53,8 +53,9 @@ def train_run(config: TrainConfig) -> Path:
         log.info("%d pairs implied by the training labels added (%d similar)", len(implied), int(implied.labels.sum()))
         train_pairs = train_pairs.extended(implied)
 
-    encoder = build_encoder(embeddings, config.lstm_units, config.dropout, config.trainable_embeddings)
-    model = build_pair_model(encoder, config.head, config.pair_dropout)
+    encoder = build_encoder(embeddings, config.lstm_units, config.dropout, config.trainable_embeddings,
+                            pooling=config.pooling)
+    model = build_pair_model(encoder, config.head, config.pair_dropout, config.head_units, config.head_dropout)
     train_weights = balanced_weights(train_pairs, config.file_weights) if config.class_balance else None
     validation_weights = balanced_weights(validation_pairs, config.file_weights) if config.class_balance else None
     train_data = BucketedPairs(train_pairs, tokenizer, config.batch_size, config.seed, True, train_weights)
