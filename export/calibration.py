@@ -48,25 +48,9 @@ def fit_platt(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> Ca
     return Calibration(slope=float(result.x[0]), intercept=float(result.x[1]))
 
 
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
-                               bins: int = BINS) -> float:
-    """Sum over equal-width probability bins of (share of pairs) x |mean probability - share positive|."""
-    weights = np.ones(len(labels)) if weights is None else weights
-    which = np.minimum((probabilities * bins).astype(int), bins - 1)
-    total, error = weights.sum(), 0.0
-    for b in range(bins):
-        member = which == b
-        mass = weights[member].sum()
-        if mass > 0:
-            gap = np.average(probabilities[member], weights=weights[member]) - np.average(
-                labels[member], weights=weights[member])
-            error += mass / total * abs(gap)
-    return float(error)
-
-
 def reliability_curve(probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
                       bins: int = BINS) -> list[dict[str, float]]:
-    """Per non-empty bin: mean probability, share positive and share of pairs."""
+    """Per non-empty equal-width probability bin: mean probability, share positive and share of pairs."""
     weights = np.ones(len(labels)) if weights is None else weights
     which = np.minimum((probabilities * bins).astype(int), bins - 1)
     curve = []
@@ -79,6 +63,13 @@ def reliability_curve(probabilities: np.ndarray, labels: np.ndarray, weights: np
                 "share_of_pairs": float(weights[member].sum() / weights.sum()),
             })
     return curve
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
+                               bins: int = BINS) -> float:
+    """Sum over the reliability curve's bins of (share of pairs) x |mean probability - share positive|."""
+    curve = reliability_curve(probabilities, labels, weights, bins)
+    return float(sum(b["share_of_pairs"] * abs(b["mean_probability"] - b["share_positive"]) for b in curve))
 
 
 def save_reliability_diagram(curves: dict[str, list[dict[str, float]]], errors: dict[str, float], path: Path) -> None:
