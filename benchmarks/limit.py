@@ -14,12 +14,15 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from siamese_runtime.heads import LEARNED
+from siamese_runtime.model_folder import ModelFolder
 from siamese_runtime.session import default_session_options, new_session
 
 FORMULA = (
     "per token and direction of an LSTM with input size i and hidden size h: 8h(i+h) for the four gates' "
     "matrix products (2 FLOPs per multiply-add) + 8h for the two bias vectors + 4h for c = f*c + i*g and "
-    "h = o*tanh(c); the 5h sigmoid/tanh evaluations are not counted. Head: 3d per pair (|u - v|, sum). "
+    "h = o*tanh(c); the 5h sigmoid/tanh evaluations are not counted. Head: 3d per pair for a distance (|u - v|, "
+    "sum), 3d + 2(2d units + units) for the learned head. "
     "Needed work = FLOPs/token x the true token count of each distinct sentence (what the runtime encodes); "
     "padded work = FLOPs/token x every sentence at the file's padded width (what (a) and (b) encode)."
 )
@@ -61,6 +64,17 @@ def flops_per_token(layers: list[dict[str, int]]) -> int:
         for layer in layers
         for h in (layer["hidden_size"],)
     )
+
+
+def head_flops(model: ModelFolder) -> int:
+    """FLOPs of the head per pair: 3d for the distance heads (|u - v|, sum); for the learned head, 3d for
+    (|u - v|, u * v) and 2 x (2d x units + units) for its two dense layers."""
+    d = model.encoding_dim
+    if model.head != LEARNED:
+        return 3 * d
+    with np.load(model.verified_path(model.manifest["head"]["file"]), allow_pickle=False) as weights:
+        units = int(weights["hidden_bias"].shape[0])
+    return 3 * d + 2 * (2 * d * units + units)
 
 
 def numpy_sgemm_peak(n: int = 4096, repeats: int = 5) -> dict[str, Any]:
