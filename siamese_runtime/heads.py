@@ -56,6 +56,8 @@ class LearnedHead:
         for name, shape in expected.items():
             if getattr(head, name).shape != shape:
                 raise ValueError(f"{name} has shape {getattr(head, name).shape}, expected {shape}")
+            if not np.isfinite(getattr(head, name)).all():
+                raise ValueError(f"{name} holds values that are not finite numbers")
         return head
 
     def __call__(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:

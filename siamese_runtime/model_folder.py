@@ -76,9 +76,11 @@ class ModelFolder:
         if not manifest_path.is_file():
             raise ModelLoadError(f"{manifest_path}: no such file; is {folder} a model folder?")
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ModelLoadError(f"{manifest_path}: not valid JSON: {error}") from None
+        except ValueError as error:
+            raise ModelLoadError(f"{manifest_path}: {error}") from None
         validate_manifest(manifest, str(manifest_path))
         tokenizer_info = manifest["tokenizer"]
         for name in [*manifest["files"], tokenizer_info["file"]]:
@@ -185,6 +187,11 @@ class ModelFolder:
             _verify_checksum(self.path / name, self.manifest["files"][name]["sha256"])
             self._verified.add(name)
         return self.path / name
+
+
+def _refuse_constant(name: str) -> float:
+    """json's hook for NaN and Infinity, which Python reads by default and no schema bound would catch."""
+    raise ValueError(f"{name} is not a number a model may hold (JSON has no {name})")
 
 
 def _check_inside(folder: Path, name: str, manifest_path: Path) -> None:

@@ -255,3 +255,26 @@ class _Exploit:
 
     def __reduce__(self):
         return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_manifest_holding_nan_or_infinity_is_refused(model_copy: Path, constant: str) -> None:
+    """Python's json reads NaN and Infinity, and no schema bound catches NaN: a NaN threshold would predict
+    nothing, a NaN calibration would score NaN."""
+    text = (model_copy / "manifest.json").read_text()
+    threshold = f'"threshold": {manifest_of(model_copy)["threshold"]!r}'
+    assert threshold in text
+    (model_copy / "manifest.json").write_text(text.replace(threshold, f'"threshold": {constant}'))
+    with pytest.raises(ModelLoadError, match=rf"manifest\.json: {constant} is not a number a model may hold"):
+        ModelFolder.load(model_copy)
+
+
+@pytest.mark.slow
+def test_head_weights_that_are_not_finite_are_named(mlp_copy: Path) -> None:
+    import numpy as np
+
+    weights = dict(np.load(mlp_copy / "head.npz"))
+    weights["output_bias"] = np.array([np.nan], np.float32)
+    replace_head_weights(mlp_copy, lambda path: np.savez(path, **weights))
+    with pytest.raises(ModelLoadError, match=r"head\.npz: unusable head weights: output_bias holds values that are not"):
+        Scorer(mlp_copy, providers="cpu")
