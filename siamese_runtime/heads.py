@@ -10,6 +10,7 @@ import numpy as np
 
 EPSILON = 1e-7  # Keras's backend epsilon, as in the notebook's euclidean_distance
 Head = Callable[[np.ndarray, np.ndarray], np.ndarray]
+BLOCK = 256  # pairs per matrix product of the learned head
 
 
 def manhattan(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -61,9 +62,21 @@ class LearnedHead:
         return head
 
     def __call__(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        hidden = np.maximum(pair_features(left, right) @ self.hidden + self.hidden_bias, 0)
-        logits = (hidden @ self.output + self.output_bias).reshape(-1)
-        return (1 / (1 + np.exp(-logits))).astype(np.float32)
+        """Each pair's score is the same bit for bit whatever else is in the call: BLAS picks its kernels by
+        the matrices' shapes, so the hidden layer runs on blocks of BLOCK pairs (the last one zero-padded),
+        and the output unit is a row-wise sum, whose order depends only on the number of units."""
+        features = pair_features(left, right)
+        count = len(features)
+        if count == 0:
+            return np.zeros(0, np.float32)
+        padded = np.zeros((-(-count // BLOCK) * BLOCK, features.shape[1]), np.float32)
+        padded[:count] = features
+        hidden = np.concatenate(
+            [padded[start : start + BLOCK] @ self.hidden for start in range(0, len(padded), BLOCK)]
+        )[:count]
+        hidden = np.maximum(hidden + self.hidden_bias, 0)
+        logits = (hidden * self.output[:, 0]).sum(axis=1) + self.output_bias[0]
+        return (0.5 * (1 + np.tanh(0.5 * logits))).astype(np.float32)  # sigmoid, without overflow
 
 
 @dataclass(frozen=True)

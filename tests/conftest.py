@@ -102,7 +102,8 @@ def broken(pairs_500: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(owned_pairs: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real training run in seconds: 3,000 owned pairs, 3 epochs, small layers."""
+    """A real training run in seconds of the notebook's model (last states, Manhattan head): 3,000 owned pairs,
+    3 epochs, small layers."""
     pytest.importorskip("tensorflow", reason="training needs the [train] extra")
     from train.run import TrainConfig, train_run
 
@@ -111,6 +112,7 @@ def tiny_run(owned_pairs: Callable[..., Path], tmp_path_factory: pytest.TempPath
         train_files=[str(owned_pairs(TINY_PAIRS, seed=1, name="owned/train.tsv"))],
         max_pairs=TINY_PAIRS, epochs=3, warmup_epochs=0, learning_rate=0.005,
         embedding_dim=16, lstm_units=(24, 8), batch_size=64,
+        pooling="last", head="manhattan", pair_dropout=0.0,  # the notebook's model; tiny_mlp_model is the default's
     )
     return train_run(config)
 

@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from siamese_runtime import ModelFolder, ModelLoadError, Scorer
@@ -31,7 +32,9 @@ def save_manifest(folder: Path, manifest: dict) -> None:
 def test_default_model_loads_and_verifies_every_checksum() -> None:
     model = ModelFolder.load()
     assert model.path.resolve() == default_model_path().resolve()
-    assert model.head == "manhattan" and 0 < model.threshold < 1
+    assert model.head == "mlp" and model.calibration is not None and 0 < model.threshold < 1
+    encoding = np.ones((1, model.encoding_dim), np.float32)
+    assert model.similarity()(encoding, -encoding).shape == (1,)
     assert model.encoder_path().is_file()
 
 
@@ -146,7 +149,7 @@ def test_encoding_dim_the_encoder_does_not_produce_is_refused(model_copy: Path) 
     manifest = manifest_of(model_copy)
     manifest["encoding_dim"] = 32
     save_manifest(model_copy, manifest)
-    message = r"encoder\.onnx: encodes a sentence to shape \[1, 64\], the manifest's encoding_dim is 32"
+    message = r"encoder\.onnx: encodes a sentence to shape \[1, 128\], the manifest's encoding_dim is 32"
     with pytest.raises(ModelLoadError, match=message):
         Scorer(model_copy, providers="cpu")
 
@@ -218,7 +221,6 @@ def replace_head_weights(folder: Path, write) -> None:
 
 @pytest.mark.slow  # trains the session's tiny mlp model on first use
 def test_head_weights_holding_a_pickle_are_refused_without_running_it(mlp_copy: Path, tmp_path: Path) -> None:
-    import numpy as np
 
     marker = tmp_path / "executed"
     weights = {**np.load(mlp_copy / "head.npz"), "hidden": np.array([_Exploit(str(marker))], dtype=object)}
@@ -230,7 +232,6 @@ def test_head_weights_holding_a_pickle_are_refused_without_running_it(mlp_copy: 
 
 @pytest.mark.slow
 def test_head_weights_that_do_not_fit_the_encoder_are_named(mlp_copy: Path) -> None:
-    import numpy as np
 
     weights = dict(np.load(mlp_copy / "head.npz"))
     weights["hidden"] = weights["hidden"][:-1]
@@ -271,10 +272,9 @@ def test_a_manifest_holding_nan_or_infinity_is_refused(model_copy: Path, constan
 
 @pytest.mark.slow
 def test_head_weights_that_are_not_finite_are_named(mlp_copy: Path) -> None:
-    import numpy as np
 
     weights = dict(np.load(mlp_copy / "head.npz"))
     weights["output_bias"] = np.array([np.nan], np.float32)
     replace_head_weights(mlp_copy, lambda path: np.savez(path, **weights))
-    with pytest.raises(ModelLoadError, match=r"head\.npz: unusable head weights: output_bias holds values that are not"):
+    with pytest.raises(ModelLoadError, match=r"head\.npz: unusable head weights: output_bias holds values that are"):
         Scorer(mlp_copy, providers="cpu")

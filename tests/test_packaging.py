@@ -57,7 +57,8 @@ def test_the_openvino_wheel_ships_the_cpu_wheels_model_files() -> None:
     assert source["version"]["path"] == "../siamese_runtime/__init__.py"
 
 
-RUNTIME_MODEL_FILES = {"manifest.json", "vocab.json", "encoder.onnx", "encoder.int8.onnx", "MODEL_CARD.md"}
+RUNTIME_MODEL_FILES = {"manifest.json", "vocab.json", "encoder.onnx", "encoder.int8.onnx", "head.npz", "MODEL_CARD.md",
+                       "reliability.png"}
 
 
 @pytest.fixture(scope="module")

@@ -39,11 +39,11 @@ class TrainConfig:
     trainable_embeddings: bool = False
     lstm_units: tuple[int, ...] = (128, 32)
     dropout: tuple[float, ...] = (0.5, 0.0)
-    pair_dropout: float = 0.0
-    pooling: str = "last"
-    head: str = "manhattan"
+    pair_dropout: float = 0.3
+    pooling: str = "max-mean"
+    head: str = "mlp"
     head_units: int = 64
-    head_dropout: float = 0.0
+    head_dropout: float = 0.3
     epochs: int = 14
     warmup_epochs: int = 1
     class_balance: bool = True
