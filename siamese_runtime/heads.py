@@ -90,7 +90,7 @@ class Calibration:
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         clipped = np.clip(scores.astype(np.float64), EPSILON, 1 - EPSILON)
         logits = np.log(clipped) - np.log1p(-clipped)
-        return (1 / (1 + np.exp(-(self.slope * logits + self.intercept)))).astype(np.float32)
+        return (0.5 * (1 + np.tanh(0.5 * (self.slope * logits + self.intercept)))).astype(np.float32)
 
 
 def calibrated(head: Head, calibration: Calibration | None) -> Head:

@@ -146,7 +146,10 @@ class ModelFolder:
                                  "and listed in files")
         path = self.verified_path(file)
         try:
-            with np.load(path, allow_pickle=False) as arrays:
+            arrays = np.load(path, allow_pickle=False)
+            if not isinstance(arrays, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive of named arrays")
+            with arrays:
                 head = LearnedHead.from_arrays(arrays, self.encoding_dim)
         except (OSError, ValueError, zipfile.BadZipFile) as error:
             raise ModelLoadError(f"{path}: unusable head weights: {error}") from None

@@ -278,3 +278,14 @@ def test_head_weights_that_are_not_finite_are_named(mlp_copy: Path) -> None:
     replace_head_weights(mlp_copy, lambda path: np.savez(path, **weights))
     with pytest.raises(ModelLoadError, match=r"head\.npz: unusable head weights: output_bias holds values that are"):
         Scorer(mlp_copy, providers="cpu")
+
+
+@pytest.mark.slow
+def test_head_weights_that_are_one_bare_array_are_named(mlp_copy: Path) -> None:
+    def save_one_array(path: Path) -> None:
+        with path.open("wb") as stream:  # np.save given a name would append .npy to it
+            np.save(stream, np.zeros((4, 4), np.float32))
+
+    replace_head_weights(mlp_copy, save_one_array)
+    with pytest.raises(ModelLoadError, match=r"head\.npz: unusable head weights: not an \.npz archive"):
+        Scorer(mlp_copy, providers="cpu")
