@@ -57,12 +57,16 @@ validation split weighted to balanced classes, as calibrated, and as drawn):
 ![reliability diagram]({report['diagram']})"""
 
 
+POOLINGS = {"last": "its last BiLSTM's final states", "max-mean": "max and mean over its last BiLSTM's states"}
+
+
 def write_model_card(folder: Path, manifest: dict[str, Any]) -> None:
     tokenizer = manifest["tokenizer"]
+    pooling = POOLINGS[manifest.get("training_config", {}).get("pooling", "last")]
     text = f"""# Model card: {manifest['name']}
 
 A Siamese sentence-pair scorer for Chinese questions: characters -> char vectors -> shared BiLSTM encoder
--> `{manifest['head']['formula']}` ({manifest['head']['name']} head). Exported {manifest['created']} from
+({pooling}) -> `{manifest['head']['formula']}` ({manifest['head']['name']} head). Exported {manifest['created']} from
 the training run `{manifest.get('source_run', '?')}`.
 
 - Tokenizer: characters, normalization `{tokenizer['normalization']}`, {tokenizer['vocab_size']} tokens
