@@ -77,7 +77,8 @@ def export_run(
         raise ExportError(f"{target}: exists and is not a folder; give a model folder to write or replace")
     tokenizer = run.tokenizer()
     pair_model = keras.models.load_model(run.model_path, safe_mode=True, compile=False)
-    held_out = sample(load_pairs([str(run.validation_path)]), PARITY_PAIRS, seed)
+    validation = load_pairs([str(run.validation_path)])
+    held_out = sample(validation, PARITY_PAIRS, seed)
 
     created = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
     staging: Path | None = None
@@ -85,7 +86,7 @@ def export_run(
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.export-", dir=target.parent))
         folder = _Folder(staging, name or target.name, run, tokenizer, _encoding_dim(pair_model))
-        manifest = _build(folder, run, pair_model, held_out, report_files)
+        manifest = _build(folder, run, pair_model, validation, held_out, report_files)
         _step(5, f"moving into place: {target}")
         _move_into_place(staging, target)
     except BaseException:
@@ -99,7 +100,8 @@ def export_run(
 
 
 def _build(
-    folder: _Folder, run: RunDirectory, pair_model: keras.Model, held_out: Pairs, report_files: Sequence[str]
+    folder: _Folder, run: RunDirectory, pair_model: keras.Model, validation: Pairs, held_out: Pairs,
+    report_files: Sequence[str],
 ) -> dict[str, Any]:
     """Steps 1-4: every file of the model folder, written into its staging folder; returns the manifest."""
     staging = folder.path
@@ -111,7 +113,6 @@ def _build(
     _step(2, "optimizing offline (onnxruntime basic level), fitting the calibration, building pair.onnx, "
              "checking parity with Keras")
     optimization = optimize_offline(raw, staging / ENCODER_FILE)
-    validation = load_pairs([str(run.validation_path)])
     parity = _stage_pair_and_check(folder, pair_model, held_out, validation)
     optimization["kept"] = parity.passed
     if not parity.passed:
@@ -131,9 +132,10 @@ def _build(
     folder.add(MODEL_FILE, "keras", "fp32")
 
     _step(4, "scoring the validation split and report files with every variant")
-    datasets = {"validation": run.validation_path, **{file_label(f): Path(f) for f in report_files}}
-    accuracy = _accuracy_by_variant(staging, datasets)
-    calibration = _calibration_report(staging, datasets)
+    datasets = {"validation": validation, **{file_label(f): load_pairs([f]) for f in report_files}}
+    scores = _scores_by_variant(staging, datasets)
+    accuracy = _accuracy_by_variant(scores, datasets, folder.stored_threshold)
+    calibration = _calibration_report(staging, scores["fp32"], datasets)
     folder.metrics.update({"parity": parity.as_dict(), "optimization": optimization, **accuracy,
                            "calibration": calibration})
     manifest = folder.write()
@@ -190,10 +192,14 @@ class _Folder:
         calibration = None if self.calibration is None else {
             "method": "platt", "slope": self.calibration.slope, "intercept": self.calibration.intercept,
             "fitted_on": "validation split, classes balanced (a 50/50 prior)"}
-        threshold = self.threshold if self.calibration is None else float(self.calibration(np.float32(self.threshold)))
         return write_manifest(self.path, self.name, self.source_run, self.tokenizer, VOCAB_FILE, self.head,
-                              threshold, self.encoding_dim, self.files, self.metrics, self.config,
+                              self.stored_threshold, self.encoding_dim, self.files, self.metrics, self.config,
                               HEAD_FILE if self.head == LEARNED else None, calibration)
+
+    @property
+    def stored_threshold(self) -> float:
+        """The run's threshold, mapped through the calibration when there is one."""
+        return self.threshold if self.calibration is None else float(self.calibration(np.float32(self.threshold)))
 
     def calibrate(self, validation: Pairs) -> None:
         """Fit the Platt scaling on the runtime's uncalibrated validation scores and record it."""
@@ -222,15 +228,23 @@ def _stage_pair_and_check(
     return check_parity(pair_model, scorer, held_out.left, held_out.right, pair_path=folder.path / PAIR_FILE)
 
 
-def _accuracy_by_variant(folder: Path, datasets: dict[str, Path]) -> dict[str, Any]:
-    """Runtime-computed metrics per precision and dataset, and whether each variant stays within its bound."""
-    results: dict[str, dict[str, Any]] = {}
+def _scores_by_variant(folder: Path, datasets: dict[str, Pairs]) -> dict[str, dict[str, np.ndarray]]:
+    """The runtime's scores of every dataset with every precision's encoder, computed once for every report."""
+    scores = {}
     for precision in ("fp32", *VARIANT_FILES):
         scorer = Scorer(folder, providers="cpu", precision=precision)
-        results[precision] = {}
-        for label, path in datasets.items():
-            pairs = load_pairs([str(path)])
-            results[precision][label] = evaluate(scorer.score(pairs.left, pairs.right), pairs.labels, scorer.threshold)
+        scores[precision] = {label: scorer.score(pairs.left, pairs.right) for label, pairs in datasets.items()}
+    return scores
+
+
+def _accuracy_by_variant(
+    scores: dict[str, dict[str, np.ndarray]], datasets: dict[str, Pairs], threshold: float
+) -> dict[str, Any]:
+    """Metrics per precision and dataset at the stored threshold, and whether each variant stays within its bound."""
+    results = {
+        precision: {label: evaluate(values, datasets[label].labels, threshold) for label, values in by_label.items()}
+        for precision, by_label in scores.items()
+    }
     judged = [d for d in datasets if results["fp32"][d]["pairs"] >= MIN_PAIRS_FOR_BOUND] or list(datasets)
     bounds = {}
     for precision, limit in MAX_ACCURACY_DROP.items():
@@ -252,16 +266,15 @@ def _accuracy_by_variant(folder: Path, datasets: dict[str, Path]) -> dict[str, A
     return {"accuracy": results, "variant_bounds": bounds}
 
 
-def _calibration_report(folder: Path, datasets: dict[str, Path]) -> dict[str, Any]:
-    """Expected calibration error and reliability curve of the fp32 scores on each dataset, and the diagram.
+def _calibration_report(folder: Path, scores: dict[str, np.ndarray], datasets: dict[str, Pairs]) -> dict[str, Any]:
+    """Expected calibration error and reliability curve of the fp32 `scores` on each dataset, and the diagram
+    (written into `folder`).
 
     Validation is judged as calibrated for: classes balanced; the test files (50/50 already) as they are.
     """
-    scorer = Scorer(folder, providers="cpu")
     errors, curves = {}, {}
-    for label, path in datasets.items():
-        pairs = load_pairs([str(path)])
-        probabilities = scorer.score(pairs.left, pairs.right).astype(np.float64)
+    for label, pairs in datasets.items():
+        probabilities = scores[label].astype(np.float64)
         weights = class_balanced_weights(pairs.labels) if label == "validation" else None
         errors[label] = expected_calibration_error(probabilities, pairs.labels, weights)
         curves[label] = reliability_curve(probabilities, pairs.labels, weights)
