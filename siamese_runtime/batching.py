@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import TypeVar
 
@@ -39,6 +40,24 @@ def length_batches(lengths: Sequence[int], token_budget: int, max_batch_size: in
         batches.append(order[start:end])
         start = end
     return batches
+
+
+def run_concurrently(function: Callable[[T], None], items: Sequence[T], workers: int) -> None:
+    """`function` on every item, on up to `workers` threads (onnxruntime releases the GIL while it runs).
+
+    The first error is raised; items not yet started are then dropped, and so are they on Ctrl-C, which
+    waits only for the runs already under way.
+    """
+    if workers == 1 or len(items) < 2:
+        for item in items:
+            function(item)
+        return
+    pool = ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="siamese-encode")
+    try:
+        for future in [pool.submit(function, item) for item in items]:
+            future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:

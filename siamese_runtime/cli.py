@@ -110,10 +110,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="auto | cpu | cuda | cuda:N (GPU N) | openvino (default: auto)")
     score.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8", "fp16"],
                        help="encoder precision; auto: fp16 on GPU providers when the model has it, else fp32")
-    score.add_argument("--batch-size", type=positive_int, default=256,
-                       help="most sentences per encoder batch (default: 256)")
-    score.add_argument("--threads", type=positive_int, help="intra-op threads (default: physical cores; at most the "
-                                                            "machine's cores unless --oversubscribe)")
+    score.add_argument("--batch-size", type=positive_int,
+                       help="most sentences per encoder batch (default: 64 on CPU, 256 on other providers)")
+    score.add_argument("--threads", type=positive_int, help="cores encoding uses; on CPU that many batches run at "
+                        "once (default: physical cores; at most the machine's cores unless --oversubscribe)")
     score.add_argument("--oversubscribe", action="store_true", help="allow --threads above the machine's cores")
     score.add_argument("--cache-size", type=non_negative_int, default=100_000,
                        help="encodings kept across chunks; 0: off")

@@ -13,14 +13,26 @@ from typing import Any, NamedTuple
 import numpy as np
 import onnxruntime as ort
 
-from .batching import EncodingCache, chunked, distinct, length_batches
+from .batching import EncodingCache, chunked, distinct, length_batches, run_concurrently
 from .inputs import as_pairs, as_texts, int_at_least
 from .model_checks import check_encoder
 from .model_folder import ModelFolder
 from .precision import AUTO, choose_precision
-from .session import ProviderSpec, default_session_options, open_session, provider_name, resolve_providers
+from .session import (
+    CPU,
+    ProviderSpec,
+    default_session_options,
+    default_threads,
+    open_session,
+    provider_name,
+    resolve_providers,
+)
 
 log = logging.getLogger(__name__)
+BATCH_SIZE = 256
+# Measured with one worker per core (whole `score` command, 2 cores, paired runs): 64 sentences per run took
+# 0.90x the time of 256 on BQ test and 0.96x on LCQMC test.
+CPU_BATCH_SIZE = 64
 
 
 @dataclass
@@ -61,25 +73,33 @@ class Scorer:
         providers: str | Sequence[ProviderSpec] = "auto",
         precision: str = AUTO,
         intra_op_num_threads: int | None = None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
         token_budget: int = 8192,
         cache_size: int = 100_000,
         session_options: ort.SessionOptions | None = None,
     ) -> None:
-        """Checked before the model loads: `batch_size` (sentences per encoder run) and `token_budget` (padded
-        tokens per run; a longer sentence runs alone) at least 1, `cache_size` at least 0 (0: off),
-        `intra_op_num_threads` None (one per physical core) or at least 1. `session_options`: onnxruntime's own
-        (profiling, optimization level, ...) in place of the runtime's defaults; the thread count still applies."""
-        batch_size, token_budget = int_at_least(batch_size, "batch_size"), int_at_least(token_budget, "token_budget")
+        """Checked before the model loads: `batch_size` (most sentences per encoder run; None: 64 on the CPU
+        provider, where small batches pad less and stay in cache, 256 elsewhere) and `token_budget` (padded tokens
+        per run; a longer sentence runs alone) at least 1, `cache_size` at least 0 (0: off),
+        `intra_op_num_threads` None (one per physical core) or at least 1: the cores encoding may use. On the CPU
+        provider that many batches run at once, each on one thread (cores never wait for each other inside a
+        batch's time steps; the bytes are the same); on other providers it is onnxruntime's intra-op thread count.
+        `session_options`: onnxruntime's own (profiling, optimization level, ...) in place of the runtime's
+        defaults; the thread count still applies."""
+        if batch_size is not None:
+            batch_size = int_at_least(batch_size, "batch_size")
+        token_budget = int_at_least(token_budget, "token_budget")
         cache_size = int_at_least(cache_size, "cache_size", minimum=0)
         if intra_op_num_threads is not None:
             intra_op_num_threads = int_at_least(intra_op_num_threads, "intra_op_num_threads")
         self.model = model if isinstance(model, ModelFolder) else ModelFolder.load(model)
         requested = resolve_providers(providers)
         choice = choose_precision(precision, provider_name(requested[0]), self.model)
-        options = session_options or default_session_options(intra_op_num_threads)
-        if session_options is not None and intra_op_num_threads is not None:
-            options.intra_op_num_threads = intra_op_num_threads
+        given = session_options.intra_op_num_threads if session_options is not None else 0
+        self.threads = intra_op_num_threads or given or default_threads()
+        self.workers = self.threads if provider_name(requested[0]) == CPU else 1
+        options = session_options or default_session_options()
+        options.intra_op_num_threads = self.threads // self.workers
         self.session = open_session(self.model.encoder_path(choice.precision), requested, options,
                                     strict=providers != "auto")
         self._requested = requested
@@ -95,7 +115,7 @@ class Scorer:
             choice = fallback
         self.precision, self.precision_reason = choice.precision, choice.reason
         check_encoder(self.session, self.model, self.precision)
-        self.batch_size = batch_size
+        self.batch_size = batch_size or (CPU_BATCH_SIZE if self.workers > 1 else BATCH_SIZE)
         self.token_budget = token_budget
         self.cache = EncodingCache(cache_size)
         self._input_name = self.session.get_inputs()[0].name
@@ -201,10 +221,15 @@ class Scorer:
         stats.encoded += len(sentences)
         stats.truncated += truncated
         encodings = np.empty((len(ids), self.model.encoding_dim), np.float32)
+
+        def encode_batch(batch: np.ndarray) -> None:
+            encodings[batch] = self.session.run(None, {self._input_name: tokenizer.pad([ids[i] for i in batch])})[0]
+
+        # enough batches to keep every worker busy; the longest first, so no worker is left with one at the end
+        batch_size = min(self.batch_size, -(-len(ids) // self.workers))
         with stats.timed("encode"):
-            for batch in length_batches([len(s) for s in ids], self.token_budget, self.batch_size):
-                padded = tokenizer.pad([ids[i] for i in batch])
-                encodings[batch] = self.session.run(None, {self._input_name: padded})[0]
+            batches = length_batches([len(s) for s in ids], self.token_budget, batch_size)
+            run_concurrently(encode_batch, batches[::-1], self.workers)
         return encodings
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from siamese_runtime.batching import EncodingCache, chunked, distinct, length_batches
+from siamese_runtime.batching import EncodingCache, chunked, distinct, length_batches, run_concurrently
 
 
 def test_distinct_keeps_first_seen_order_and_positions() -> None:
@@ -55,3 +58,34 @@ def test_cache_clear_forgets_every_encoding() -> None:
     cache.put_many(["花呗", "借呗"], np.ones((2, 3), np.float32))
     cache.clear()
     assert len(cache) == 0 and cache.get_many(["花呗", "借呗"]) == {}
+
+
+@pytest.mark.parametrize("workers", [1, 2, 5])
+def test_run_concurrently_runs_every_item_once_on_up_to_workers_threads(workers: int) -> None:
+    seen: list[int] = []
+    threads: set[int] = set()
+    lock = threading.Lock()
+
+    def record(item: int) -> None:
+        time.sleep(0.002)
+        with lock:
+            seen.append(item)
+            threads.add(threading.get_ident())
+
+    run_concurrently(record, list(range(40)), workers)
+    assert sorted(seen) == list(range(40)) and len(threads) <= workers
+    assert (len(threads) > 1) == (workers > 1)
+
+
+def test_run_concurrently_raises_the_first_error_and_drops_items_not_started() -> None:
+    started: list[int] = []
+
+    def fail_first(item: int) -> None:
+        started.append(item)
+        if item == 0:
+            raise ValueError("batch 0 failed")
+        time.sleep(0.05)
+
+    with pytest.raises(ValueError, match="batch 0 failed"):
+        run_concurrently(fail_first, list(range(50)), 2)
+    assert len(started) < 10

@@ -65,6 +65,16 @@ def test_encoding_does_not_depend_on_batch_or_padding(sentences: list[str], batc
     np.testing.assert_array_equal(SCORER.encode(sentences), alone)
 
 
+def test_cpu_threads_run_batches_at_once_each_on_one_thread_with_the_same_bytes() -> None:
+    sentences = owned_sentences(600)
+    one = Scorer(SCORER.model, providers="cpu", intra_op_num_threads=1, cache_size=0)
+    two = Scorer(SCORER.model, providers="cpu", intra_op_num_threads=2, cache_size=0)
+    assert (one.workers, two.workers, two.threads) == (1, 2, 2)
+    assert two.session.get_session_options().intra_op_num_threads == 1
+    assert two.batch_size == 64 and Scorer(SCORER.model, providers="cpu", batch_size=300).batch_size == 300
+    np.testing.assert_array_equal(two.encode(sentences), one.encode(sentences))
+
+
 def test_duplicates_are_encoded_once_and_restored_in_order() -> None:
     sentences = ["花呗怎么还款", "借呗额度", "花呗怎么还款", "借呗额度", "为什么不能用"]
     encodings = SCORER.encode(sentences)

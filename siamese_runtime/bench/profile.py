@@ -22,7 +22,7 @@ def profile_scoring(scorer: Scorer, left: Sequence[str], right: Sequence[str]) -
     """
     session = scorer.session
     with tempfile.TemporaryDirectory(prefix="siamese-profile-") as folder:
-        options = default_session_options(session.get_session_options().intra_op_num_threads)
+        options = default_session_options(scorer.threads)
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(folder) / "encoder")
         twin = Scorer(scorer.model, providers=session.get_providers(), precision=scorer.precision, cache_size=0,

@@ -35,7 +35,7 @@ class ScorerOptions:
     providers: str | Sequence[ProviderSpec] = "auto"
     precision: str = "auto"
     intra_op_num_threads: int | None = None
-    batch_size: int = 256
+    batch_size: int | None = None
     cache_size: int = 100_000
 
     def create(self) -> Scorer:
