@@ -25,14 +25,16 @@ def summary_table(folder: Path, manifest: dict[str, Any]) -> str:
         "",
         f"Accuracy at the stored threshold {manifest['threshold']:.4f}, computed by the runtime:",
         "",
-        "| variant | " + " | ".join(datasets) + " | within its bound |",
-        "|" + " --- |" * (len(datasets) + 2),
+        "| variant | " + " | ".join(datasets) + " | within its bound | largest score change with batching |",
+        "|" + " --- |" * (len(datasets) + 3),
     ]
     for precision, results in metrics["accuracy"].items():
-        bound = metrics["variant_bounds"].get(precision)
-        verdict = "reference" if bound is None else f"{bound['within_bound']} (drop {bound['max_drop_points']:.2f} pt)"
+        bound = metrics["variant_bounds"].get(precision, {})
+        verdict = (f"{bound['within_bound']} (drop {bound['max_drop_points']:.2f} pt)" if "within_bound" in bound
+                   else "reference")
+        change = bound.get("max_score_change_by_batching")
         cells = " | ".join(f"{results[d]['at_threshold']['accuracy']:.4f}" for d in datasets)
-        lines.append(f"| {precision} | {cells} | {verdict} |")
+        lines.append(f"| {precision} | {cells} | {verdict} | {'not measured' if change is None else f'{change:.2g}'} |")
     return "\n".join(lines)
 
 

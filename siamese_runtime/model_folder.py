@@ -120,6 +120,11 @@ class ModelFolder:
         """The input names the manifest lists for the encoder of `precision` (None where it lists none)."""
         return self.manifest["files"][self.encoder_file(precision)].get("inputs")
 
+    def variant_record(self, precision: str) -> dict[str, float] | None:
+        """What export measured of the `precision` encoder against fp32 (accuracy points lost, largest score
+        change with batching), or None where it recorded nothing."""
+        return self.manifest.get("metrics", {}).get("variant_bounds", {}).get(precision)
+
     @property
     def name(self) -> str:
         return self.manifest["name"]

@@ -73,6 +73,10 @@ def test_variants_load_score_close_to_fp32_and_record_their_bound(
     assert bound["judged_on"] == list(TINY_REPORTS)  # the tiny run's validation split is too small
     assert bound["max_drop_points"] == pytest.approx(max(drops[d] for d in bound["judged_on"]), abs=1e-3)
     assert bound["within_bound"], bound
+    # dynamic int8 scales each batch's activations: export measures it, and that fp32 and fp16 do not move
+    moved = bound["max_score_change_by_batching"]
+    assert moved > 0 if precision == "int8" else moved == 0.0
+    assert metrics["variant_bounds"]["fp32"] == {"max_score_change_by_batching": 0.0}
     ops = op_types(onnx.load(str(variant.model.encoder_path(precision))))
     assert ("DynamicQuantizeLSTM" if precision == "int8" else "LSTM") in ops and not ops & FORBIDDEN_OPS
 

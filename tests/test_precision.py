@@ -22,11 +22,61 @@ def test_auto_is_fp32_on_cpu_and_fp16_on_gpu_providers_with_the_reason() -> None
     assert choose_precision("auto", "OpenVINOExecutionProvider", model).precision == "fp32"  # CPU-class
     scorer = Scorer(model, providers="cpu")
     assert scorer.precision == "fp32" and scorer.session.get_providers()[0] == "CPUExecutionProvider"
-    assert scorer.precision_reason == "auto: fp32 on CPUExecutionProvider; int8 scores would depend on batching"
+    change = model.variant_record("int8")["max_score_change_by_batching"]
+    assert change > 0.001  # export measured the default model's int8 scores moving with batching
+    assert scorer.precision_reason == ("auto: fp32 on CPUExecutionProvider; not int8: its scores change with "
+                                       f"batching (by up to {change:.2g})")
     assert Scorer(model, providers="cpu", precision="int8").precision_reason == "requested"
 
 
-def test_int8_scores_depend_on_the_batch_which_is_why_auto_never_picks_it() -> None:
+def model_with_int8_record(tmp_path: Path, record: dict[str, float] | None) -> ModelFolder:
+    """A copy of the default model whose manifest says `record` of its int8 encoder (None: nothing)."""
+    folder = Path(shutil.copytree(ModelFolder.load().path, tmp_path / "model"))
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    if record is None:
+        del manifest["metrics"]["variant_bounds"]["int8"]
+    else:
+        manifest["metrics"]["variant_bounds"]["int8"] = record
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return ModelFolder.load(folder)
+
+
+def test_auto_runs_int8_on_cpu_where_export_recorded_it_costs_nothing(tmp_path: Path) -> None:
+    model = model_with_int8_record(tmp_path, {"max_drop_points": 0.12, "max_score_change_by_batching": 0.0})
+    scorer = Scorer(model, providers="cpu")
+    assert scorer.precision == "int8" and scorer.session.get_providers()[0] == "CPUExecutionProvider"
+    assert scorer.precision_reason == ("auto: int8 on CPUExecutionProvider; it loses 0.12 accuracy points at most "
+                                       "and its scores do not depend on batching")
+    assert choose_precision("auto", "OpenVINOExecutionProvider", model).precision == "int8"
+    assert choose_precision("auto", "CUDAExecutionProvider", model).precision == "fp16"
+    assert choose_precision("fp32", "CPUExecutionProvider", model).precision == "fp32"  # parity, on request
+
+
+@pytest.mark.parametrize(("record", "reason"), [
+    ({"max_drop_points": 0.25, "max_score_change_by_batching": 0.0},
+     "it loses 0.25 accuracy points (at most 0.2 allowed)"),
+    ({"max_drop_points": 0.1, "max_score_change_by_batching": 0.03}, "its scores change with batching (by up to 0.03)"),
+    ({"max_drop_points": 0.3, "max_score_change_by_batching": 0.03},
+     "it loses 0.30 accuracy points (at most 0.2 allowed) and its scores change with batching (by up to 0.03)"),
+    ({"max_drop_points": 0.1}, "its scores were not checked against batching"),
+    ({"max_score_change_by_batching": 0.0}, "its accuracy was not recorded"),
+])
+def test_auto_keeps_fp32_on_cpu_naming_each_test_int8_failed(
+    tmp_path: Path, record: dict[str, float], reason: str
+) -> None:
+    choice = choose_precision("auto", "CPUExecutionProvider", model_with_int8_record(tmp_path, record))
+    assert (choice.precision, choice.reason) == ("fp32", f"auto: fp32 on CPUExecutionProvider; not int8: {reason}")
+
+
+def test_auto_without_an_int8_record_is_fp32_and_a_malformed_record_is_refused(tmp_path: Path) -> None:
+    choice = choose_precision("auto", "CPUExecutionProvider", model_with_int8_record(tmp_path, None))
+    assert choice.reason == "auto: fp32 on CPUExecutionProvider; export recorded no int8 encoder and its accuracy"
+    refusal = r"manifest.json: invalid manifest at metrics/variant_bounds/int8/max_score_change_by_batching: must be"
+    with pytest.raises(ModelLoadError, match=refusal):
+        model_with_int8_record(tmp_path / "bad", {"max_drop_points": 0.1, "max_score_change_by_batching": -1})
+
+
+def test_int8_scores_depend_on_the_batch_which_is_why_auto_does_not_pick_it() -> None:
     """Dynamic quantization scales each batch's activations: the same sentence encodes differently beside others."""
     pairs = [line.split("\t") for line in (REPO / "examples" / "pairs.tsv").read_text(encoding="utf-8").splitlines()]
     sentences = [pair[0] for pair in pairs] + [pair[1] for pair in pairs]
