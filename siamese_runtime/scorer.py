@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -30,7 +31,7 @@ from .session import (
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 256
-# Measured with one worker per core (whole `score` command, 2 cores, paired runs): 64 sentences per run took
+# With one batch per core at once (whole `score` command, 2 cores, paired runs): 64 sentences per run took
 # 0.90x the time of 256 on BQ test and 0.96x on LCQMC test.
 CPU_BATCH_SIZE = 64
 
@@ -81,11 +82,11 @@ class Scorer:
         """Checked before the model loads: `batch_size` (most sentences per encoder run; None: 64 on the CPU
         provider, where small batches pad less and stay in cache, 256 elsewhere) and `token_budget` (padded tokens
         per run; a longer sentence runs alone) at least 1, `cache_size` at least 0 (0: off),
-        `intra_op_num_threads` None (one per physical core) or at least 1: the cores encoding may use. On the CPU
-        provider that many batches run at once, each on one thread (cores never wait for each other inside a
-        batch's time steps; the bytes are the same); on other providers it is onnxruntime's intra-op thread count.
-        `session_options`: onnxruntime's own (profiling, optimization level, ...) in place of the runtime's
-        defaults; the thread count still applies."""
+        `intra_op_num_threads` None (one per physical core) or at least 1: the cores encoding may use, as
+        onnxruntime's intra-op threads; on the CPU provider with the runtime's own session options, a call of
+        several batches runs that many at once instead, each on one thread of a second session (cores then never
+        wait for each other at a batch's time steps; the bytes are the same). `session_options`: onnxruntime's own
+        (profiling, optimization level, ...) in place of the runtime's defaults; the thread count still applies."""
         if batch_size is not None:
             batch_size = int_at_least(batch_size, "batch_size")
         token_budget = int_at_least(token_budget, "token_budget")
@@ -97,9 +98,8 @@ class Scorer:
         choice = choose_precision(precision, provider_name(requested[0]), self.model)
         given = session_options.intra_op_num_threads if session_options is not None else 0
         self.threads = intra_op_num_threads or given or default_threads()
-        self.workers = self.threads if provider_name(requested[0]) == CPU else 1
         options = session_options or default_session_options()
-        options.intra_op_num_threads = self.threads // self.workers
+        options.intra_op_num_threads = self.threads
         self.session = open_session(self.model.encoder_path(choice.precision), requested, options,
                                     strict=providers != "auto")
         self._requested = requested
@@ -115,6 +115,9 @@ class Scorer:
             choice = fallback
         self.precision, self.precision_reason = choice.precision, choice.reason
         check_encoder(self.session, self.model, self.precision)
+        self.workers = self.threads if session_options is None and self.providers[0] == CPU else 1
+        self._batch_session: ort.InferenceSession | None = None  # one thread per run, opened on first use
+        self._batch_session_lock = threading.Lock()
         self.batch_size = batch_size or (CPU_BATCH_SIZE if self.workers > 1 else BATCH_SIZE)
         self.token_budget = token_budget
         self.cache = EncodingCache(cache_size)
@@ -221,16 +224,25 @@ class Scorer:
         stats.encoded += len(sentences)
         stats.truncated += truncated
         encodings = np.empty((len(ids), self.model.encoding_dim), np.float32)
-
-        def encode_batch(batch: np.ndarray) -> None:
-            encodings[batch] = self.session.run(None, {self._input_name: tokenizer.pad([ids[i] for i in batch])})[0]
-
-        # enough batches to keep every worker busy; the longest first, so no worker is left with one at the end
-        batch_size = min(self.batch_size, -(-len(ids) // self.workers))
         with stats.timed("encode"):
-            batches = length_batches([len(s) for s in ids], self.token_budget, batch_size)
+            batches = length_batches([len(s) for s in ids], self.token_budget, self.batch_size)
+            # one batch: every thread on it; several: one thread each, the longest first so none is left alone
+            session = self.session if len(batches) == 1 or self.workers == 1 else self._one_thread_session()
+
+            def encode_batch(batch: np.ndarray) -> None:
+                encodings[batch] = session.run(None, {self._input_name: tokenizer.pad([ids[i] for i in batch])})[0]
+
             run_concurrently(encode_batch, batches[::-1], self.workers)
         return encodings
+
+    def _one_thread_session(self) -> ort.InferenceSession:
+        """A second session of the same encoder on one intra-op thread, for running batches at once."""
+        with self._batch_session_lock:
+            if self._batch_session is None:
+                options = default_session_options(1)
+                self._batch_session = open_session(self.model.encoder_path(self.precision), [CPU], options,
+                                                   strict=True)
+            return self._batch_session
 
 
 def _warn_truncated(stats: EncodeStats, max_length: int) -> None:
