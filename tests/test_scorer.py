@@ -83,12 +83,15 @@ def test_duplicates_are_encoded_once_and_restored_in_order() -> None:
     assert not np.array_equal(encodings[0], encodings[1])
 
 
-@pytest.mark.parametrize("cache_size", [0, 50, 100_000])
-def test_eight_threads_sharing_one_scorer_match_sequential(cache_size: int) -> None:
+@pytest.mark.parametrize(("cache_size", "batch_size"), [(0, None), (50, None), (100_000, None), (0, 8)])
+def test_eight_threads_sharing_one_scorer_match_sequential(cache_size: int, batch_size: int | None) -> None:
+    """batch_size 8: every call has several batches, so eight callers share the one-thread session too."""
     sentences = owned_sentences(400)
     chunks = [(sentences[i : i + 25], sentences[i + 25 : i + 50]) for i in range(0, 400, 50)] * 3
-    sequential = [Scorer(SCORER.model, providers="cpu", cache_size=0).score(a, b) for a, b in chunks]
-    shared = Scorer(SCORER.model, providers="cpu", cache_size=cache_size)
+    sequential = [Scorer(SCORER.model, providers="cpu", cache_size=0, intra_op_num_threads=1).score(a, b)
+                  for a, b in chunks]
+    shared = Scorer(SCORER.model, providers="cpu", cache_size=cache_size, batch_size=batch_size,
+                    intra_op_num_threads=2)
     with ThreadPoolExecutor(8) as pool:
         parallel = list(pool.map(lambda chunk: shared.score(*chunk), chunks))
     for one, other in zip(sequential, parallel):
