@@ -14,6 +14,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def measure(files: list[Path], repeats: int, work: Path) -> dict[str, Any]:
     """Per file: seconds of each way, interleaved `repeats` times; the load average around each run."""
     loads: list[float] = []
-    ray.init(num_cpus=max(CORES), include_dashboard=False, logging_level="WARNING")
+    ray.init(num_cpus=max(CORES), include_dashboard=False, logging_level=logging.WARNING)
     try:
         rows = [_file_row(path, repeats, work, loads) for path in files]
         cli = _cli_row(files[0], repeats, work, loads)
@@ -83,11 +84,19 @@ def _ways(source: Path, work: Path) -> dict[str, Callable[[], int]]:
     ways: dict[str, Callable[[], int]] = {}
     local = JobOptions(str(source), str(work / "local.parquet"))
     for cores in CORES:
-        ways[f"local_{cores}"] = lambda c=cores: run_job(Scorer(providers="cpu", intra_op_num_threads=c), local).written
+        ways[f"local_{cores}"] = partial(_local_job, local, cores)
         cluster = ClusterOptions(actors=cores)
         options = JobOptions(str(source), str(work / "ray.parquet"), chunk_rows=1024)
-        ways[f"ray_{cores}"] = lambda c=cluster, o=options: run_ray_job(ScorerOptions(providers="cpu"), o, c).written
+        ways[f"ray_{cores}"] = partial(_ray_job, options, cluster)
     return ways
+
+
+def _local_job(options: JobOptions, cores: int) -> int:
+    return run_job(Scorer(providers="cpu", intra_op_num_threads=cores), options).written
+
+
+def _ray_job(options: JobOptions, cluster: ClusterOptions) -> int:
+    return run_ray_job(ScorerOptions(providers="cpu"), options, cluster).written
 
 
 def _file_row(source: Path, repeats: int, work: Path, loads: list[float]) -> dict[str, Any]:

@@ -74,7 +74,8 @@ def measure(run_dir: Path, model: Path, files: list[Path], repeats: int, quick: 
     keras_way = baselines.KerasPredict(run_dir)
     plain = baselines.PlainOnnx(keras_way, work)
     command_line = baselines.CommandLine(model)
-    ways = [keras_way, plain, baselines.Runtime(model), command_line, baselines.CommandLine(model, "int8")]
+    ways: list[baselines.Baseline] = [keras_way, plain, baselines.Runtime(model), command_line,
+                                      baselines.CommandLine(model, "int8")]
     layers = limit.lstm_layers(ModelFolder.load(model).encoder_path())
     per_token = limit.flops_per_token(layers)
     per_pair = limit.head_flops(ModelFolder.load(model))

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +221,8 @@ def _stage_pair_and_check(
     folder.add(ENCODER_FILE, "encoder", "fp32")
     weights = head_arrays(pair_model) if folder.head == LEARNED else None
     if weights is not None:
-        np.savez(folder.path / HEAD_FILE, **weights)
+        save_arrays: Callable[..., None] = np.savez  # numpy's stub types every ** key as allow_pickle's bool
+        save_arrays(folder.path / HEAD_FILE, **weights)
         folder.add(HEAD_FILE, "head", "fp32")
     folder.calibrate(validation)
     encoder = onnx.load(str(folder.path / ENCODER_FILE))

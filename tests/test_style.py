@@ -1,4 +1,5 @@
-"""Style and types: ruff over the whole repository and mypy over siamese_runtime report nothing, as in CI."""
+"""Style and types: ruff over the whole repository and mypy over the runtime, export, training and benchmarks
+report nothing, as in CI."""
 
 from __future__ import annotations
 
@@ -27,5 +28,5 @@ def test_ruff_finds_nothing() -> None:
 
 def test_mypy_finds_nothing() -> None:
     pytest.importorskip("mypy", reason="mypy is in the [test] extra")
-    result = run_tool("mypy")  # [tool.mypy] names the files: siamese_runtime
+    result = run_tool("mypy")  # [tool.mypy] names the files: siamese_runtime, export, train, benchmarks
     assert result.returncode == 0, f"mypy exited {result.returncode}:\n{result.stdout}{result.stderr}"

@@ -113,7 +113,9 @@ class PairFeatures(layers.Layer):
         return ops.concatenate([ops.abs(left - right), left * right], axis=-1)
 
 
-HEADS = {"manhattan": ManhattanSimilarity, "euclidean": EuclideanSimilarity, "cosine": CosineSimilarity}
+HEADS: dict[str, type[layers.Layer]] = {
+    "manhattan": ManhattanSimilarity, "euclidean": EuclideanSimilarity, "cosine": CosineSimilarity,
+}
 LEARNED_HEAD = "mlp"  # (|u - v|, u * v) -> Dense(relu) -> Dense(sigmoid); weights exported to the model folder
 HEAD_NAMES = (*HEADS, LEARNED_HEAD)
 POOLINGS = ("last", "max-mean")

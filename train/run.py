@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -67,7 +68,7 @@ def train_run(config: TrainConfig) -> Path:
 
     scores = predict_scores(model, validation_data)
     threshold = best_threshold(scores, validation_pairs.labels, validation_pairs.sources)
-    metrics = {
+    metrics: dict[str, Any] = {
         "pairs": {"train": len(train_pairs), "implied": 0 if implied is None else len(implied),
                   "validation": len(validation_pairs), "bad_rows_skipped": loaded.skipped},
         "vocab_size": tokenizer.vocab_size,
