@@ -236,12 +236,13 @@ class Scorer:
         return encodings
 
     def _one_thread_session(self) -> ort.InferenceSession:
-        """A second session of the same encoder on one intra-op thread, for running batches at once."""
+        """A second session of the same encoder on one intra-op thread, for running batches at once; the CPU
+        provider's own options, if the caller gave any, carry over."""
         with self._batch_session_lock:
             if self._batch_session is None:
-                options = default_session_options(1)
-                self._batch_session = open_session(self.model.encoder_path(self.precision), [CPU], options,
-                                                   strict=True)
+                cpu = next((spec for spec in self._requested if provider_name(spec) == CPU), CPU)
+                self._batch_session = open_session(self.model.encoder_path(self.precision), [cpu],
+                                                   default_session_options(1), strict=True)
             return self._batch_session
 
 
