@@ -109,7 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--provider", default="auto",
                        help="auto | cpu | cuda | cuda:N (GPU N) | openvino (default: auto)")
     score.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8", "fp16"],
-                       help="encoder precision; auto: fp16 on GPU providers when the model has it, else fp32")
+                       help="encoder precision; auto: fp16 on GPU providers when the model has it, else int8 "
+                            "where the model records it costs nothing, else fp32")
     score.add_argument("--batch-size", type=positive_int,
                        help="most sentences per encoder batch (default: 64 on CPU, 256 on other providers)")
     score.add_argument("--threads", type=positive_int, help="cores encoding uses; on CPU that many batches run at "

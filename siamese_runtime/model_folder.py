@@ -48,10 +48,10 @@ PACKAGE = Path(__file__).resolve().parent
 
 def default_model_path() -> Path:
     """The model shipped with the package (wheel), or the repository's models/default in a checkout."""
-    packaged = Path(__file__).resolve().parent / "models" / "default"  # importlib.resources: 5 ms of start-up
+    packaged = PACKAGE / "models" / "default"  # not importlib.resources: 5 ms of every start-up
     if (packaged / MANIFEST).is_file():
         return packaged
-    return Path(__file__).resolve().parent.parent / "models" / "default"
+    return PACKAGE.parent / "models" / "default"
 
 
 @dataclass(frozen=True)
