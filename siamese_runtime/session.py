@@ -179,13 +179,28 @@ def new_session(
     """The one place the project creates an onnxruntime session (runtime, profiling, benchmarks, export):
     `model` a file or serialized bytes, onnxruntime's own provider specs and SessionOptions (default:
     default_session_options()). A model onnxruntime cannot load is a ModelLoadError naming the file."""
+    return _create_session(model, providers, options)[0]
+
+
+def _create_session(
+    model: Path | bytes, providers: Sequence[ProviderSpec], options: ort.SessionOptions | None
+) -> tuple[ort.InferenceSession, str]:
+    """new_session, with what onnxruntime printed while creating it: a GPU build whose provider fails to start
+    prints the reason ("EP Error ...") to stdout and falls back to CPU. Captured, so that it never lands in a
+    job's `-o -` output, and returned, so that the caller can say why."""
     source = model if isinstance(model, bytes) else str(model)
+    said = io.StringIO()
     try:
         options = options or default_session_options()
-        return ort.InferenceSession(source, sess_options=options, providers=list(providers))
+        with contextlib.redirect_stdout(said):
+            session = ort.InferenceSession(source, sess_options=options, providers=list(providers))
     except Exception as error:  # onnxruntime raises several unrelated types for unreadable models
         name = "the serialized model" if isinstance(model, bytes) else str(model)
         raise ModelLoadError(f"{name}: onnxruntime cannot load it: {error}") from None
+    reason = " ".join(line for line in said.getvalue().split("\n") if line.strip() and not line.startswith("*"))
+    if reason:
+        log.info("onnxruntime said while creating the session: %s", reason)
+    return session, reason
 
 
 def provider_name(spec: ProviderSpec) -> str:
@@ -201,13 +216,20 @@ def open_session(
     first = provider_name(requested[0])
     if first in GPU_PROVIDERS:
         _preload_cuda_libraries()
-    session = new_session(model_path, requested, options)
+    session, said = _create_session(model_path, requested, options)
     running = session.get_providers()
     if first not in running and strict:
+        device = requested[0][1].get("device_id") if isinstance(requested[0], tuple) else None
+        what = f"{first} on GPU {device}" if device is not None else first
         why = FALLBACK_CAUSES.get(first, "its libraries missing, or an option it refused?")
+        if said:
+            why = f"onnxruntime said: {said}"
         fix = f" Fix: {FALLBACK_FIXES[first]}" if first in FALLBACK_FIXES else ""
-        raise ProviderUnavailableError(f"{first} was requested but onnxruntime fell back to {', '.join(running)} "
+        if device is not None:
+            fix = f" GPUs are numbered from 0: is there a GPU {device} on this machine?{fix}"
+        raise ProviderUnavailableError(f"{what} was requested but onnxruntime fell back to {', '.join(running)} "
                                        f"({why}).{fix}")
     if first not in running:
-        log.warning("provider %s could not start; running on %s", first, ", ".join(running))
+        log.warning("provider %s could not start; running on %s%s", first, ", ".join(running),
+                    f" (onnxruntime said: {said})" if said else "")
     return session

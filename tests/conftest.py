@@ -40,7 +40,7 @@ def run_cli(*args: str, input_bytes: bytes | None = None) -> subprocess.Complete
     return subprocess.run(
         [sys.executable, "-m", "siamese_runtime", *args],
         input=input_bytes, capture_output=True, cwd=REPO, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))},
     )
 
 

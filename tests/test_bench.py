@@ -44,6 +44,14 @@ def test_bench_rejects_a_non_positive_batch_size(tmp_path: Path) -> None:
     assert result.returncode == 2 and b"0 is not a whole number of at least 1" in result.stderr
 
 
+def test_bench_with_nothing_it_can_measure_says_why_and_writes_nothing(tmp_path: Path) -> None:
+    result = run_cli("bench", "--quick", "--providers", "NoSuchExecutionProvider", "--out", str(tmp_path))
+    assert result.returncode == 1, result.stderr.decode()
+    stderr = result.stderr.decode()
+    assert "nothing could be measured: NoSuchExecutionProvider / *: not in this onnxruntime build" in stderr
+    assert "internal error" not in stderr and list(tmp_path.iterdir()) == []
+
+
 def test_latency_plot_is_a_png(tmp_path: Path) -> None:
     result = run_cli("bench", "--quick", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr.decode()

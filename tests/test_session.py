@@ -92,15 +92,6 @@ def test_openvino_gets_fp32_precision_under_the_callers_own_options() -> None:
     assert with_default_options(CPU) == CPU and with_default_options(CUDA) == CUDA
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(CUDA_FAILURE is not None, reason=f"CUDA cannot run here: {CUDA_FAILURE}")
-def test_cuda_really_runs_and_matches_cpu() -> None:
-    pairs = [("花呗怎么还款", "花呗如何还款"), ("借呗额度", "今天天气")]
-    cuda = Scorer(providers="cuda")
-    assert cuda.providers[0] == CUDA
-    assert abs(cuda.score(pairs) - Scorer(providers="cpu").score(pairs)).max() < 1e-4
-
-
 def test_cuda_with_a_device_number_reaches_the_provider_options() -> None:
     if HAS_CUDA:
         assert resolve_providers("cuda:1")[0] == (CUDA, {"device_id": 1})

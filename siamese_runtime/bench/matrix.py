@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..arguments import non_negative_int, positive_int
-from ..errors import SiameseRuntimeError
+from ..errors import ProviderUnavailableError, SiameseRuntimeError
 from ..io.pair_files import file_label, read_pair_rows
 from ..model_folder import ModelFolder
 from ..scorer import Scorer
@@ -108,6 +108,10 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         if config.op_profile and op_profile is None and config.pairs_file:
             pairs = profiles[0].pairs
             op_profile = {**asdict(variant), **profile_scoring(scorer, [p[0] for p in pairs], [p[1] for p in pairs])}
+    if not rows:
+        why = [f"{skip['provider']} / {skip['precision']}: {skip['reason']}"
+               for skip in skipped if skip["provider"] != "*"]
+        raise ProviderUnavailableError(f"nothing could be measured: {'; '.join(why)}")
     return {
         "schema": SCHEMA_ID,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
