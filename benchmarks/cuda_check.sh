@@ -2,7 +2,8 @@
 # The CUDA path checked for real on a machine with an NVIDIA GPU, in one run (about 6 minutes on an H100/H200):
 #   1. onnxruntime-gpu from the parts benchmarks/gpu_wheel_parts.py wrote (PARTS), installed into SITE, which
 #      shadows any CPU onnxruntime; the CUDA and cuDNN libraries come from the machine's nvidia-* Python packages;
-#   2. pytest -m gpu (tests/test_gpu.py) against the public data in SIAMESE_DATA;
+#   2. the encoder by run size, TF32 off and on (benchmarks/cuda_batch_sweep.py), then pytest -m gpu
+#      (tests/test_gpu.py) against the public data in SIAMESE_DATA;
 #   3. the end-to-end comparison (benchmarks/cuda_e2e.py): the score command on CUDA and on the CPU cores;
 #   4. `siamese-runtime bench` rows for CUDA fp32 and fp16 (batch sizes 1-4096, real and fixed lengths), a few
 #      CPU rows beside them, and whether TensorRT starts.
@@ -46,6 +47,10 @@ EOF
 status=$?
 pack
 [ "$status" = 0 ] || { echo "CUDA does not start: stopping here"; exit 1; }
+
+step "encoder on CUDA by run size, TF32 off and on"
+timeout 120 "$PYTHON" -m benchmarks.cuda_batch_sweep "$RESULTS/sweep" 2>&1 | tail -15
+pack
 
 step "pytest -m gpu"
 timeout 240 "$PYTHON" -m pytest -m gpu -p no:cacheprovider -rA -q tests/test_gpu.py tests/test_session.py 2>&1 \

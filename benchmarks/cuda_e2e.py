@@ -60,8 +60,9 @@ def score_command(source: Path, output: Path, flags: list[str]) -> tuple[float, 
     return seconds, done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
 
 
-def measure_file(source: Path, work: Path, repeats: int, per_token: int) -> dict[str, Any]:
-    """Each way `repeats` times, interleaved; best seconds, pairs/s, agreement with the CPU, achieved GFLOP/s."""
+def measure_file(source: Path, work: Path, repeats: int, per_token: int, labelled: bool) -> dict[str, Any]:
+    """Each way `repeats` times, interleaved; best seconds, pairs/s, agreement with the CPU, achieved GFLOP/s,
+    accuracy at the stored threshold (`labelled` files), and the stage split of one more `--profile` CUDA run."""
     outputs = {way: work / f"{way}.tsv" for way in WAYS}
     seconds: dict[str, list[float]] = {way: [] for way in WAYS}
     summaries: dict[str, str] = {}
@@ -69,8 +70,11 @@ def measure_file(source: Path, work: Path, repeats: int, per_token: int) -> dict
         for way, flags in WAYS.items():
             elapsed, summaries[way] = score_command(source, outputs[way], flags)
             seconds[way].append(elapsed)
-    scores = {way: read_scored(str(path))[1] for way, path in outputs.items()}
-    tokenizer = ModelFolder.load().tokenizer
+    _, stages = score_command(source, work / "profiled.tsv", [*WAYS["cuda"], "--profile"])
+    scored = {way: read_scored(str(path)) for way, path in outputs.items()}
+    scores = {way: values for way, (_, values) in scored.items()}
+    model = ModelFolder.load()
+    tokenizer = model.tokenizer
     rows = list(read_pair_rows(str(source)))
     distinct = list(dict.fromkeys(row.columns[side] for row in rows for side in (0, 1)))
     needed_flops = per_token * sum(len(ids) for ids in tokenizer.ids_batch(distinct)[0])
@@ -83,8 +87,16 @@ def measure_file(source: Path, work: Path, repeats: int, per_token: int) -> dict
         "achieved_gflops": {way: needed_flops / value / 1e9 for way, value in best.items()},
         "max_abs_diff_vs_cpu": {way: float(np.max(np.abs(scores[way] - scores["cpu"])))
                                 for way in WAYS if way != "cpu"},
+        "accuracy": {way: accuracy(cells, values, model.threshold) for way, (cells, values) in scored.items()}
+        if labelled else None,
         "summaries": summaries,
+        "cuda_stage_seconds": stages,
     }
+
+
+def accuracy(cells: list[list[str]], scores: np.ndarray, threshold: float) -> float:
+    """The share of rows whose label (third cell) the score at `threshold` predicts."""
+    return float(np.mean((scores >= threshold) == np.array([row[2] == "1" for row in cells])))
 
 
 def gpu_matmul_peaks(n: int = 8192, repeats: int = 10) -> dict[str, float]:
@@ -111,7 +123,7 @@ def gpu_matmul_peaks(n: int = 8192, repeats: int = 10) -> dict[str, float]:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    gpus = ", ".join(f"{gpu.get('name')} (driver {gpu.get('driver_version')})"
+    gpus = ", ".join(f"{gpu.get('name')} (driver {gpu.get('driver')}, {gpu.get('memory')})"
                      for gpu in results["machine"]["gpus"]) or "none"
     peaks = results["gpu_matmul_peak_gflops"]
     lines = [
@@ -121,8 +133,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"({', '.join(results['machine']['onnxruntime']['distributions'])}).",
         "Measured matrix-product peak (PyTorch, 8192^3): "
         + (", ".join(f"{name} {value / 1e3:,.0f} TFLOP/s" for name, value in peaks.items()) or "not measured"),
-        "", "| file | pairs | way | best s | pairs/s | x CPU | GFLOP/s | share of fp16 peak | max diff vs CPU |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        "", "| file | pairs | way | best s | pairs/s | x CPU | GFLOP/s | share of fp16 peak | max diff vs CPU | "
+        "accuracy |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in results["files"]:
         for way in WAYS:
@@ -131,7 +143,10 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {row['file']} | {row['pairs']:,} | {way} | {row['best_seconds'][way]:.2f} | "
                 f"{row['pairs_per_second'][way]:,.0f} | {row.get('cuda_speedup_over_cpu', {}).get(way, 1.0):.2f} | "
                 f"{row['achieved_gflops'][way]:,.1f} | {share:.2e} | "
-                f"{row['max_abs_diff_vs_cpu'].get(way, 0.0):.1e} |")
+                f"{row['max_abs_diff_vs_cpu'].get(way, 0.0):.1e} | "
+                f"{row['accuracy'][way] if row['accuracy'] else float('nan'):.4f} |")
+    lines += ["", *(f"- {row['file']}, one more CUDA run with --profile: {row['cuda_stage_seconds']}"
+                    for row in results["files"])]
     lines += ["", "Best of the repeats (interleaved: cuda, cuda_fp32, cpu, ...); `cuda` is the default precision on "
               "CUDA (auto: fp16). GFLOP/s counts the LSTM work of each distinct sentence's real tokens."]
     return "\n".join(lines) + "\n"
@@ -153,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
                                "flops_per_token": per_token, "files": []}
     big = million_pairs(data, args.pairs, work / f"pairs-{args.pairs}.tsv")
     for source, repeats in [*((data / name, args.repeats) for name in TEST_FILES), (big, 1)]:
-        results["files"].append(measure_file(source, work, repeats, per_token))
+        results["files"].append(measure_file(source, work, repeats, per_token, labelled=source != big))
         print(json.dumps(results["files"][-1]["best_seconds"]), source.name, flush=True)
         (args.out / "cuda-e2e.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
         (args.out / "cuda-e2e.md").write_text(markdown(results), encoding="utf-8")

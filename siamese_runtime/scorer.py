@@ -21,6 +21,7 @@ from .model_folder import ModelFolder
 from .precision import AUTO, choose_precision
 from .session import (
     CPU,
+    GPU_PROVIDERS,
     ProviderSpec,
     default_session_options,
     default_threads,
@@ -31,9 +32,14 @@ from .session import (
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 256
+TOKEN_BUDGET = 8192
 # With one batch per core at once (whole `score` command, 2 cores, paired runs): 64 sentences per run took
 # 0.90x the time of 256 on BQ test and 0.96x on LCQMC test.
 CPU_BATCH_SIZE = 64
+# A GPU runs an LSTM's time steps one after another whatever the batch: on an H200, a run of 256 short sentences
+# took about as long as one of 4,096 (benchmarks/results/cuda-h200), so GPU providers take big runs.
+GPU_BATCH_SIZE = 4096
+GPU_TOKEN_BUDGET = GPU_BATCH_SIZE * 64
 
 
 @dataclass
@@ -75,13 +81,14 @@ class Scorer:
         precision: str = AUTO,
         intra_op_num_threads: int | None = None,
         batch_size: int | None = None,
-        token_budget: int = 8192,
+        token_budget: int | None = None,
         cache_size: int = 100_000,
         session_options: ort.SessionOptions | None = None,
     ) -> None:
         """Checked before the model loads: `batch_size` (most sentences per encoder run; None: 64 on the CPU
-        provider, where small batches pad less and stay in cache, 256 elsewhere) and `token_budget` (padded tokens
-        per run; a longer sentence runs alone) at least 1, `cache_size` at least 0 (0: off),
+        provider, where small batches pad less and stay in cache, 4,096 on GPU providers, 256 elsewhere) and
+        `token_budget` (padded tokens per run, a longer sentence runs alone; None: 262,144 on GPU providers, else
+        8,192) at least 1, `cache_size` at least 0 (0: off),
         `intra_op_num_threads` None (one per physical core) or at least 1: the cores encoding may use, as
         onnxruntime's intra-op threads; on the CPU provider with the runtime's own session options, a call of
         several batches runs that many at once instead, each on one thread of a second session (cores then never
@@ -89,7 +96,8 @@ class Scorer:
         (profiling, optimization level, ...) in place of the runtime's defaults; the thread count still applies."""
         if batch_size is not None:
             batch_size = int_at_least(batch_size, "batch_size")
-        token_budget = int_at_least(token_budget, "token_budget")
+        if token_budget is not None:
+            token_budget = int_at_least(token_budget, "token_budget")
         cache_size = int_at_least(cache_size, "cache_size", minimum=0)
         if intra_op_num_threads is not None:
             intra_op_num_threads = int_at_least(intra_op_num_threads, "intra_op_num_threads")
@@ -118,8 +126,10 @@ class Scorer:
         self.workers = self.threads if session_options is None and self.providers[0] == CPU else 1
         self._batch_session: ort.InferenceSession | None = None  # one thread per run, opened on first use
         self._batch_session_lock = threading.Lock()
-        self.batch_size = batch_size or (CPU_BATCH_SIZE if self.workers > 1 else BATCH_SIZE)
-        self.token_budget = token_budget
+        on_gpu = self.providers[0] in GPU_PROVIDERS
+        default_batch = CPU_BATCH_SIZE if self.workers > 1 else GPU_BATCH_SIZE if on_gpu else BATCH_SIZE
+        self.batch_size = batch_size or default_batch
+        self.token_budget = token_budget or (GPU_TOKEN_BUDGET if on_gpu else TOKEN_BUDGET)
         self.cache = EncodingCache(cache_size)
         self._input_name = self.session.get_inputs()[0].name
         self._head = self.model.similarity()

@@ -10,6 +10,7 @@ import pytest
 
 from siamese_runtime import ProviderUnavailableError, Scorer
 from siamese_runtime.io.pair_files import read_pair_rows
+from siamese_runtime.scorer import GPU_BATCH_SIZE, GPU_TOKEN_BUDGET
 from siamese_runtime.session import CUDA
 
 from .conftest import run_cli
@@ -21,13 +22,22 @@ PAIRS_PER_FILE = 1000
 
 
 @pytest.fixture(scope="module")
-def real_pairs(data: Path) -> list[tuple[str, str]]:
-    """2,000 real pairs: the first 1,000 of BQ test and of LCQMC test."""
-    pairs: list[tuple[str, str]] = []
+def real_rows(data: Path) -> list[list[str]]:
+    """2,000 real labelled pairs: the first 1,000 of BQ test and of LCQMC test."""
+    rows: list[list[str]] = []
     for name in ("bq/test.tsv", "lcqmc/test.tsv"):
-        rows = read_pair_rows(str(data / name))
-        pairs += [(row.columns[0], row.columns[1]) for row, _ in zip(rows, range(PAIRS_PER_FILE))]
-    return pairs
+        rows += [row.columns for row, _ in zip(read_pair_rows(str(data / name)), range(PAIRS_PER_FILE))]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def real_pairs(real_rows: list[list[str]]) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in real_rows]
+
+
+@pytest.fixture(scope="module")
+def real_labels(real_rows: list[list[str]]) -> np.ndarray:
+    return np.array([row[2] == "1" for row in real_rows])
 
 
 @pytest.fixture(scope="module")
@@ -35,20 +45,33 @@ def cpu_scores(real_pairs: list[tuple[str, str]]) -> np.ndarray:
     return Scorer(providers="cpu", precision="fp32").score(real_pairs)
 
 
-def test_the_session_really_runs_on_cuda() -> None:
+def test_the_session_really_runs_on_cuda_in_big_batches_without_tf32() -> None:
     scorer = Scorer(providers="cuda", precision="fp32")
     assert scorer.providers[0] == CUDA and scorer.session.get_providers()[0] == CUDA
     assert scorer.provider_options[CUDA]["device_id"] == "0"
+    assert scorer.provider_options[CUDA]["use_tf32"] == "0"
+    assert (scorer.batch_size, scorer.token_budget) == (GPU_BATCH_SIZE, GPU_TOKEN_BUDGET)
 
 
-@pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("fp16", 1e-3)])
-def test_cuda_scores_match_cpu_fp32(
-    real_pairs: list[tuple[str, str]], cpu_scores: np.ndarray, precision: str, tolerance: float
+def test_fp32_on_cuda_matches_cpu_fp32(real_pairs: list[tuple[str, str]], cpu_scores: np.ndarray) -> None:
+    difference = np.abs(Scorer(providers="cuda", precision="fp32").score(real_pairs) - cpu_scores)
+    assert difference.max() < 1e-5, f"fp32 on CUDA moves a score by {difference.max():.2e}"
+
+
+def test_fp16_on_cuda_keeps_cpu_fp32_decisions_within_the_exported_bound(
+    real_pairs: list[tuple[str, str]], real_labels: np.ndarray, cpu_scores: np.ndarray
 ) -> None:
-    cuda = Scorer(providers="cuda", precision=precision)
-    assert cuda.providers[0] == CUDA and cuda.precision == precision
-    difference = np.abs(cuda.score(real_pairs) - cpu_scores)
-    assert difference.max() < tolerance, f"{precision} on CUDA moves a score by {difference.max():.2e}"
+    """fp16 arithmetic (an 11-bit mantissa through 64 LSTM steps) moves scores by a few 1e-3, unlike the CPU's fp16
+    model, which computes in fp32: what must hold is accuracy within the bound export set for fp16."""
+    cuda = Scorer(providers="cuda", precision="fp16")
+    assert cuda.providers[0] == CUDA and cuda.precision == "fp16"
+    scores = cuda.score(real_pairs)
+    assert np.abs(scores - cpu_scores).max() < 5e-3
+    record = cuda.model.variant_record("fp16")
+    assert record is not None
+    accuracy = {name: float(np.mean((s >= cuda.threshold) == real_labels)) for name, s in
+                (("cuda_fp16", scores), ("cpu_fp32", cpu_scores))}
+    assert 100 * (accuracy["cpu_fp32"] - accuracy["cuda_fp16"]) <= record["bound_points"], accuracy
 
 
 def test_auto_runs_cuda_in_fp16() -> None:

@@ -89,12 +89,17 @@ def test_openvino_gets_fp32_precision_under_the_callers_own_options() -> None:
     assert with_default_options((OPENVINO, {"num_of_threads": "2"})) == (
         OPENVINO, {"precision": "FP32", "num_of_threads": "2"})
     assert with_default_options((OPENVINO, {"precision": "ACCURACY"})) == (OPENVINO, {"precision": "ACCURACY"})
-    assert with_default_options(CPU) == CPU and with_default_options(CUDA) == CUDA
+    assert with_default_options(CPU) == CPU
+
+
+def test_cuda_gets_no_tf32_unless_the_caller_asks() -> None:
+    assert with_default_options(CUDA) == (CUDA, {"use_tf32": "0"})
+    assert with_default_options((CUDA, {"use_tf32": "1", "device_id": 1})) == (CUDA, {"use_tf32": "1", "device_id": 1})
 
 
 def test_cuda_with_a_device_number_reaches_the_provider_options() -> None:
     if HAS_CUDA:
-        assert resolve_providers("cuda:1")[0] == (CUDA, {"device_id": 1})
+        assert resolve_providers("cuda:1")[0] == (CUDA, {"use_tf32": "0", "device_id": 1})
     else:
         with pytest.raises(ProviderUnavailableError, match="CUDAExecutionProvider was requested"):
             resolve_providers("cuda:1")
