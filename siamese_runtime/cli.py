@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="encoder precision; auto: fp16 on GPU providers when the model has it, else int8 "
                             "where the model records it costs nothing, else fp32")
     score.add_argument("--batch-size", type=positive_int,
-                       help="most sentences per encoder batch (default: 64 on CPU, 4096 on CUDA, 256 on others)")
+                       help="most sentences per encoder batch (default: 64 on CPU, 1024 on CUDA, 256 on others)")
     score.add_argument("--threads", type=positive_int, help="cores encoding uses; on CPU that many batches run at "
                         "once (default: physical cores; at most the machine's cores unless --oversubscribe)")
     score.add_argument("--oversubscribe", action="store_true", help="allow --threads above the machine's cores")

@@ -36,9 +36,10 @@ TOKEN_BUDGET = 8192
 # With one batch per core at once (whole `score` command, 2 cores, paired runs): 64 sentences per run took
 # 0.90x the time of 256 on BQ test and 0.96x on LCQMC test.
 CPU_BATCH_SIZE = 64
-# A GPU runs an LSTM's time steps one after another whatever the batch: on an H200, a run of 256 short sentences
-# took about as long as one of 4,096 (benchmarks/results/cuda-h200), so GPU providers take big runs.
-GPU_BATCH_SIZE = 4096
+# A GPU runs an LSTM's time steps one after another whatever the batch, so GPU providers take bigger runs: on an
+# H200, encoding the official test files' sentences ran 1.63x faster in runs of 1,024 than of 256, and runs of 4,096
+# and 16,384 were slower again (they pad more; benchmarks/results/cuda-h200/sweep).
+GPU_BATCH_SIZE = 1024
 GPU_TOKEN_BUDGET = GPU_BATCH_SIZE * 64
 
 
@@ -86,8 +87,8 @@ class Scorer:
         session_options: ort.SessionOptions | None = None,
     ) -> None:
         """Checked before the model loads: `batch_size` (most sentences per encoder run; None: 64 on the CPU
-        provider, where small batches pad less and stay in cache, 4,096 on GPU providers, 256 elsewhere) and
-        `token_budget` (padded tokens per run, a longer sentence runs alone; None: 262,144 on GPU providers, else
+        provider, where small batches pad less and stay in cache, 1,024 on GPU providers, 256 elsewhere) and
+        `token_budget` (padded tokens per run, a longer sentence runs alone; None: 65,536 on GPU providers, else
         8,192) at least 1, `cache_size` at least 0 (0: off),
         `intra_op_num_threads` None (one per physical core) or at least 1: the cores encoding may use, as
         onnxruntime's intra-op threads; on the CPU provider with the runtime's own session options, a call of
