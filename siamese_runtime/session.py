@@ -188,12 +188,14 @@ def _create_session(
 ) -> tuple[ort.InferenceSession, str]:
     """new_session, with what onnxruntime printed while creating it: a GPU build whose provider fails to start
     prints the reason ("EP Error ...") to stdout and falls back to CPU. Captured, so that it never lands in a
-    job's `-o -` output, and returned, so that the caller can say why."""
+    job's `-o -` output, and returned, so that the caller can say why. Only where a provider other than CPU is
+    asked for: capturing swaps sys.stdout for every thread, and CPU sessions open while jobs write."""
     source = model if isinstance(model, bytes) else str(model)
     said = io.StringIO()
+    capture = any(provider_name(spec) != CPU for spec in providers)
     try:
         options = options or default_session_options()
-        with contextlib.redirect_stdout(said):
+        with contextlib.redirect_stdout(said) if capture else contextlib.nullcontext():
             session = ort.InferenceSession(source, sess_options=options, providers=list(providers))
     except Exception as error:  # onnxruntime raises several unrelated types for unreadable models
         name = "the serialized model" if isinstance(model, bytes) else str(model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 
 import onnxruntime as ort
@@ -18,6 +19,8 @@ from siamese_runtime.session import (
     resolve_providers,
     with_default_options,
 )
+
+from .conftest import DEFAULT_MODEL
 
 HAS_CUDA = CUDA in ort.get_available_providers()
 
@@ -119,3 +122,20 @@ def test_a_gpu_build_without_a_gpu_fails_clearly_and_auto_falls_back_to_the_cpu_
     assert "could not start; reopening the encoder in fp32" in caplog.text
     pairs = [("花呗怎么还款", "花呗如何还款"), ("借呗额度", "今天天气")]
     assert abs(scorer.score(pairs) - Scorer(providers="cpu").score(pairs)).max() == 0
+
+
+def test_only_sessions_asking_for_another_provider_swap_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """onnxruntime-gpu prints why a provider fell back; that is captured, but CPU sessions (opened while jobs
+    write to stdout from other threads) must leave sys.stdout alone."""
+    seen = []
+    real = ort.InferenceSession
+
+    def observed(*args: object, **kwargs: object) -> ort.InferenceSession:
+        seen.append(sys.stdout)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(session.ort, "InferenceSession", observed)
+    encoder = DEFAULT_MODEL / "encoder.onnx"
+    session.new_session(encoder, [CPU])
+    session.new_session(encoder, [OPENVINO, CPU])
+    assert seen[0] is sys.stdout and seen[1] is not sys.stdout
