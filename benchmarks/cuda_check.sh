@@ -9,6 +9,7 @@
 #      CPU rows beside them, and whether TensorRT starts.
 # Everything lands in RESULTS as the JSON/Markdown the benchmarks write, packed after each step into PACK_TO.
 #   PARTS=.whl SIAMESE_DATA=/path/to/data RESULTS=/tmp/cuda-results PACK_TO=results.tgz bash benchmarks/cuda_check.sh
+# STEPS picks steps (default: sweep tests e2e bench tensorrt; `million`: one profiled CUDA job on a million pairs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PARTS=${PARTS:-.whl}
@@ -16,11 +17,13 @@ SITE=${SITE:-/tmp/onnxruntime-gpu-site}
 RESULTS=${RESULTS:-$PWD/cuda-results}
 PACK_TO=${PACK_TO:-$RESULTS.tgz}
 PYTHON=${PYTHON:-python3}
+STEPS=" ${STEPS:-sweep tests e2e bench tensorrt} "
 export PYTHONUNBUFFERED=1 SIAMESE_DATA=${SIAMESE_DATA:-$PWD/../shared/data}
 mkdir -p "$RESULTS"
 
 pack() { tar -czf "$PACK_TO" -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")"; }
 step() { echo; echo "=== $1 ($(date -u +%T))"; }
+wanted() { [[ "$STEPS" == *" $1 "* ]]; }
 
 step "install onnxruntime-gpu into $SITE"
 if [ ! -d "$SITE/onnxruntime" ]; then
@@ -48,29 +51,43 @@ status=$?
 pack
 [ "$status" = 0 ] || { echo "CUDA does not start: stopping here"; exit 1; }
 
-step "encoder on CUDA by run size, TF32 off and on"
-timeout 120 "$PYTHON" -m benchmarks.cuda_batch_sweep "$RESULTS/sweep" 2>&1 | tail -15
-pack
+if wanted sweep; then
+    step "encoder on CUDA by run size, TF32 off and on"
+    timeout 120 "$PYTHON" -m benchmarks.cuda_batch_sweep "$RESULTS/sweep" 2>&1 | tail -15
+    pack
+fi
 
-step "pytest -m gpu"
-timeout 240 "$PYTHON" -m pytest -m gpu -p no:cacheprovider -rA -q tests/test_gpu.py tests/test_session.py 2>&1 \
-    | tee "$RESULTS/pytest-gpu.txt"
-pack
+if wanted tests; then
+    step "pytest -m gpu"
+    timeout 240 "$PYTHON" -m pytest -m gpu -p no:cacheprovider -rA -q tests/test_gpu.py tests/test_session.py 2>&1 \
+        | tee "$RESULTS/pytest-gpu.txt"
+    pack
+fi
 
-step "end to end: the score command on CUDA and on the CPU"
-timeout 300 "$PYTHON" -m benchmarks.cuda_e2e "$RESULTS/e2e" --repeats 2 2>&1 | tail -20
-pack
+if wanted million; then
+    step "one CUDA job on a million pairs, profiled"
+    "$PYTHON" -c "import sys; from pathlib import Path; from benchmarks.cuda_e2e import million_pairs; \
+from train.data_home import data_home; million_pairs(data_home(), 1_000_000, Path(sys.argv[1]))" /tmp/million.tsv
+    timeout 120 "$PYTHON" -m siamese_runtime score /tmp/million.tsv -o /tmp/million-scores.tsv --provider cuda \
+        --profile 2>&1 | tail -3 | tee "$RESULTS/million-cuda.txt"
+    pack
+fi
 
-step "bench: CUDA fp32 and fp16, CPU beside them"
+if wanted e2e; then
+    step "end to end: the score command on CUDA and on the CPU"
+    timeout 300 "$PYTHON" -m benchmarks.cuda_e2e "$RESULTS/e2e" --repeats 2 2>&1 | tail -20
+    pack
+fi
+
+wanted bench && step "bench: CUDA fp32 and fp16, CPU beside them"
 BENCH=("$PYTHON" -m siamese_runtime bench --pairs "$SIAMESE_DATA/bq/test.tsv" --warmup 2 --repeats 10 --no-plots)
-timeout 150 "${BENCH[@]}" --providers CUDAExecutionProvider --precisions fp32 fp16 \
+wanted bench && timeout 150 "${BENCH[@]}" --providers CUDAExecutionProvider --precisions fp32 fp16 \
     --batch-sizes 1 8 32 128 512 1024 4096 --lengths 8 32 128 --out "$RESULTS/bench-cuda" 2>&1 | tail -5
-timeout 60 "${BENCH[@]}" --providers CPUExecutionProvider --precisions fp32 \
+wanted bench && timeout 60 "${BENCH[@]}" --providers CPUExecutionProvider --precisions fp32 \
     --batch-sizes 1 8 32 128 512 --lengths 8 32 --out "$RESULTS/bench-cpu" 2>&1 | tail -5
 pack
 
-step "TensorRT"
-"$PYTHON" - <<'EOF' 2>&1 | tee "$RESULTS/tensorrt.txt"
+wanted tensorrt && step "TensorRT" && "$PYTHON" - <<'EOF' 2>&1 | tee "$RESULTS/tensorrt.txt"
 from siamese_runtime import Scorer, SiameseRuntimeError
 try:
     scorer = Scorer(providers=["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
