@@ -83,7 +83,12 @@ def test_training_defaults_are_the_default_models_recorded_config() -> None:
         return [file_label(file) for file in files]
 
     assert in_data_folder(defaults.pop("train_files")) == in_data_folder(recorded.pop("train_files"))
-    assert defaults == recorded
+    # options added after the model was trained, at defaults that change nothing (no teachers: no distillation)
+    assert {k: v for k, v in defaults.items() if k not in recorded} in ({}, NEUTRAL_NEW_OPTIONS)
+    assert {k: v for k, v in defaults.items() if k in recorded} == recorded
+
+
+NEUTRAL_NEW_OPTIONS = {"teachers": None, "teacher_weight": 0.5}
 
 
 def test_default_training_files_are_read_from_the_data_folder_setting(
@@ -212,3 +217,21 @@ def test_short_training_learns_beyond_the_majority_class(tiny_run: Path) -> None
     validation = metrics["validation"]
     assert validation["roc_auc"] > 0.6, validation
     assert validation["at_threshold"]["accuracy"] > majority + 0.05, (validation, majority)
+
+
+@pytest.mark.slow
+def test_distillation_mixes_the_teachers_scores_into_the_targets_and_refuses_a_teacher_that_saw_validation(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    from train.run import TrainConfig, train_run
+    from train.run_directory import RunDirectoryError
+
+    recorded = json.loads((tiny_run / "config.json").read_text(encoding="utf-8"))
+    settings = {**recorded, "lstm_units": tuple(recorded["lstm_units"]), "dropout": tuple(recorded["dropout"]),
+                "epochs": 1, "teachers": [str(tiny_run)], "teacher_weight": 0.5}
+    student = train_run(TrainConfig(**{**settings, "out": str(tmp_path / "student")}))
+    distillation = json.loads((student / "metrics.json").read_text(encoding="utf-8"))["distillation"]
+    assert distillation["teachers"] == [str(tiny_run)] and distillation["teacher_weight"] == 0.5
+    assert 0 < distillation["mean_target_change"] < 0.5  # soft targets: half a label, half the teacher's score
+    with pytest.raises(RunDirectoryError, match="held out other validation pairs"):
+        train_run(TrainConfig(**{**settings, "out": str(tmp_path / "other-split"), "seed": 2}))

@@ -36,6 +36,12 @@ def main() -> None:
     parser.add_argument("--implied-pairs", action="store_true",
                         help="add the training pairs the labels imply through a shared sentence (a~b, b~c: a~c; "
                              "a~b, b!~c: a!~c)")
+    parser.add_argument("--teachers", nargs="+", default=None, metavar="RUN",
+                        help="distill: finished runs whose mean score on each training pair is mixed into its target "
+                             "(each must have held out this run's validation pairs: same data, --seed and "
+                             "--validation-fraction)")
+    parser.add_argument("--teacher-weight", type=float, default=defaults.teacher_weight,
+                        help="share of the teachers' score in a training target (the 0/1 label has the rest)")
     parser.add_argument("--max-pairs", type=int, default=None, help="train on a seeded sample of this many pairs")
     parser.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
     parser.add_argument("--seed", type=int, default=defaults.seed)

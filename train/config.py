@@ -29,6 +29,8 @@ class TrainConfig:
     max_pairs: int | None = None
     validation_fraction: float = 0.1
     implied_pairs: bool = False
+    teachers: list[str] | None = None
+    teacher_weight: float = 0.5
     seed: int = 1
     max_length: int = 64
     min_count: int = 1

@@ -15,6 +15,7 @@ from siamese_runtime.tokenizer import Tokenizer
 from .augment import implied_pairs
 from .config import TrainConfig
 from .data import LabeledColumns, balanced_weights, load_pairs, sample, split
+from .distill import soft_targets, teacher_scores
 from .evaluate import evaluate
 from .fit import BucketedPairs, best_threshold, fit, predict_scores
 from .history import save_history
@@ -60,6 +61,13 @@ def train_run(config: TrainConfig) -> Path:
     train_weights = balanced_weights(train_pairs, config.file_weights) if config.class_balance else None
     validation_weights = balanced_weights(validation_pairs, config.file_weights) if config.class_balance else None
     train_data = BucketedPairs(train_pairs, tokenizer, config.batch_size, config.seed, True, train_weights)
+    distillation = None
+    if config.teachers:
+        teacher = teacher_scores(config.teachers, train_pairs, validation_pairs, tokenizer)
+        train_data.labels = soft_targets(train_pairs.labels, teacher, config.teacher_weight)
+        distillation = {"teachers": config.teachers, "teacher_weight": config.teacher_weight,
+                        "teacher_accuracy_on_train": float(((teacher >= 0.5) == train_pairs.labels).mean()),
+                        "mean_target_change": float(abs(train_data.labels - train_pairs.labels).mean())}
     validation_data = BucketedPairs(
         validation_pairs, tokenizer, config.batch_size, config.seed, False, validation_weights
     )
@@ -82,6 +90,7 @@ def train_run(config: TrainConfig) -> Path:
             if (mask := validation_pairs.sources == source).any()
         },
         "threshold": threshold,
+        "distillation": distillation,
         "threshold_rule": "maximizes class-balanced validation accuracy averaged over the training files",
         "model_diagram": save_model_diagram(model, out),
     }

@@ -30,6 +30,11 @@ DIAGRAM_FILE = "model.png"
 REQUIRED_FILES = (MODEL_FILE, VOCAB_FILE, CONFIG_FILE, METRICS_FILE, VALIDATION_FILE)
 
 
+def validation_text(left: Sequence[str], right: Sequence[str], labels: Iterable[float]) -> str:
+    """validation.tsv's text for these held-out pairs."""
+    return tsv_lines([a, b, str(int(label))] for a, b, label in zip(left, right, labels))
+
+
 class RunDirectoryError(Exception):
     """A run directory or one of its files cannot be used; the message names the file."""
 
@@ -129,8 +134,7 @@ class RunDirectory:
     def write_validation(self, left: Sequence[str], right: Sequence[str], labels: Iterable[float]) -> None:
         """The held-out pairs, written by the runtime's TSV writer: a tab or line break inside a sentence becomes
         a space (which normalization treats alike), so every pair reads back as one row of three columns."""
-        rows = ([a, b, str(int(label))] for a, b, label in zip(left, right, labels))
-        self.validation_path.write_text(tsv_lines(rows), encoding="utf-8")
+        self.validation_path.write_text(validation_text(left, right, labels), encoding="utf-8")
 
     def _write_object(self, name: str, value: dict[str, Any]) -> None:
         (self.path / name).write_text(json.dumps(value, indent=2), encoding="utf-8")
