@@ -88,7 +88,7 @@ def test_training_defaults_are_the_default_models_recorded_config() -> None:
     assert {k: v for k, v in defaults.items() if k in recorded} == recorded
 
 
-NEUTRAL_NEW_OPTIONS = {"teachers": None, "teacher_weight": 0.5}
+NEUTRAL_NEW_OPTIONS = {"split_seed": None, "teachers": None, "teacher_weight": 0.5}
 
 
 def test_default_training_files_are_read_from_the_data_folder_setting(

@@ -45,6 +45,9 @@ def main() -> None:
     parser.add_argument("--max-pairs", type=int, default=None, help="train on a seeded sample of this many pairs")
     parser.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--split-seed", type=int, default=defaults.split_seed,
+                        help="seed of the validation split alone (default: --seed); teachers and their students, or "
+                             "members of an ensemble, share one")
     parser.add_argument("--max-length", type=int, default=defaults.max_length, help="characters kept per sentence")
     parser.add_argument("--min-count", type=int, default=defaults.min_count, help="rarer characters map to OOV")
     parser.add_argument("--vectors", help="pretrained char vectors (word2vec format); default: train Word2Vec")

@@ -32,6 +32,7 @@ class TrainConfig:
     teachers: list[str] | None = None
     teacher_weight: float = 0.5
     seed: int = 1
+    split_seed: int | None = None  # the validation split's seed; None: `seed`
     max_length: int = 64
     min_count: int = 1
     vectors: str | None = None

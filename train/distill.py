@@ -41,7 +41,8 @@ def _check_teacher(run: RunDirectory, validation: Pairs, tokenizer: Tokenizer) -
     ours = validation_text(validation.left, validation.right, validation.labels)
     if run.validation_path.read_text(encoding="utf-8") != ours:
         raise RunDirectoryError(f"{run.path}: held out other validation pairs than this run (train it with the "
-                                "same --seed, data and --validation-fraction); it may have trained on this run's")
+                                "same data, --validation-fraction and --seed or --split-seed); it may have trained "
+                                "on this run's")
     if run.tokenizer().to_json() != tokenizer.to_json():
         raise RunDirectoryError(f"{run.path}: its vocabulary differs from this run's; a teacher must share it")
 

@@ -41,7 +41,8 @@ def train_run(config: TrainConfig) -> Path:
     columns = LabeledColumns(config.left_column, config.right_column, config.label_column, config.header)
     loaded = load_pairs(config.train_files, columns, config.on_bad_row, str(run.reject_path))
     pairs = sample(loaded, config.max_pairs, config.seed)
-    train_pairs, validation_pairs = split(pairs, config.validation_fraction, config.seed)
+    train_pairs, validation_pairs = split(pairs, config.validation_fraction,
+                                          config.seed if config.split_seed is None else config.split_seed)
     tokenizer = Tokenizer.fit(train_pairs.sentences(), config.max_length, config.min_count)
     vectors = (
         load_vectors(config.vectors, config.vectors_binary)
