@@ -123,3 +123,11 @@ def test_help_prints_only_the_help_and_loads_no_tensorflow(tool: str) -> None:
     assert noise == []
     imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert not imported & {"tensorflow", "keras", "tf2onnx", "gensim"}
+
+
+def test_a_teacher_that_is_not_a_run_is_refused_before_training_starts(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "train", "--out", str(tmp_path / "run"), "--teachers",
+                             str(tmp_path / "nowhere")], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 2
+    assert f"--teachers: {tmp_path / 'nowhere'}: no such directory" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()

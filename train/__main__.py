@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 
 # TensorFlow's C++ INFO and WARNING lines off unless the user chose a level; set before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -12,9 +13,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Light imports only until the arguments are parsed: `--help` and usage errors never load TensorFlow.
 from .config import TrainConfig, default_train_files  # noqa: E402
 from .data_home import TRAIN_FILES, missing, not_found_message  # noqa: E402
+from .run_directory import RunDirectory, RunDirectoryError  # noqa: E402
 
 
-def main() -> None:
+def main() -> int:
     defaults = TrainConfig(out="")
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -85,13 +87,25 @@ def main() -> None:
         if absent := missing(TRAIN_FILES):
             parser.error(not_found_message(absent))
         args.train_files = default_train_files()
+    for teacher in args.teachers or []:
+        try:
+            RunDirectory.load(teacher)
+        except RunDirectoryError as error:
+            parser.error(f"--teachers: {error}")
     logging.basicConfig(level=logging.INFO, format="train: %(message)s")
     logging.getLogger("gensim").setLevel(logging.WARNING)
     config = TrainConfig(**{**vars(args), "lstm_units": tuple(args.lstm_units), "dropout": tuple(args.dropout)})
+    from siamese_runtime.errors import SiameseRuntimeError
+
     from .run import train_run  # Keras, TensorFlow and gensim: only now
 
-    train_run(config)
+    try:
+        train_run(config)
+    except (RunDirectoryError, SiameseRuntimeError) as error:
+        print(f"train: error: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
