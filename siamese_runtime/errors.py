@@ -39,6 +39,10 @@ class ProviderUnavailableError(SiameseRuntimeError):
     """An execution provider was requested explicitly but cannot run here."""
 
 
+class UnknownProviderError(ProviderUnavailableError, UsageError):
+    """A provider request that names no provider (`--provider cuda:x`): a usage error (CLI exit code 2)."""
+
+
 class BadRowError(InputError):
     """An input row cannot be scored; the message names the file, line (or the row's id) and reason."""
 

@@ -13,7 +13,7 @@ from typing import Any, Union
 
 import onnxruntime as ort
 
-from .errors import ModelLoadError, ProviderUnavailableError
+from .errors import ModelLoadError, ProviderUnavailableError, UnknownProviderError
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def _alias(request: str) -> list[ProviderSpec]:
     if name == "cuda" and device.isdigit():
         return [(CUDA, {"device_id": int(device)}), CPU]
     if request not in ALIASES:
-        raise ProviderUnavailableError(f"unknown provider {request!r}; use auto, cpu, cuda, cuda:N (GPU number N), "
+        raise UnknownProviderError(f"unknown provider {request!r}; use auto, cpu, cuda, cuda:N (GPU number N), "
                                        "openvino or a list of onnxruntime provider names")
     return list(ALIASES[request])
 

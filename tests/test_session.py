@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from pathlib import Path
 
 import onnxruntime as ort
 import pytest
@@ -20,7 +21,7 @@ from siamese_runtime.session import (
     with_default_options,
 )
 
-from .conftest import DEFAULT_MODEL
+from .conftest import DEFAULT_MODEL, run_cli
 
 HAS_CUDA = CUDA in ort.get_available_providers()
 
@@ -139,3 +140,11 @@ def test_only_sessions_asking_for_another_provider_swap_stdout(monkeypatch: pyte
     session.new_session(encoder, [CPU])
     session.new_session(encoder, [OPENVINO, CPU])
     assert seen[0] is sys.stdout and seen[1] is not sys.stdout
+
+
+def test_a_provider_that_names_nothing_is_a_usage_error_on_the_command_line(tmp_path: Path) -> None:
+    pairs, output = tmp_path / "one.tsv", tmp_path / "scores.tsv"
+    pairs.write_text("花呗怎么还款\t花呗如何还款\n", encoding="utf-8")
+    result = run_cli("score", str(pairs), "-o", str(output), "--provider", "cuda:x")
+    assert result.returncode == 2 and b"unknown provider 'cuda:x'" in result.stderr
+    assert not output.exists()
