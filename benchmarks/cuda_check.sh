@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CUDA path checked for real on a machine with an NVIDIA GPU, in one run (about 6 minutes on an H100/H200):
+# The CUDA path checked for real on a machine with an NVIDIA GPU, in one run (about 4.5 minutes on an H200):
 #   1. onnxruntime-gpu from the parts benchmarks/gpu_wheel_parts.py wrote (PARTS), installed into SITE, which
 #      shadows any CPU onnxruntime; the CUDA and cuDNN libraries come from the machine's nvidia-* Python packages;
 #   2. the encoder by run size, TF32 off and on (benchmarks/cuda_batch_sweep.py), then pytest -m gpu
