@@ -74,15 +74,13 @@ def measure_file(source: Path, work: Path, repeats: int, per_token: int, labelle
     scored = {way: read_scored(str(path)) for way, path in outputs.items()}
     scores = {way: values for way, (_, values) in scored.items()}
     model = ModelFolder.load()
-    tokenizer = model.tokenizer
-    rows = list(read_pair_rows(str(source)))
-    distinct = list(dict.fromkeys(row.columns[side] for row in rows for side in (0, 1)))
-    needed_flops = per_token * sum(len(ids) for ids in tokenizer.ids_batch(distinct)[0])
+    counts = limit.file_work(source, model.tokenizer, per_token, per_pair=0)  # the LSTM's work alone
+    needed_flops = counts["needed_flops"]
     best = {way: min(values) for way, values in seconds.items()}
     return {
-        "file": file_label(str(source)), "pairs": len(rows), "distinct_sentences": len(distinct),
+        "file": file_label(str(source)), "pairs": counts["pairs"], "distinct_sentences": counts["distinct_sentences"],
         "needed_gflop": needed_flops / 1e9, "seconds": seconds, "best_seconds": best,
-        "pairs_per_second": {way: len(rows) / value for way, value in best.items()},
+        "pairs_per_second": {way: counts["pairs"] / value for way, value in best.items()},
         "cuda_speedup_over_cpu": {way: best["cpu"] / best[way] for way in WAYS if way != "cpu"},
         "achieved_gflops": {way: needed_flops / value / 1e9 for way, value in best.items()},
         "max_abs_diff_vs_cpu": {way: float(np.max(np.abs(scores[way] - scores["cpu"])))

@@ -15,8 +15,10 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from siamese_runtime.heads import LEARNED
+from siamese_runtime.io.pair_files import read_pair_rows
 from siamese_runtime.model_folder import ModelFolder
 from siamese_runtime.session import default_session_options, new_session
+from siamese_runtime.tokenizer import Tokenizer
 
 FORMULA = (
     "per token and direction of an LSTM with input size i and hidden size h: 8h(i+h) for the four gates' "
@@ -104,3 +106,23 @@ def onnxruntime_matmul_peak(n: int = 2048, repeats: int = 5, threads: int | None
         best = min(best, time.perf_counter() - started)
     threads_used = session.get_session_options().intra_op_num_threads
     return {"n": n, "threads": threads_used, "gflops": 2 * n**3 / best / 1e9}
+
+
+def file_work(path: Path, tokenizer: Tokenizer, per_token: int, per_pair: int) -> dict[str, Any]:
+    """Sentence and token counts of a file: what the runtime must encode, and what padded inference encodes."""
+    rows = list(read_pair_rows(str(path)))
+    sentences = [row.columns[side] for row in rows for side in (0, 1)]
+    distinct = list(dict.fromkeys(sentences))
+    lengths = [len(ids) for ids in tokenizer.ids_batch(sentences)[0]]
+    needed_tokens = sum(len(ids) for ids in tokenizer.ids_batch(distinct)[0])
+    padded_tokens = len(sentences) * max(lengths)
+    return {
+        "pairs": len(rows),
+        "sentences": len(sentences),
+        "distinct_sentences": len(distinct),
+        "padded_width": max(lengths),
+        "needed_tokens": needed_tokens,
+        "padded_tokens": padded_tokens,
+        "needed_flops": per_token * needed_tokens + per_pair * len(rows),
+        "padded_flops": per_token * padded_tokens + per_pair * len(rows),
+    }

@@ -83,7 +83,7 @@ def measure(run_dir: Path, model: Path, files: list[Path], repeats: int, quick: 
     rows = []
     for label, path in [*zip(labels, files), (" + ".join(labels), _concatenated(files, work))]:
         log.info("end to end on %s", label)
-        rows.append({"file": label, **_work(path, keras_way.tokenizer, per_token, per_pair),
+        rows.append({"file": label, **limit.file_work(path, keras_way.tokenizer, per_token, per_pair),
                      **_end_to_end(ways, path, repeats, work, ModelFolder.load(model).calibration),
                      "cli_stage_seconds": command_line.stage_seconds(str(path))})
     log.info("single-pair latency: API vs bare onnxruntime")
@@ -135,26 +135,6 @@ def _tiny_run(work: Path, data: Path) -> tuple[Path, Path]:
                                 embedding_dim=16, lstm_units=(24, 8)))
     export_run(run, work / "tiny-model", report_files=[str(data / name) for name in TEST_FILES])
     return run, work / "tiny-model"
-
-
-def _work(path: Path, tokenizer, per_token: int, per_pair: int) -> dict[str, Any]:
-    """Sentence and token counts of a file: what the runtime must encode, and what padded inference encodes."""
-    rows = list(read_pair_rows(str(path)))
-    sentences = [row.columns[side] for row in rows for side in (0, 1)]
-    distinct = list(dict.fromkeys(sentences))
-    lengths = [len(ids) for ids in tokenizer.ids_batch(sentences)[0]]
-    needed_tokens = sum(len(ids) for ids in tokenizer.ids_batch(distinct)[0])
-    padded_tokens = len(sentences) * max(lengths)
-    return {
-        "pairs": len(rows),
-        "sentences": len(sentences),
-        "distinct_sentences": len(distinct),
-        "padded_width": max(lengths),
-        "needed_tokens": needed_tokens,
-        "padded_tokens": padded_tokens,
-        "needed_flops": per_token * needed_tokens + per_pair * len(rows),
-        "padded_flops": per_token * padded_tokens + per_pair * len(rows),
-    }
 
 
 def _end_to_end(
