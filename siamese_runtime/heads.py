@@ -10,7 +10,6 @@ import numpy as np
 
 EPSILON = 1e-7  # Keras's backend epsilon, as in the notebook's euclidean_distance
 Head = Callable[[np.ndarray, np.ndarray], np.ndarray]
-BLOCK = 32  # pairs per matrix product of the learned head (a single pair pays for 32 rows: 26 us)
 
 
 def manhattan(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -50,7 +49,7 @@ class LearnedHead:
         """From named float32 arrays; ValueError says which is missing or of the wrong shape."""
         if missing := [name for name in cls.WEIGHTS if name not in arrays]:
             raise ValueError(f"lacks the arrays {', '.join(missing)}")
-        head = cls(*(np.asarray(arrays[name], np.float32) for name in cls.WEIGHTS))
+        head = cls(*(np.ascontiguousarray(arrays[name], np.float32) for name in cls.WEIGHTS))
         units = head.hidden_bias.shape[0] if head.hidden_bias.ndim == 1 else -1
         expected = {"hidden": (2 * encoding_dim, units), "hidden_bias": (units,), "output": (units, 1),
                     "output_bias": (1,)}
@@ -62,18 +61,12 @@ class LearnedHead:
         return head
 
     def __call__(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """Each pair's score is the same bit for bit whatever else is in the call: BLAS picks its kernels by
-        the matrices' shapes, so the hidden layer runs on blocks of BLOCK pairs (the last one zero-padded),
-        and the output unit is a row-wise sum, whose order depends only on the number of units."""
-        features = pair_features(left, right)
-        count = len(features)
-        if count == 0:
-            return np.zeros(0, np.float32)
-        padded = np.zeros((-(-count // BLOCK) * BLOCK, features.shape[1]), np.float32)
-        padded[:count] = features
-        hidden = np.concatenate(
-            [padded[start : start + BLOCK] @ self.hidden for start in range(0, len(padded), BLOCK)]
-        )[:count]
+        """Each pair's score has the same bits whatever else is in the call, on every CPU: every step is done
+        row by row. The hidden layer is numpy's own einsum loop, not BLAS (whose kernels, chosen by CPU and
+        thread count, round a row by its position in a block: on AVX2 a pair's score moved by 1e-7 with its
+        neighbours); the output unit is a row-wise sum whose order depends only on the number of units."""
+        features = np.ascontiguousarray(pair_features(left, right), np.float32)
+        hidden = np.einsum("pf,fu->pu", features, self.hidden, optimize=False)
         hidden = np.maximum(hidden + self.hidden_bias, 0)
         logits = (hidden * self.output[:, 0]).sum(axis=1) + self.output_bias[0]
         return (0.5 * (1 + np.tanh(0.5 * logits))).astype(np.float32)  # sigmoid, without overflow

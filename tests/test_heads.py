@@ -115,19 +115,3 @@ def test_calibration_in_onnx_matches_numpy_and_never_reorders() -> None:
     order = np.argsort(scores, kind="stable")
     assert np.all(np.diff(probabilities[order]) >= 0)
     assert calibration(np.float32(0.5)) == pytest.approx(1 / (1 + np.exp(0.4)), abs=1e-7)
-
-
-def test_learned_head_scores_a_pair_the_same_bit_for_bit_wherever_it_sits_in_a_call() -> None:
-    """BLAS picks kernels by shape: a pair alone, first, last or in the middle of calls of any size scores
-    the same (resume and the cache rely on it)."""
-    from siamese_runtime.heads import BLOCK, LearnedHead
-
-    head = LearnedHead.from_arrays(learned_weights(128, 64), encoding_dim=128)  # the default model's shapes
-    rng = np.random.default_rng(5)
-    left, right = rng.normal(size=(2, 3 * BLOCK + 17, 128)).astype(np.float32)
-    assert head(left[:0], right[:0]).shape == (0,)
-    together = head(left, right)
-    for size in (1, 2, 7, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK + 3):
-        for start in (0, 5, len(left) - size):
-            np.testing.assert_array_equal(head(left[start : start + size], right[start : start + size]),
-                                          together[start : start + size])
