@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -126,8 +127,10 @@ def test_help_prints_only_the_help_and_loads_no_tensorflow(tool: str) -> None:
 
 
 def test_a_teacher_that_is_not_a_run_is_refused_before_training_starts(tmp_path: Path) -> None:
+    """Checked before anything else, the data folder included (here it does not exist)."""
     result = subprocess.run([sys.executable, "-m", "train", "--out", str(tmp_path / "run"), "--teachers",
-                             str(tmp_path / "nowhere")], capture_output=True, text=True, cwd=REPO, timeout=120)
+                             str(tmp_path / "nowhere")], capture_output=True, text=True, cwd=REPO, timeout=120,
+                            env={**os.environ, "SIAMESE_DATA": str(tmp_path / "no-data")})
     assert result.returncode == 2
     assert f"--teachers: {tmp_path / 'nowhere'}: no such directory" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()

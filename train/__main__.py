@@ -83,15 +83,15 @@ def main() -> int:
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience")
     args = parser.parse_args()
-    if "train_files" not in args:
-        if absent := missing(TRAIN_FILES):
-            parser.error(not_found_message(absent))
-        args.train_files = default_train_files()
     for teacher in args.teachers or []:
         try:
             RunDirectory.load(teacher)
         except RunDirectoryError as error:
             parser.error(f"--teachers: {error}")
+    if "train_files" not in args:
+        if absent := missing(TRAIN_FILES):
+            parser.error(not_found_message(absent))
+        args.train_files = default_train_files()
     logging.basicConfig(level=logging.INFO, format="train: %(message)s")
     logging.getLogger("gensim").setLevel(logging.WARNING)
     config = TrainConfig(**{**vars(args), "lstm_units": tuple(args.lstm_units), "dropout": tuple(args.dropout)})
