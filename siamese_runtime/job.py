@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import KW_ONLY, dataclass, replace
 from typing import cast
 
 from .arguments import MAX_CHUNK_ROWS
 from .bad_rows import BadRowPolicy, bad_row_policy, pair_problem, reject_line
 from .batching import chunked
-from .checkpoint import Checkpoint, Progress, fingerprint
+from .checkpoint import Checkpoint, InputPrefix, Progress, Saved, fingerprint
 from .errors import BadRowError, InputError, ResumeError, UsageError
 from .inputs import int_at_least
 from .io.columns import Selection, select_columns
 from .io.formats import format_of
-from .io.readers import Record, Table, display_name, known_names, open_table
+from .io.readers import Position, Record, Table, display_name, known_names, open_table
 from .io.safe_output import (
     STDIO,
     AtomicFile,
     check_no_overlap,
+    holds,
     is_regular_input,
     is_stream,
     locked,
     partial_path,
+    publish,
     sidecar_path,
 )
 from .io.writers import PREDICTED, SCORE, ParquetSink, ScoredRow, TextSink, open_sink
@@ -129,16 +134,21 @@ def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[Progress
     started = time.perf_counter()
     plan = _plan(scorer, options)
     with locked([plan.options.output, plan.rejects]):
-        progress = _starting_progress(plan)
-        resumed_rows = progress.rows
+        saved = _saved_progress(plan)
+        progress = saved.progress if saved else Progress()
         stats = EncodeStats(progress.encoded, progress.truncated)
-        with _opened_input(plan, progress) as table:
-            progress = _score_table(scorer, plan, table, progress, stats, on_progress)
+        if saved is not None and saved.committing:
+            _finish_commit(plan, progress)
+        else:
+            if progress.rows:
+                _check_position(plan, progress)
+            with _opened_input(plan, progress) as table:
+                progress = _score_table(scorer, plan, table, progress, stats, on_progress)
     return JobSummary(
         rows=progress.rows, written=progress.written, bad_rows=progress.bad_rows, sentences_encoded=progress.encoded,
-        truncated=progress.truncated, resumed_rows=resumed_rows, seconds=time.perf_counter() - started,
-        provider=scorer.providers[0], precision=f"{scorer.precision} ({scorer.precision_reason})",
-        rejects=plan.rejects, stage_seconds=stats.seconds,
+        truncated=progress.truncated, resumed_rows=saved.progress.rows if saved else 0,
+        seconds=time.perf_counter() - started, provider=scorer.providers[0],
+        precision=f"{scorer.precision} ({scorer.precision_reason})", rejects=plan.rejects, stage_seconds=stats.seconds,
     )
 
 
@@ -163,26 +173,64 @@ def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
         "model_manifest_sha256": scorer.model.digest, "precision": scorer.precision,
         "provider": scorer.providers[0],
     }
-    checkpoint = Checkpoint(options.output, fingerprint(options.input, settings)) if resumable else None
+    checkpoint = None
+    if resumable:
+        identity = fingerprint(options.input, settings)
+        checkpoint = Checkpoint(options.output, identity, byte_positions=in_format != "parquet")
     return _Plan(options=options, in_format=in_format, out_format=out_format, rejects=rejects, checkpoint=checkpoint)
 
 
-def _starting_progress(plan: _Plan) -> Progress:
-    """The checkpoint's progress when resuming; else a fresh start, with any stale checkpoint removed."""
+def _saved_progress(plan: _Plan) -> Saved | None:
+    """The checkpoint when resuming (fields checked); None for a fresh start, any stale checkpoint removed."""
     if not plan.options.resume:
-        if plan.checkpoint is not None:
+        if plan.checkpoint is not None and plan.checkpoint.path.exists():
+            log.warning("%s: an interrupted job's checkpoint is discarded; --resume would have gone on from it",
+                        plan.checkpoint.path)
             plan.checkpoint.remove()  # a stale checkpoint must never describe the new partial output
-        return Progress()
+        return None
     assert plan.checkpoint is not None
-    progress = plan.checkpoint.load()
-    if progress is None:
+    saved = plan.checkpoint.load()
+    if saved is None:
         log.warning("no checkpoint to resume from: starting from the beginning")
-        return Progress()
-    partial = partial_path(plan.options.output)
-    if not partial.is_file() or partial.stat().st_size < progress.output_bytes:
-        raise ResumeError(f"cannot resume: {partial} is missing or shorter than the checkpoint says")
-    log.info("resuming after line %d (%d rows done)", progress.position.line, progress.rows)
-    return progress
+    elif not saved.committing and not saved.progress.rows:
+        raise ResumeError(f"{plan.checkpoint.path}: unusable checkpoint: it records no rows; rerun without --resume")
+    else:
+        log.info("resuming after line %d (%d rows done)", saved.progress.position.line, saved.progress.rows)
+    return saved
+
+
+def _check_position(plan: _Plan, progress: Progress) -> None:
+    """Read the input again up to the checkpoint's position: it must end a row, after as many rows and lines
+    as the checkpoint says (a position inside a row, or a wrong count, would drop or repeat rows)."""
+    rows, end = 0, Position(0, 0)
+    with _opened_input(plan, Progress()) as table:
+        for record in table.records:
+            if record.end.offset > progress.position.offset:
+                break
+            rows, end = rows + 1, record.end
+    if (rows, end) != (progress.rows, progress.position):
+        raise ResumeError(f"cannot resume: the checkpoint {plan.checkpoint.path if plan.checkpoint else ''} says "
+                          f"{progress.rows} rows end at {progress.position}, but the input has {rows} rows ending at "
+                          f"{end} there; rerun without --resume to start over")
+
+
+def _finish_commit(plan: _Plan, progress: Progress) -> None:
+    """A job that was killed while committing: publish what it had finished (the reject file first, the
+    output last), each checked against the checkpoint, or refuse."""
+    assert plan.checkpoint is not None
+    targets = [(plan.rejects, progress.rejects), (plan.options.output, progress.output)]
+    with _signals_deferred():
+        for target, prefix in targets:
+            if target is None:
+                continue
+            partial = partial_path(target)
+            if holds(partial, prefix):
+                publish(partial, target)
+            elif not holds(target, prefix):
+                raise ResumeError(f"cannot resume: neither {partial} nor {target} holds the {prefix.size} bytes the "
+                                  f"checkpoint {plan.checkpoint.path} recorded; rerun without --resume")
+        plan.checkpoint.remove()
+    log.info("the job had finished writing its files: they are complete")
 
 
 @contextmanager
@@ -198,50 +246,103 @@ def _score_table(
     scorer: Scorer, plan: _Plan, table: Table, progress: Progress, stats: EncodeStats,
     on_progress: Callable[[Progress], None] | None,
 ) -> Progress:
-    """Stream the table's records into the output and reject files; the progress at the end."""
+    """Stream the table's records into the output and reject files, then commit them; the progress at the end."""
     options, checkpoint, resuming = plan.options, plan.checkpoint, progress.rows > 0
     selection = _selection(table, options)
     _warn_of_a_guessed_header(table, plan)
-    output = open_sink(options.output, plan.out_format, table.columns, table.header, options.predict,
-                       progress.output_bytes if resuming else None)
-    rejects = AtomicFile(plan.rejects, progress.reject_bytes if resuming else None) if plan.rejects else None
-    try:
-        for chunk in _timed_chunks(table.records, options.chunk_rows, stats):
-            rows, rejected = _score_chunk(scorer, chunk, selection, table.columns, options, stats)
-            warned = progress.truncated > 0
-            with stats.timed("write"):
-                progress = _written(progress, chunk, rows, rejected, output, rejects, stats)
-                if checkpoint is not None:
-                    checkpoint.save(progress)
-            if stats.truncated and not warned:
-                log.warning("sentences longer than max_length %d are truncated (counted in the summary)",
-                            scorer.model.tokenizer.max_length)
-            if on_progress is not None:
-                on_progress(progress)
-    except BaseException as error:
-        _abort(checkpoint, progress, error, [output, *([rejects] if rejects else [])])
-        raise
-    output.commit()
-    if rejects is not None:
-        rejects.commit()
-    if checkpoint is not None:
-        checkpoint.remove()
+    with ExitStack() as opened:
+        output = open_sink(options.output, plan.out_format, table.columns, table.header, options.predict,
+                           progress.output if resuming else None)
+        opened.callback(output.close)
+        rejects = AtomicFile(plan.rejects, progress.rejects if resuming else None) if plan.rejects else None
+        if rejects is not None:
+            opened.callback(rejects.close)
+        read = None
+        if checkpoint is not None and checkpoint.byte_positions:
+            read = InputPrefix(options.input, progress.input)
+            opened.callback(read.close)
+        sinks = [output, *([rejects] if rejects else [])]
+        first_bad: str | None = None
+        try:
+            for chunk in _timed_chunks(table.records, options.chunk_rows, stats):
+                rows, rejected = _score_chunk(scorer, chunk, selection, table.columns, options, stats)
+                first_bad = first_bad or next(iter(rejected), None)
+                warned = progress.truncated > 0
+                with stats.timed("write"):
+                    progress = _written(progress, chunk, rows, rejected, output, rejects, read, stats)
+                    if checkpoint is not None:
+                        checkpoint.save(progress)
+                if stats.truncated and not warned:
+                    log.warning("sentences longer than max_length %d are truncated (counted in the summary)",
+                                scorer.model.tokenizer.max_length)
+                if on_progress is not None:
+                    on_progress(progress)
+            if progress.rows and progress.bad_rows == progress.rows:
+                raise InputError(_all_bad(options.input, progress.rows, first_bad))
+            progress = replace(progress, output=output.sync(), rejects=rejects.sync() if rejects else progress.rejects)
+            _commit(progress, output, rejects, checkpoint)
+        except BaseException as error:
+            _abort(checkpoint, progress, error, sinks)
+            raise
     return progress
+
+
+def _all_bad(path: str, rows: int, first_bad: str | None) -> str:
+    """The error of a job in which no row could be scored."""
+    first = json.loads(first_bad) if first_bad else None
+    example = f" (the first: line {first['line']}: {first['reason']})" if first else ""
+    return f"{display_name(path)}: none of its {rows} rows could be scored{example}; nothing was written"
+
+
+def _commit(progress: Progress, output: TextSink | ParquetSink, rejects: AtomicFile | None,
+            checkpoint: Checkpoint | None) -> None:
+    """The job's one commit point, with SIGINT and SIGTERM held: the checkpoint marked as committing, the
+    reject file published, then the output (an output that exists is whole, with its rejects), then the
+    checkpoint removed. A kill in between leaves a checkpoint from which --resume finishes the commit."""
+    with _signals_deferred():
+        if checkpoint is not None:
+            checkpoint.save(progress, committing=True)
+        if rejects is not None:
+            rejects.commit()
+        output.commit()
+        if checkpoint is not None:
+            checkpoint.remove()
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM received inside the block are delivered when it ends (Python runs handlers in the
+    main thread only, so elsewhere this does nothing). SIGKILL cannot be held: see _commit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    held: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, lambda signum, _: received.append(signum)) for number in held}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for number in received:
+            signal.raise_signal(number)
 
 
 def _written(
     progress: Progress, chunk: list[Record], rows: list[ScoredRow], rejected: list[str], output: TextSink | ParquetSink,
-    rejects: AtomicFile | None, stats: EncodeStats,
+    rejects: AtomicFile | None, read: InputPrefix | None, stats: EncodeStats,
 ) -> Progress:
     """Write a scored chunk and its reject lines, sync both; the progress after it."""
     output.write(rows)
     if rejects is not None:
         rejects.write("".join(rejected))
+    end = chunk[-1].end
     return replace(
-        progress, position=chunk[-1].end, rows=progress.rows + len(chunk),
+        progress, position=end, rows=progress.rows + len(chunk),
         written=progress.written + len(rows), bad_rows=progress.bad_rows + len(rejected),
         encoded=stats.encoded, truncated=stats.truncated,
-        output_bytes=output.sync(), reject_bytes=rejects.sync() if rejects else 0,
+        input=read.advance(end.offset) if read else progress.input,
+        output=output.sync(), rejects=rejects.sync() if rejects else progress.rejects,
     )
 
 
@@ -251,10 +352,8 @@ def _abort(
 ) -> None:
     """After a failure: keep what --resume needs (a crash after a checkpoint), else remove every partial file."""
     resumable = checkpoint is not None and progress.rows > 0 and not isinstance(error, InputError)
-    for sink in sinks:
-        if resumable:
-            sink.close()
-        else:
+    if not resumable:
+        for sink in sinks:
             sink.discard()
     if resumable:
         log.warning("stopped after %d rows; the same command with --resume goes on from there", progress.rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -10,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from siamese_runtime import SiameseRuntimeError
-from siamese_runtime.errors import InputError, OutputLockedError
+from siamese_runtime.errors import InputError, OutputLockedError, ResumeError
 from siamese_runtime.io.columns import select_columns
 from siamese_runtime.io.formats import format_of, pyarrow_parquet
 from siamese_runtime.io.readers import Position, looks_like_header, open_table
-from siamese_runtime.io.safe_output import AtomicFile, locked, partial_path
+from siamese_runtime.io.safe_output import AtomicFile, Prefix, locked, partial_path
 from siamese_runtime.io.writers import ScoredRow, TextRows
 
 
@@ -199,10 +200,13 @@ def test_atomic_file_appears_whole_or_not_at_all_and_resumes_at_a_length(tmp_pat
     target.write_text("old\n")
     output = AtomicFile(str(target))
     output.write("first\n")
-    assert output.sync() == 6 and target.read_text() == "old\n"
+    synced = output.sync()
+    assert synced == Prefix(6, hashlib.sha256(b"first\n").hexdigest()) and target.read_text() == "old\n"
     output.write("half a line")
     output._stream.close()  # a crash: the partial file holds more than was synced
-    resumed = AtomicFile(str(target), resume_at=6)
+    with pytest.raises(ResumeError, match="does not begin with the 6 bytes"):
+        AtomicFile(str(target), resume_at=Prefix(6, hashlib.sha256(b"other\n").hexdigest()))
+    resumed = AtomicFile(str(target), resume_at=synced)
     resumed.write("second\n")
     resumed.commit()
     assert target.read_text() == "first\nsecond\n" and not partial_path(str(target)).exists()

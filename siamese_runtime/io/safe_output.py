@@ -20,10 +20,11 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import OutputLockedError, UnsafeOutputError
+from ..errors import OutputLockedError, ResumeError, UnsafeOutputError
 
 STDIO = "-"
 NAME_MAX = 255
@@ -218,17 +219,28 @@ def locked(targets: Iterable[str | None]) -> Iterator[None]:
         yield
 
 
+@dataclass(frozen=True)
+class Prefix:
+    """The first `size` bytes of a file, by their sha256: what a checkpoint says a job had committed."""
+
+    size: int
+    sha256: str
+
+
 class AtomicFile:
     """Bytes that appear at `target` whole, or not at all.
 
     A file target is written to its partial file, synced on demand, renamed into place by `commit`;
-    `resume_at` reopens an existing partial file cut back to that many bytes (what a checkpoint recorded).
+    `resume_at` reopens an existing partial file cut back to that prefix (what a checkpoint recorded), after
+    checking that the partial file still begins with exactly those bytes.
     A stream target (stdout, a FIFO, a device) is spooled and copied to it by `commit`: nothing to resume.
+    Every OSError raised while writing names the file it concerns.
     """
 
-    def __init__(self, target: str, resume_at: int | None = None) -> None:
+    def __init__(self, target: str, resume_at: Prefix | None = None) -> None:
         self.target = target
         self.partial: Path | None = None
+        self._digest = hashlib.sha256()
         self._stream: IO[bytes]
         if is_stream(target):
             if resume_at is not None:
@@ -236,12 +248,28 @@ class AtomicFile:
             self._stream = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (closed by commit/discard)
             return
         self.partial = partial_path(target)
-        if resume_at is None:
-            self._stream = os.fdopen(create_exclusively(self.partial), "wb")
-        else:
-            self._stream = os.fdopen(_open_private(self.partial, os.O_RDWR), "r+b")
-            self._stream.truncate(resume_at)
-            self._stream.seek(resume_at)
+        with _naming(self.partial):
+            if resume_at is None:
+                self._stream = os.fdopen(create_exclusively(self.partial), "wb")
+            else:
+                self._stream = os.fdopen(_open_private(self.partial, os.O_RDWR), "r+b")
+                self._reopen_at(resume_at)
+
+    def _reopen_at(self, prefix: Prefix) -> None:
+        """Hash the partial file's first `prefix.size` bytes, refuse it unless they are the prefix, cut it there."""
+        remaining = prefix.size
+        while remaining:
+            block = self._stream.read(min(remaining, 1 << 20))
+            if not block:
+                break
+            self._digest.update(block)
+            remaining -= len(block)
+        if remaining or self._digest.hexdigest() != prefix.sha256:
+            self._stream.close()
+            raise ResumeError(f"cannot resume: {self.partial} does not begin with the {prefix.size} bytes the "
+                              "checkpoint recorded (changed or cut since); rerun without --resume to start over")
+        self._stream.truncate(prefix.size)
+        self._stream.seek(prefix.size)
 
     @property
     def stream(self) -> IO[bytes]:
@@ -249,29 +277,32 @@ class AtomicFile:
         return self._stream
 
     def write(self, text: str) -> None:
-        self._stream.write(text.encode("utf-8"))
+        data = text.encode("utf-8")
+        with _naming(self.partial or self.target):
+            self._stream.write(data)
+        self._digest.update(data)
 
-    def sync(self) -> int:
-        """Flush to disk; the number of bytes written so far (0 for a stream target)."""
-        self._stream.flush()
-        if self.partial is None:
-            return 0
-        os.fsync(self._stream.fileno())
-        return self._stream.tell()
+    def sync(self) -> Prefix:
+        """Flush to disk; the bytes written so far (size 0 for a stream target)."""
+        with _naming(self.partial or self.target):
+            self._stream.flush()
+            if self.partial is None:
+                return Prefix(0, hashlib.sha256().hexdigest())
+            os.fsync(self._stream.fileno())
+            return Prefix(self._stream.tell(), self._digest.hexdigest())
 
     def commit(self) -> None:
         """Make the complete file visible under its name, whole; or copy it to the stream."""
         if self.partial is None:
             self._stream.seek(0)
-            with _opened_stream(self.target) as out:
+            with _naming(self.target), _opened_stream(self.target) as out:
                 shutil.copyfileobj(self._stream, out, 1 << 20)
                 out.flush()
             self._stream.close()
             return
         self.sync()
         self._stream.close()
-        os.replace(self.partial, self.target)
-        fsync_directory(self.partial.parent)
+        publish(self.partial, self.target)
 
     def discard(self) -> None:
         """Remove the partial file (a job that failed and cannot be resumed)."""
@@ -282,6 +313,39 @@ class AtomicFile:
     def close(self) -> None:
         """Close without removing anything: a resumable partial file stays for `--resume`."""
         self._stream.close()
+
+
+def publish(partial: Path, target: str) -> None:
+    """Rename a finished partial file into place, durably (the folder synced after)."""
+    with _naming(target):
+        os.replace(partial, target)
+        fsync_directory(partial.parent)
+
+
+def holds(path: Path | str, prefix: Prefix) -> bool:
+    """Whether the file at `path` (never followed through a link) is exactly `prefix`'s bytes."""
+    try:
+        descriptor = _open_private(Path(path), os.O_RDONLY)
+    except (FileNotFoundError, UnsafeOutputError):
+        return False
+    digest = hashlib.sha256()
+    with os.fdopen(descriptor, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+            if stream.tell() > prefix.size:
+                return False
+        return stream.tell() == prefix.size and digest.hexdigest() == prefix.sha256
+
+
+@contextmanager
+def _naming(path: Path | str) -> Iterator[None]:
+    """OSErrors raised inside name `path` when they name no file (a full disk, a failed fsync)."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None or isinstance(error, BrokenPipeError):
+            raise
+        raise type(error)(error.errno, error.strerror or str(error), str(path)) from error
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .formats import pyarrow_parquet
-from .safe_output import AtomicFile
+from .safe_output import AtomicFile, Prefix
 
 SCORE = "score"
 PREDICTED = "predicted"
@@ -113,9 +113,9 @@ def _one_line(text: str) -> str:
 
 
 class TextSink:
-    """Scored rows as TSV, CSV or JSONL text in an AtomicFile; resumable from a synced byte count."""
+    """Scored rows as TSV, CSV or JSONL text in an AtomicFile; resumable from a synced prefix."""
 
-    def __init__(self, target: str, rows: TextRows, resume_at: int | None = None) -> None:
+    def __init__(self, target: str, rows: TextRows, resume_at: Prefix | None = None) -> None:
         self.rows = rows
         self.file = AtomicFile(target, resume_at)
         if resume_at is None:
@@ -124,7 +124,7 @@ class TextSink:
     def write(self, rows: Sequence[ScoredRow]) -> None:
         self.file.write(self.rows.format(rows))
 
-    def sync(self) -> int:
+    def sync(self) -> Prefix:
         return self.file.sync()
 
     def commit(self) -> None:
@@ -168,8 +168,8 @@ class ParquetSink:
         data[SCORE] = [row.score for row in rows]
         self._writer.write_table(self._pyarrow.table(data, schema=self.schema))
 
-    def sync(self) -> int:
-        return 0
+    def sync(self) -> Prefix:
+        return Prefix(0, "")  # never resumed: see the class
 
     def commit(self) -> None:
         self._writer.close()
@@ -184,7 +184,7 @@ class ParquetSink:
 
 
 def open_sink(
-    target: str, fmt: str, columns: Sequence[str], header: bool, predict: bool, resume_at: int | None = None
+    target: str, fmt: str, columns: Sequence[str], header: bool, predict: bool, resume_at: Prefix | None = None
 ) -> TextSink | ParquetSink:
     """Where a job writes its scored rows: `target` in format `fmt`, written atomically."""
     if fmt == "parquet":
