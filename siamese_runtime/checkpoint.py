@@ -67,11 +67,12 @@ class Checkpoint:
     def __init__(self, output: str, fingerprint: dict[str, Any], byte_positions: bool = True) -> None:
         """`byte_positions`: the input's positions are byte offsets (text formats), else row counts (Parquet)."""
         self.path = sidecar_path(output, "checkpoint.json")
+        self._temporary = sidecar_path(output, "checkpoint.json.tmp")
         self.fingerprint = fingerprint
         self.byte_positions = byte_positions
 
     def save(self, progress: Progress, committing: bool = False) -> None:
-        write_json_atomically(self.path, {"version": VERSION, "fingerprint": self.fingerprint,
+        write_json_atomically(self.path, self._temporary, {"version": VERSION, "fingerprint": self.fingerprint,
                                           "committing": committing, "progress": asdict(progress)})
 
     def load(self) -> Saved | None:
@@ -97,8 +98,8 @@ class Checkpoint:
                          if saved_fingerprint.get(k) != self.fingerprint.get(k))
         if changed:
             raise ResumeError(
-                f"cannot resume: the input or the options changed since the checkpoint ({', '.join(changed)}); "
-                "rerun without --resume to start over"
+                f"cannot resume: the input or the options changed since the checkpoint {self.path} "
+                f"({', '.join(changed)}); rerun without --resume to start over"
             )
         if not isinstance(saved.get("committing"), bool):
             raise self._unreadable("'committing' is not true or false")
@@ -110,7 +111,9 @@ class Checkpoint:
         return Saved(progress, saved["committing"])
 
     def remove(self) -> None:
+        """The checkpoint gone, with the temporary file of a save that a kill cut short."""
         self.path.unlink(missing_ok=True)
+        self._temporary.unlink(missing_ok=True)
 
     def _unreadable(self, reason: str) -> ResumeError:
         return ResumeError(f"{self.path}: unusable checkpoint: {reason}; rerun without --resume to start over")

@@ -30,7 +30,7 @@ STDIO = "-"
 NAME_MAX = 255
 SPOOL_BYTES = 32 << 20  # output for a stream is kept in memory up to this size, then in a temporary file
 NEW_FILE_MODE = 0o666  # as open() creates files: the umask decides
-BOOKKEEPING = ("partial", "lock", "checkpoint.json")
+BOOKKEEPING = ("partial", "lock", "checkpoint.json", "checkpoint.json.tmp")
 
 
 def sidecar_path(target: str | Path, suffix: str, hidden: bool = True) -> Path:
@@ -358,17 +358,17 @@ def _opened_stream(target: str) -> Iterator[IO[bytes]]:
         yield stream
 
 
-def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    """Replace `path` by `data` as JSON, whole or not at all, and durably (through a private temporary file)."""
-    descriptor, temporary = tempfile.mkstemp(prefix=".siamese-runtime-", suffix=".tmp", dir=path.parent)
+def write_json_atomically(path: Path, temporary: Path, data: dict[str, Any]) -> None:
+    """Replace `path` by `data` as JSON, whole or not at all, and durably, through the file `temporary`
+    beside it (created exclusively: a leftover of a killed process is replaced, so none accumulate)."""
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        with os.fdopen(create_exclusively(temporary), "w", encoding="utf-8") as stream:
             json.dump(data, stream, indent=1)  # ASCII: a path that is not valid UTF-8 stays as an escape
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
 

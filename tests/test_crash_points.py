@@ -1,0 +1,93 @@
+"""Crash consistency, tested as crash-consistency tools do: a real job killed with SIGKILL at each of its
+renames, fsyncs, unlinks and truncations, and at sampled writes (strace's syscall fault injection). After
+every kill, an output that exists is whole and has its whole reject file beside it, and `--resume` ends with
+the bytes of the uninterrupted run, leaving nothing else behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+STRACE = shutil.which("strace")
+DURABLE = ("rename", "renameat", "renameat2", "fsync", "fdatasync", "unlink", "unlinkat", "ftruncate")
+SAMPLED_WRITES = 6
+pytestmark = pytest.mark.skipif(STRACE is None, reason="needs strace (Debian package strace) for fault injection")
+
+
+def job(folder: Path, *extra: str) -> list[str]:
+    """The job under test: a file with bad rows, skipped into a reject file, in chunks of 40 rows."""
+    return [sys.executable, "-m", "siamese_runtime", "score", str(folder / "in.tsv"), "-o", str(folder / "out.tsv"),
+            "--on-bad-row", "skip", "--chunk-rows", "40", *extra]
+
+
+def run(command: list[str], strace: list[str] | None = None) -> subprocess.CompletedProcess:
+    prefix = [STRACE or "strace", "-qq", *strace] if strace else []  # no -f: the job's files are the main thread's
+    return subprocess.run([*prefix, *command], capture_output=True, cwd=REPO, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def syscall_counts(folder: Path) -> Counter[str]:
+    """How many times the job's main thread makes each durable syscall, and writes."""
+    log = folder / "trace.log"
+    result = run(job(folder), ["-o", str(log), "-e", f"trace={','.join(DURABLE)},write"])
+    if result.returncode != 0:
+        pytest.skip(f"strace cannot trace here: {result.stderr.decode()[-300:]}")
+    calls = Counter(match.group(1) for line in log.read_text().splitlines() if (match := re.match(r"(\w+)\(", line)))
+    log.unlink()
+    return calls
+
+
+def injection_points(calls: Counter[str]) -> list[tuple[str, int]]:
+    """Every durable call, and writes at evenly spaced counts."""
+    points = [(name, when) for name in DURABLE for when in range(1, calls[name] + 1)]
+    writes = calls["write"]
+    return points + sorted({("write", 1 + i * (writes - 1) // (SAMPLED_WRITES - 1)) for i in range(SAMPLED_WRITES)})
+
+
+def visible(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+@pytest.fixture
+def folder(owned_pairs: Callable[..., Path], tmp_path: Path) -> Path:
+    rows = owned_pairs(150).read_text(encoding="utf-8").splitlines(keepends=True)
+    rows[17], rows[90] = "只有一列\n", "\t第一句是空的\t0\n"  # bad rows in two chunks: the reject file has both
+    (tmp_path / "in.tsv").write_text("".join(rows), encoding="utf-8")
+    return tmp_path
+
+
+def test_a_job_killed_at_any_durable_step_is_whole_or_absent_and_resumes_to_the_same_bytes(folder: Path) -> None:
+    clean = run(job(folder))
+    assert clean.returncode == 0, clean.stderr.decode()
+    expected = {name: (folder / name).read_bytes() for name in ("out.tsv", "out.tsv.rejects.jsonl")}
+    assert expected["out.tsv.rejects.jsonl"].count(b"\n") == 2
+    points = injection_points(syscall_counts(folder))
+    assert sum(name.startswith("rename") for name, _ in points) >= 5  # checkpoints, then the two publications
+    for name in expected:
+        (folder / name).unlink()
+    failures = []
+    for syscall, when in points:
+        killed = run(job(folder), ["-o", "/dev/null", "-e", f"inject={syscall}:signal=SIGKILL:when={when}"])
+        seen = {name: (folder / name).read_bytes() for name in expected if (folder / name).exists()}
+        if "out.tsv" in seen and seen != expected:
+            failures.append(f"{syscall}#{when}: an output is visible without being whole with its rejects")
+        resumed = run(job(folder, "--resume"))
+        if resumed.returncode != 0 or any((folder / n).read_bytes() != b for n, b in expected.items()):
+            failures.append(f"{syscall}#{when} (killed: {killed.returncode}): --resume exited "
+                            f"{resumed.returncode}: {resumed.stderr.decode()[-300:]}")
+        if visible(folder) != ["in.tsv", *sorted(expected)]:
+            failures.append(f"{syscall}#{when}: left {visible(folder)}")
+        for name in expected:
+            (folder / name).unlink(missing_ok=True)
+    assert not failures, f"{len(failures)} of {len(points)} crash points broke the promise:\n" + "\n".join(failures)
