@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from .errors import ResumeError
@@ -21,6 +23,9 @@ from .io.safe_output import Prefix, read_private_text, sidecar_path, write_json_
 VERSION = 2
 HEAD_BYTES = 1 << 20
 EMPTY_SHA256 = hashlib.sha256().hexdigest()
+# The CPU's vector instruction sets that onnxruntime's and numpy's kernels are chosen by (Linux names).
+KERNEL_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+                "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "asimd", "sve")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +64,22 @@ def fingerprint(input_path: str, options: dict[str, Any]) -> dict[str, Any]:
         "input": os.path.abspath(input_path), "input_size": stat.st_size, "input_mtime_ns": stat.st_mtime_ns,
         "input_head_sha256": head, **options,
     }
+
+
+def kernels() -> dict[str, Any]:
+    """What chooses the kernels that compute a score: onnxruntime's and numpy's versions and the CPU's vector
+    instruction sets. Scores are batch-invariant on one machine, not across kinds of CPU: a job resumed on
+    another kind could change the last bits of the rows after the resume, so a resume there is refused."""
+    import numpy
+    import onnxruntime
+
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith(("flags", "Features"))).split(":", 1)[1].split()
+    except (OSError, StopIteration, IndexError):
+        flags = []
+    return {"onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__, "machine": platform.machine(),
+            "cpu_flags": sorted(set(flags) & set(KERNEL_FLAGS))}
 
 
 class Checkpoint:

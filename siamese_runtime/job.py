@@ -16,7 +16,7 @@ from typing import cast
 from .arguments import MAX_CHUNK_ROWS
 from .bad_rows import BadRowPolicy, bad_row_policy, pair_problem, reject_line
 from .batching import chunked
-from .checkpoint import Checkpoint, InputPrefix, Progress, Saved, fingerprint
+from .checkpoint import Checkpoint, InputPrefix, Progress, Saved, fingerprint, kernels
 from .errors import BadRowError, InputError, ResumeError, UsageError
 from .inputs import int_at_least
 from .io.columns import Selection, select_columns
@@ -171,7 +171,7 @@ def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
         "predict": options.predict, "on_bad_row": options.on_bad_row,
         "rejects": os.path.abspath(rejects) if rejects else None,
         "model_manifest_sha256": scorer.model.digest, "precision": scorer.precision,
-        "provider": scorer.providers[0],
+        "provider": scorer.providers[0], "kernels": kernels(),
     }
     checkpoint = None
     if resumable:
