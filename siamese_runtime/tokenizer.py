@@ -48,6 +48,33 @@ def characters(text: str, normalization: str = NORMALIZATION) -> list[str]:
 
 
 @dataclass(frozen=True)
+class TokenIds:
+    """The token ids of many sentences in one flat array: sentence i is `ids[starts[i] : starts[i] + lengths[i]]`,
+    already cut to the tokenizer's max_length; `truncated` counts the sentences that were longer."""
+
+    ids: np.ndarray  # int32
+    starts: np.ndarray  # int64
+    lengths: np.ndarray  # int64
+    truncated: int
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def padded(self, rows: np.ndarray | Sequence[int]) -> np.ndarray:
+        """The ids of sentences `rows`, post-padded with PAD_ID to the longest of them: int32 [len(rows), width]."""
+        lengths = self.lengths[rows]
+        columns = np.arange(max(int(lengths.max(initial=0)), 1))
+        inside = columns < lengths[:, None]
+        batch = np.zeros(inside.shape, np.int32)
+        batch[inside] = self.ids[(self.starts[rows][:, None] + columns)[inside]]
+        return batch
+
+    def lists(self) -> list[list[int]]:
+        """Each sentence's ids as a list."""
+        return [self.ids[start : start + length].tolist() for start, length in zip(self.starts, self.lengths)]
+
+
+@dataclass(frozen=True)
 class Tokenizer:
     """Character vocabulary: id 0 pads, id 1 stands for every character outside the vocabulary."""
 
@@ -64,7 +91,7 @@ class Tokenizer:
             raise ValueError(f"vocabulary must start with {PAD_TOKEN!r}, {OOV_TOKEN!r}")
         if self.max_length < 1:
             raise ValueError("max_length must be at least 1")
-        object.__setattr__(self, "_ids", {token: i for i, token in enumerate(self.tokens)})
+        object.__setattr__(self, "_lookup", _code_point_lookup(self.tokens))
 
     @classmethod
     def fit(
@@ -81,18 +108,26 @@ class Tokenizer:
 
     def ids(self, text: str) -> list[int]:
         """Token ids of one sentence, truncated to max_length."""
-        return self.ids_batch([text])[0][0]
+        return self.token_ids([text]).lists()[0]
 
     def ids_batch(self, texts: Iterable[str]) -> tuple[list[list[int]], int]:
-        """Token ids of each sentence, truncated to max_length, and how many were truncated."""
-        lookup = self._ids  # type: ignore[attr-defined]
+        """Token ids of each sentence as lists, truncated to max_length, and how many were truncated."""
+        tokens = self.token_ids(list(texts))
+        return tokens.lists(), tokens.truncated
+
+    def token_ids(self, texts: Sequence[str]) -> TokenIds:
+        """The ids of every sentence at once: each normalized, then every character's code point mapped through
+        a lookup array (characters outside the vocabulary, and beyond it, to OOV_ID)."""
         normalizer = NORMALIZERS[self.normalization]
-        sequences, truncated = [], 0
-        for text in texts:
-            chars = normalizer(text)
-            truncated += len(chars) > self.max_length
-            sequences.append([lookup.get(char, OOV_ID) for char in chars[: self.max_length]])
-        return sequences, truncated
+        normalized = [normalizer(text) for text in texts]
+        lengths = np.fromiter(map(len, normalized), np.int64, len(normalized))
+        code_points = np.frombuffer("".join(normalized).encode("utf-32-le", "surrogatepass"), np.uint32)
+        lookup: np.ndarray = self._lookup  # type: ignore[attr-defined]
+        ids = lookup[np.minimum(code_points, len(lookup) - 1)]
+        starts = np.zeros(len(lengths), np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        kept = np.minimum(lengths, self.max_length)
+        return TokenIds(ids, starts, kept, int((lengths > self.max_length).sum()))
 
     def pad(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
         """Post-pad id sequences with PAD_ID to the longest one: int32 [n, longest]."""
@@ -124,3 +159,14 @@ class Tokenizer:
     @classmethod
     def load(cls, path: Path) -> Tokenizer:
         return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _code_point_lookup(tokens: Sequence[str]) -> np.ndarray:
+    """An id for every code point up to the vocabulary's largest, OOV_ID where no token is that character;
+    its last entry (one past the largest) is OOV_ID, for every code point beyond. A later duplicate wins,
+    as in a dict. Tokens that are not one character (<pad>, <oov>) can never match a character."""
+    characters = [(ord(token), i) for i, token in enumerate(tokens) if len(token) == 1]
+    lookup = np.full(max((c for c, _ in characters), default=0) + 2, OOV_ID, np.int32)
+    for code_point, token_id in characters:
+        lookup[code_point] = token_id
+    return lookup

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from siamese_runtime.tokenizer import OOV_ID, PAD_ID, Tokenizer, characters, normalize
@@ -64,3 +64,33 @@ def test_padded_batch_keeps_ids_in_range_and_pads_with_zero(texts: list[str]) ->
         assert list(row[: len(sequence)]) == sequence
         assert np.all(row[len(sequence) :] == PAD_ID)
         assert all(0 < i < TOKENIZER.vocab_size for i in sequence)
+
+
+ANY_CHARACTER = st.one_of(st.characters(codec=None), st.integers(0xD800, 0xDFFF).map(chr))  # lone surrogates too
+VOCABULARIES = st.lists(st.one_of(ANY_CHARACTER, st.text(min_size=2, max_size=3)), max_size=40)
+
+
+def reference_ids(tokenizer: Tokenizer, text: str) -> list[int]:
+    """The per-character dictionary lookup the bulk tokenizer replaced: an independent implementation."""
+    lookup = {token: i for i, token in enumerate(tokenizer.tokens)}
+    return [lookup.get(char, OOV_ID) for char in normalize(text, tokenizer.normalization)[: tokenizer.max_length]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(ANY_CHARACTER, max_size=30), max_size=12), VOCABULARIES, st.integers(1, 40))
+def test_bulk_ids_and_padding_equal_a_per_character_lookup_on_any_text(
+    texts: list[str], tokens: list[str], max_length: int
+) -> None:
+    from siamese_runtime.model_folder import ModelFolder
+
+    vocabulary = list(ModelFolder.load().tokenizer.tokens[:300]) + tokens  # real characters, then any, repeats
+    tokenizer = Tokenizer(("<pad>", "<oov>", *vocabulary), max_length)
+    expected = [reference_ids(tokenizer, text) for text in texts]
+    ids = tokenizer.token_ids(texts)
+    assert ids.lists() == expected
+    assert ids.truncated == sum(len(normalize(text)) > max_length for text in texts)
+    if texts:
+        rows = np.arange(len(texts))[::-1]
+        width = max(1, *(len(e) for e in expected))
+        padded = [e + [PAD_ID] * (width - len(e)) for e in (expected[i] for i in rows)]
+        np.testing.assert_array_equal(ids.padded(rows), np.array(padded, np.int32))
