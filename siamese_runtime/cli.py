@@ -1,4 +1,4 @@
-"""The `siamese-runtime` command line: parses arguments, prints messages, sets exit codes."""
+"""The `siamese-runtime` command line: parses arguments, prints messages, sets exit codes (entry.EXIT_*)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import traceback
 import warnings
@@ -17,7 +16,21 @@ from pathlib import Path
 from . import __version__
 from .arguments import chunk_rows, non_negative_float, non_negative_int, positive_float, positive_int
 from .bad_rows import POLICIES
-from .errors import OutputLockedError, SiameseRuntimeError, UsageError
+from .bench import matrix  # its flags only: imported with the rest, while start-up signals wait (entry)
+from .entry import (
+    EXIT_BROKEN_PIPE,
+    EXIT_ERROR,
+    EXIT_HANGUP,
+    EXIT_INTERRUPTED,
+    EXIT_LOCKED,
+    EXIT_SOFTWARE,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    exit_status,
+    raise_on_stop_signals,
+    say,
+)
+from .errors import UsageError
 from .io.formats import FORMATS
 from .job import JobOptions, run_job
 from .model_folder import ModelFolder
@@ -26,13 +39,8 @@ from .progress import progress_bar
 from .scorer import Scorer
 from .session import installed_onnxruntime_distributions
 
-EXIT_ERROR = 1  # the input, the model, a provider or a resume check said no; see the message
-EXIT_USAGE = 2  # options that cannot work, or an output the job refuses to write; nothing was done
-EXIT_SOFTWARE = 70  # a defect in siamese-runtime itself: the message asks for a report
-EXIT_LOCKED = 75  # another job is writing the same output: try again later
-EXIT_BROKEN_PIPE = 141  # whoever read stdout stopped reading (128 + SIGPIPE)
-EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); a file job keeps its checkpoint for --resume
-EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM), as from a scheduler; likewise resumable
+__all__ = ["EXIT_BROKEN_PIPE", "EXIT_ERROR", "EXIT_HANGUP", "EXIT_INTERRUPTED", "EXIT_LOCKED", "EXIT_SOFTWARE",
+           "EXIT_TERMINATED", "EXIT_USAGE", "main"]
 MAX_THREADS_PER_CORE = 64
 RAY_CHUNK_ROWS = 1024  # small batches spread even one file over many actors
 # Ray counts a file's read task as one input and warns that one input cannot feed several actors; but each
@@ -40,24 +48,20 @@ RAY_CHUNK_ROWS = 1024  # small batches spread even one file over many actors
 RAY_ONE_INPUT_WARNING = "The minimum number of concurrent actors"
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised where the process is so that a job cleans up as after Ctrl-C."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command's exit code; its errors end in one line on stderr (the console script runs it from entry)."""
+    raise_on_stop_signals()
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="siamese-runtime: %(message)s")
-    signal.signal(signal.SIGTERM, _terminate)
     warnings.showwarning = _show_warning
     try:
         return args.run(args)
     except BaseException as error:  # the error boundary: one clear line and an exit code, never a traceback
-        code, message = _exit_status(error)
+        code, message = exit_status(error)
         if code == EXIT_SOFTWARE and args.verbose:
             traceback.print_exc()
-        if message:
-            print(f"siamese-runtime: {message}", file=sys.stderr)
+        say(message)
         return code
 
 
@@ -65,34 +69,6 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
                   file: object = None, line: str | None = None) -> None:
     """A warning as one of the command's own lines, not Python's file:line: Category: text form."""
     logging.getLogger("siamese_runtime").warning("%s", message)
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
-
-
-def _exit_status(error: BaseException) -> tuple[int, str]:
-    """The exit code and the message for an error that ended a command."""
-    if isinstance(error, UsageError):
-        return EXIT_USAGE, f"error: {error}"
-    if isinstance(error, OutputLockedError):
-        return EXIT_LOCKED, f"error: {error}"
-    if isinstance(error, SiameseRuntimeError):
-        return EXIT_ERROR, f"error: {error}"
-    if isinstance(error, KeyboardInterrupt):
-        return EXIT_INTERRUPTED, "interrupted"
-    if isinstance(error, Terminated):
-        return EXIT_TERMINATED, "terminated"
-    if isinstance(error, BrokenPipeError):
-        return EXIT_BROKEN_PIPE, ""
-    if isinstance(error, OSError):
-        return EXIT_ERROR, f"error: {error.filename or ''}: {error.strerror or error}"
-    if isinstance(error, MemoryError):
-        return EXIT_ERROR, "error: out of memory; try a smaller --chunk-rows, --batch-size or --cache-size"
-    if isinstance(error, SystemExit):
-        raise error
-    return EXIT_SOFTWARE, (f"internal error: {type(error).__name__}: {error} (a defect in siamese-runtime: please "
-                           "report it with the command; -v prints the traceback)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -152,8 +128,6 @@ def _parser() -> argparse.ArgumentParser:
 
     bench_command = commands.add_parser(
         "bench", help="latency and throughput per provider, precision, batch size, length")
-    from .bench import matrix  # only its flags here; the measuring and reporting load when the command runs
-
     matrix.add_arguments(bench_command)
     bench_command.set_defaults(run=_bench)
     return parser
@@ -173,16 +147,12 @@ def _score(args: argparse.Namespace) -> int:
         summary = run_job(scorer, options)
     bad = f", {summary.bad_rows} bad rows in {summary.rejects}" if summary.rejects else ""
     resumed = f", {summary.resumed_rows} done before resuming" if summary.resumed_rows else ""
-    print(
-        f"siamese-runtime: scored {summary.rows} rows{bad}{resumed}; {summary.sentences_encoded} distinct sentences "
-        f"encoded, {summary.truncated} truncated; {summary.seconds:.2f} s, {summary.pairs_per_second:.0f} pairs/s "
-        f"on {summary.provider}, {summary.precision}",
-        file=sys.stderr,
-    )
+    say(f"scored {summary.rows} rows{bad}{resumed}; {summary.sentences_encoded} distinct sentences encoded, "
+        f"{summary.truncated} truncated; {summary.seconds:.2f} s, {summary.pairs_per_second:.0f} pairs/s "
+        f"on {summary.provider}, {summary.precision}")
     if args.profile:
         stages = {**summary.stage_seconds, "other": summary.seconds - sum(summary.stage_seconds.values())}
-        print("siamese-runtime: seconds by stage: " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()),
-              file=sys.stderr)
+        say("seconds by stage: " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()))
     return 0
 
 
@@ -223,11 +193,8 @@ def _score_on_ray(args: argparse.Namespace, options: JobOptions) -> int:
         warnings.filterwarnings("ignore", RAY_ONE_INPUT_WARNING)
     summary = run_ray_job(scorer, options, cluster)
     bad = f", {summary.bad_rows} bad rows in {summary.rejects}" if summary.rejects else ""
-    print(
-        f"siamese-runtime: scored {summary.rows} rows{bad} on Ray with {args.actors} actors; "
-        f"{summary.seconds:.2f} s, {summary.pairs_per_second:.0f} pairs/s",
-        file=sys.stderr,
-    )
+    say(f"scored {summary.rows} rows{bad} on Ray with {args.actors} actors; {summary.seconds:.2f} s, "
+        f"{summary.pairs_per_second:.0f} pairs/s")
     return 0
 
 
@@ -255,5 +222,5 @@ def _bench(args: argparse.Namespace) -> int:
     report = run_bench(config_from_arguments(args))
     print(runtime_markdown(report))
     for path in write_runtime_report(report, Path(args.out), plots=not args.no_plots):
-        print(f"siamese-runtime: wrote {path}", file=sys.stderr)
+        say(f"wrote {path}")
     return 0
