@@ -82,7 +82,8 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_value(tmp_path: Path) -
 def test_utf16_files_are_refused_with_the_file_named(tmp_path: Path) -> None:
     path = tmp_path / "p.tsv"
     path.write_bytes("花呗\t借呗\n".encode("utf-16"))
-    with pytest.raises(InputError, match=rf"^{path}: the file is UTF-16 .*convert it to UTF-8"):
+    with pytest.raises(InputError, match=rf"^{path}: the file is not UTF-8 but likely UTF-16: .* byte-order mark\. "
+                                         rf"Convert it to UTF-8: iconv -f UTF-16 -t UTF-8 {path} > "):
         read(path, "tsv")
 
 

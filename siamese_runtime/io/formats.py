@@ -1,7 +1,11 @@
-"""File formats: which one a path means, and the optional pyarrow import for Parquet."""
+"""File formats: which one a path means, the optional pyarrow import for Parquet, and which encoding a text
+file that is not UTF-8 seems to be in."""
 
 from __future__ import annotations
 
+import codecs
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -31,3 +35,104 @@ def pyarrow_parquet() -> ModuleType:
             "Parquet needs pyarrow, which is not installed: pip install 'siamese-runtime[parquet]'"
         ) from None
     return pyarrow.parquet
+
+
+SAMPLE_BYTES = 1 << 16  # how much of a text file's start its encoding is judged by
+LATIN_ISOLATED = 0.5  # in Latin-1 text most non-ASCII bytes stand alone; CJK encodings pair them
+LEGACY_SHARE = 0.8  # of the non-ASCII characters a legacy CJK decoding must make plausible
+_MARKS = {  # longest first: UTF-32's little-endian mark starts like UTF-16's
+    b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16",
+}
+_WIDE = {"UTF-32LE": "utf-32-le", "UTF-32BE": "utf-32-be", "UTF-16LE": "utf-16-le", "UTF-16BE": "utf-16-be"}
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """An encoding other than UTF-8 that a text file seems to be in: its name, iconv's name, and why."""
+
+    name: str
+    iconv: str
+    evidence: str
+
+
+def foreign_encoding(sample: bytes) -> Encoding | None:
+    """The encoding of a text file whose first bytes are not UTF-8; None when they are.
+
+    UTF-16 and UTF-32 show by a byte-order mark, or by NUL bytes that decode as such text; a legacy encoding
+    by at least half of the first lines failing as UTF-8 (one bad line in a UTF-8 file is a bad row, not an
+    encoding), told apart by what the bytes decode to.
+    """
+    return _marked(sample) or _wide(sample) or _legacy(sample)
+
+
+def _marked(sample: bytes) -> Encoding | None:
+    mark = next((mark for mark in _MARKS if sample.startswith(mark)), None)
+    if mark is None:
+        return None
+    name = _MARKS[mark]
+    return Encoding(name, name, f"it starts with a {name} byte-order mark")
+
+
+def _wide(sample: bytes) -> Encoding | None:
+    """UTF-16 or UTF-32 without a mark: most of the line-break bytes pair with NULs into line breaks."""
+    breaks = sample.count(b"\n") + sample.count(b"\r")
+    if b"\x00" not in sample or not breaks:
+        return None
+    for name, codec in _WIDE.items():
+        text = _decoded(sample, codec)
+        if text is not None and "\x00" not in text and 2 * (text.count("\n") + text.count("\r")) > breaks:
+            return Encoding(name, name, f"its NUL bytes and line breaks pair up as {name} characters")
+    return None
+
+
+def _legacy(sample: bytes) -> Encoding | None:
+    lines = sample.splitlines()
+    bad = sum(_decoded(line, "utf-8") is None for line in lines)
+    if not bad or 2 * bad < len(lines):
+        return None
+    evidence = f"{bad} of its first {len(lines)} lines are not UTF-8"
+    if _isolated_share(sample) >= LATIN_ISOLATED:
+        return Encoding("Latin-1 or Windows-1252", "WINDOWS-1252", f"{evidence}, and their accented bytes stand alone")
+    for name, codec, plausible in _CJK:
+        text = _decoded(sample, codec)
+        characters = [c for c in text or "" if not c.isascii()]
+        if characters and sum(map(plausible, characters)) >= LEGACY_SHARE * len(characters):
+            return Encoding(name, codec.upper(), f"{evidence}, and they decode as {name} text")
+    return Encoding("a legacy encoding", "ENCODING", f"{evidence}, and no common encoding reads them")
+
+
+def _decoded(data: bytes, codec: str) -> str | None:
+    """`data` decoded, a character cut off at its end aside; None where it does not decode."""
+    try:
+        return codecs.getincrementaldecoder(codec)().decode(data, final=False)
+    except UnicodeDecodeError:
+        return None
+
+
+def _isolated_share(sample: bytes) -> float:
+    """The share of non-ASCII bytes between two ASCII bytes (or the sample's ends)."""
+    padded = b" " + sample + b" "
+    high = [i for i in range(1, len(padded) - 1) if padded[i] >= 0x80]
+    alone = sum(padded[i - 1] < 0x80 and padded[i + 1] < 0x80 for i in high)
+    return alone / len(high) if high else 0.0
+
+
+def _in_gb2312(character: str) -> bool:
+    """GB2312, the common core of GBK and GB18030: where a real GB18030 file's characters fall."""
+    try:
+        character.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _in_ranges(*ranges: tuple[int, int]) -> Callable[[str], bool]:
+    return lambda character: any(low <= ord(character) <= high for low, high in ranges)
+
+
+_HAN, _CJK_PUNCTUATION, _FULL_WIDTH, _KANA = (0x4E00, 0x9FFF), (0x3000, 0x303F), (0xFF00, 0xFFEF), (0x3040, 0x30FF)
+_CJK = (  # tried in order: GB18030 decodes nearly any bytes, so it must put them in GB2312
+    ("GB18030 or GBK", "gb18030", _in_gb2312),
+    ("Big5", "big5", _in_ranges(_HAN, _CJK_PUNCTUATION, _FULL_WIDTH)),
+    ("Shift-JIS", "shift_jis", _in_ranges(_KANA, _HAN, _CJK_PUNCTUATION, _FULL_WIDTH)),
+)

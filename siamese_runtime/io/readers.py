@@ -6,25 +6,24 @@ import csv
 import dataclasses
 import io
 import json
+import shlex
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, islice
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from ..errors import InputError
-from .formats import pyarrow_parquet
+from .formats import SAMPLE_BYTES, foreign_encoding, pyarrow_parquet
 
 if TYPE_CHECKING:
     from pyarrow.fs import FileSystem
 
 PEEK_ROWS = 20
 UTF8_BOM = b"\xef\xbb\xbf"
-OTHER_BOMS = {  # longest first: UTF-32's little-endian mark starts like UTF-16's
-    b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16",
-}
 KNOWN_COLUMNS = frozenset([
     "id", "label", "sentence1", "sentence2", "text_a", "text_b", "text1", "text2", "question1", "question2",
     "query", "candidate", "s1", "s2", "left", "right",
@@ -79,7 +78,7 @@ def open_table(
         return
     parse = {"tsv": _tsv_records, "csv": _csv_records, "jsonl": _jsonl_records}[fmt]
     with _open_binary(path, filesystem) as stream:
-        _refuse_other_encodings(stream, display_name(path))
+        _check_encoding(stream, path)
         records = parse(stream, Position(0, 0))
         head = list(islice(records, PEEK_ROWS))
         if fmt == "jsonl":
@@ -103,12 +102,21 @@ def open_table(
         yield Table(columns, has_header, records)
 
 
-def _refuse_other_encodings(stream: BinaryIO, name: str) -> None:
-    start = stream.peek(4)[:4] if hasattr(stream, "peek") else b""
-    for bom, encoding in OTHER_BOMS.items():
-        if start.startswith(bom):
-            raise InputError(f"{name}: the file is {encoding} (it starts with a {encoding} byte-order mark); "
-                             "convert it to UTF-8, e.g. with iconv")
+def _check_encoding(stream: BinaryIO, path: str) -> None:
+    """Refuse a text file whose start is not UTF-8, naming the encoding it seems to be in and the fix."""
+    encoding = foreign_encoding(stream.peek(SAMPLE_BYTES)[:SAMPLE_BYTES] if hasattr(stream, "peek") else b"")
+    if encoding is None:
+        return
+    source = shlex.quote(path) if path != "-" else "IN"
+    target = shlex.quote(_utf8_name(path)) if path != "-" else "OUT"
+    raise InputError(f"{display_name(path)}: the file is not UTF-8 but likely {encoding.name}: {encoding.evidence}. "
+                     f"Convert it to UTF-8: iconv -f {encoding.iconv} -t UTF-8 {source} > {target}")
+
+
+def _utf8_name(path: str) -> str:
+    """Where a converted copy of `path` could go: pairs.tsv -> pairs.utf8.tsv."""
+    name = Path(path)
+    return str(name.with_name(f"{name.stem}.utf8{name.suffix}"))
 
 
 def _common_width(rows: list[list[object]]) -> int:
@@ -163,10 +171,10 @@ def _open_binary(path: str, filesystem: FileSystem | None) -> Iterator[BinaryIO]
         yield sys.stdin.buffer
         return
     if filesystem is not None:
-        with io.BufferedReader(filesystem.open_input_stream(path)) as stream:
+        with io.BufferedReader(filesystem.open_input_stream(path), buffer_size=SAMPLE_BYTES) as stream:
             yield stream
         return
-    with open(path, "rb") as stream:
+    with open(path, "rb", buffering=SAMPLE_BYTES) as stream:
         yield stream
 
 
