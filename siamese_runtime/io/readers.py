@@ -1,4 +1,8 @@
-"""Reading pair files as records with line numbers and resume positions; header detection for TSV/CSV."""
+"""Reading pair files as records with line numbers and resume positions; header detection for TSV/CSV.
+
+In TSV, CSV and JSONL a row ends at LF, CRLF or a lone CR, as Python's csv module, pyarrow and universal-newline
+text read them (a CSV field in quotes may hold any of them); U+2028, U+0085 and the like are text.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
 
 PEEK_ROWS = 20
 UTF8_BOM = b"\xef\xbb\xbf"
+EMPTY_LINE = "empty line"
 KNOWN_COLUMNS = frozenset([
     "id", "label", "sentence1", "sentence2", "text_a", "text_b", "text1", "text2", "question1", "question2",
     "query", "candidate", "s1", "s2", "left", "right",
@@ -84,12 +89,8 @@ def open_table(
         if fmt == "jsonl":
             columns, has_header = _json_keys(head), True
         else:
-            rows = [r.values for r in head if r.problem is None] or [r.values for r in head]
-            has_header = looks_like_header(rows) if header is None else header
-            if has_header and head:
-                columns = [str(v) for v in head[0].values]
-            else:
-                columns = [f"column{i + 1}" for i in range(_common_width(rows))]
+            has_header = _has_header(head, header, display_name(path))
+            columns = _header_names(head, display_name(path)) if has_header else _generated_names(head)
         if start is not None:
             stream.seek(start.offset)
             records = parse(stream, start)
@@ -119,6 +120,44 @@ def _utf8_name(path: str) -> str:
     return str(name.with_name(f"{name.stem}.utf8{name.suffix}"))
 
 
+def _has_header(head: list[Record], header: bool | None, name: str) -> bool:
+    """--header or --no-header, else detected; a first row that could not be read is never a header."""
+    first = head[0] if head else None
+    if first is not None and first.problem is not None:
+        if header:
+            raise InputError(f"{name}:{first.line}: the header row cannot be read: {first.problem}")
+        return False
+    if header is not None:
+        return header
+    return looks_like_header([r.values for r in head if r.problem is None])
+
+
+def _header_names(head: list[Record], name: str) -> list[str]:
+    """The first row's cells as column names; refused when a name repeats or the row is as wide as no other."""
+    if not head:
+        return []
+    names, later = [str(v) for v in head[0].values], [r.values for r in head[1:] if r.problem is None]
+    repeated = _repeated(names)
+    if repeated is not None:
+        raise InputError(f"{name}:{head[0].line}: the header names column {repeated!r} twice; rename one, or use "
+                         "--no-header if the first row is data")
+    if later and all(len(row) != len(names) for row in later):
+        raise InputError(f"{name}:{head[0].line}: the header has {len(names)} columns ({', '.join(names)}) but the "
+                         f"rows after it have {_common_width(later)}; fix the header, or use --no-header")
+    return names
+
+
+def _repeated(names: list[str]) -> str | None:
+    """The first name that appears twice, if any."""
+    return next((name for i, name in enumerate(names) if name in names[:i]), None)
+
+
+def _generated_names(head: list[Record]) -> list[str]:
+    """column1, column2, ... as many as the first rows are wide."""
+    rows = [r.values for r in head if r.problem is None] or [r.values for r in head]
+    return [f"column{i + 1}" for i in range(_common_width(rows))]
+
+
 def _common_width(rows: list[list[object]]) -> int:
     """The most common row width (the first such among ties): one malformed row cannot set it."""
     return Counter(len(row) for row in rows).most_common(1)[0][0] if rows else 0
@@ -143,12 +182,12 @@ def display_name(path: str) -> str:
 
 
 def looks_like_header(rows: list[list[object]]) -> bool:
-    """True when the first row names columns: distinct non-empty cells that are all known column names,
-    or a column that is numeric in the following rows (a label) but not in the first."""
+    """True when the first row names columns: non-empty cells that are all known column names, or a column
+    that is numeric in the following rows (a label) but not in the first. (A name twice is then refused.)"""
     if not rows:
         return False
     first, rest = [str(v).strip() for v in rows[0]], [r for r in rows[1:] if len(r) == len(rows[0])]
-    if not all(first) or len(set(first)) != len(first):
+    if not all(first):
         return False
     if known_names(first):
         return True
@@ -178,45 +217,73 @@ def _open_binary(path: str, filesystem: FileSystem | None) -> Iterator[BinaryIO]
         yield stream
 
 
+def _raw_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """The stream's lines, each with its line break (LF, CRLF or a lone CR); the last may have none."""
+    pending: list[bytes] = []
+    while chunk := stream.read(SAMPLE_BYTES):
+        if b"\n" not in chunk and b"\r" not in chunk:
+            pending.append(chunk)
+            continue
+        lines = b"".join([*pending, chunk]).splitlines(keepends=True)
+        pending = [lines.pop()]  # unfinished, or a CR whose LF may come with the next chunk
+        yield from lines
+    last = b"".join(pending)
+    if last:
+        yield last
+
+
 def _decoded_lines(stream: BinaryIO, start: Position) -> Iterator[tuple[int, Position, str, str | None]]:
-    """(line number, position after it, text without the line ending, invalid-UTF-8 problem or None)."""
+    """(line number, position after it, text with its line break, invalid-UTF-8 problem or None)."""
     offset, line = start.offset, start.line
-    for raw in stream:
+    for raw in _raw_lines(stream):
         text_bytes = raw[len(UTF8_BOM):] if offset == 0 and raw.startswith(UTF8_BOM) else raw
         offset, line = offset + len(raw), line + 1
+        if not text_bytes:  # a file that is a byte-order mark and nothing else
+            return
         try:
             text, problem = text_bytes.decode("utf-8"), None
         except UnicodeDecodeError as error:
             text, problem = text_bytes.decode("utf-8", errors="replace"), f"invalid UTF-8 at byte {error.start}"
-        yield line, Position(offset, line), text.rstrip("\r\n"), problem
+        yield line, Position(offset, line), text, problem
+
+
+def _content(text: str) -> str:
+    """A line without its line break (it has one at most, at its end)."""
+    return text.rstrip("\r\n")
 
 
 def _tsv_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
     for line, end, text, problem in _decoded_lines(stream, start):
-        yield Record(line, end, text.split("\t"), problem=problem)
+        content = _content(text)
+        yield Record(line, end, content.split("\t") if content else [], problem=problem or _empty(content))
+
+
+def _empty(content: object) -> str | None:
+    return None if content else EMPTY_LINE
 
 
 def _csv_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
-    state: dict[str, Position | str | None] = {"end": start, "problem": None}
+    taken: list[tuple[Position, str | None]] = []  # the lines the CSV reader took for the record it reads
 
     def lines() -> Iterator[str]:
         for _, end, text, problem in _decoded_lines(stream, start):
-            state["end"], state["problem"] = end, state["problem"] or problem
-            yield text + "\n"
+            taken.append((end, problem))
+            yield text  # with its line break: a quoted field keeps CR, LF or CRLF as the file has it
 
     reader = csv.reader(lines())
     first_line = start.line + 1
     while True:
         try:
-            values, problem = next(reader), state["problem"]
+            values, problem = next(reader), None
         except StopIteration:
             return
         except csv.Error as error:  # the reader goes on with the next line: the row is a bad row
             values, problem = [], f"unreadable CSV: {_csv_reason(error)}"
-        end = state["end"]
-        assert isinstance(end, Position)
-        yield Record(first_line, end, values, problem=cast("str | None", problem))
-        state["problem"], first_line = None, end.line + 1
+        end = taken[-1][0]
+        problem = problem or next((p for _, p in taken if p), None) or _empty(values)
+        taken.clear()
+        yield Record(first_line, end, values, problem=problem)
+        first_line = end.line + 1
 
 
 def _csv_reason(error: csv.Error) -> str:
@@ -224,16 +291,14 @@ def _csv_reason(error: csv.Error) -> str:
     message = str(error)
     if message.startswith("field larger than field limit"):
         return f"a field longer than {csv.field_size_limit()} characters"
-    if message.startswith("new-line character seen in unquoted field"):
-        return "a carriage return inside an unquoted field (quote the field)"
     return message
 
 
 def _jsonl_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
     for line, end, text, problem in _decoded_lines(stream, start):
-        source = None
+        content, source = _content(text), None
         if problem is None:
-            source, problem = _json_object(text)
+            source, problem = _json_object(content) if content else (None, EMPTY_LINE)
         yield Record(line, end, [], source, problem)
 
 
@@ -306,6 +371,9 @@ def _parquet_table(path: str, start: Position | None, filesystem: FileSystem | N
     except pyarrow.ArrowException as error:
         raise InputError(f"{path}: not a readable Parquet file: {error}") from None
     columns = list(parquet_file.schema_arrow.names)
+    repeated = _repeated(columns)
+    if repeated is not None:
+        raise InputError(f"{path}: the file has two columns named {repeated!r}; rename one")
     skip = start.offset if start is not None else 0
 
     def records() -> Iterator[Record]:
@@ -324,3 +392,4 @@ def _parquet_table(path: str, start: Position | None, filesystem: FileSystem | N
             row += batch.num_rows
 
     return Table(columns, True, records())
+

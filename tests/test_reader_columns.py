@@ -1,0 +1,77 @@
+"""Which row is a header and which names the columns have: an unreadable first row is never a header, and names
+that collide (a TSV/CSV header naming a column twice, a Parquet file with two columns of one name) or a header as
+wide as none of the rows are refused with the file and line named, in every format."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from siamese_runtime.errors import InputError
+from siamese_runtime.io.formats import pyarrow_parquet
+from siamese_runtime.io.readers import open_table
+
+
+def read(path: Path, header: bool | None = None) -> tuple[list[str], bool, list[tuple[int, list, str | None]]]:
+    with open_table(str(path), path.suffix[1:], header) as table:
+        return table.columns, table.header, [(r.line, r.values, r.problem) for r in table.records]
+
+
+def refused(path: Path, header: bool | None, reason: str) -> None:
+    with pytest.raises(InputError, match=rf"^{re.escape(str(path))}:1: {reason}"):
+        read(path, header)
+
+
+@pytest.mark.parametrize(("name", "first", "problem"), [
+    ("p.tsv", b"s1\x80\tsentence2\n", "invalid UTF-8 at byte 2"),
+    ("p.csv", b'"' + b"x" * 140_000 + b'",sentence2\n', "unreadable CSV: a field longer than 131072 characters"),
+    ("p.tsv", b"\n", "empty line"),
+])
+def test_an_unreadable_first_row_is_a_bad_row_not_a_header(tmp_path: Path, name: str, first: bytes,
+                                                           problem: str) -> None:
+    path = tmp_path / name
+    separator = "\t" if name.endswith(".tsv") else ","
+    path.write_bytes(first + "".join(f"sentence1{separator}sentence2\n花呗{i}{separator}借呗\n" for i in range(3))
+                     .encode())
+    columns, header, rows = read(path)
+    assert (columns, header) == (["column1", "column2"], False)
+    assert rows[0][0] == 1 and rows[0][2] == problem and [n for n, _, p in rows if p is None] == list(range(2, 8))
+    refused(path, True, f"the header row cannot be read: {re.escape(problem)}")
+
+
+@pytest.mark.parametrize(("name", "text", "header", "repeated"), [
+    ("p.tsv", "sentence1\tsentence2\tsentence1\n花呗\t借呗\t额度\n", None, "sentence1"),  # known names: a header
+    ("p.csv", "q,q,label\n花呗,借呗,1\n额度,还款,0\n", True, "q"),
+    ("p.csv", "问题,问题,标签\n花呗,借呗,1\n额度,还款,0\n", None, "问题"),  # a header by its numeric column
+])
+def test_a_header_naming_a_column_twice_is_refused(tmp_path: Path, name: str, text: str, header: bool | None,
+                                                   repeated: str) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    refused(path, header, f"the header names column {repeated!r} twice")
+
+
+def test_a_header_as_wide_as_none_of_the_rows_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.tsv"
+    path.write_text("sentence1\tsentence2\n" + "".join(f"花呗{i}\t借呗\t1\n" for i in range(5)), encoding="utf-8")
+    refused(path, None, "the header has 2 columns")
+    refused(path, True, "the header has 2 columns")
+    assert read(path, False)[0] == ["column1", "column2", "column3"]
+
+
+def test_a_bom_before_a_header_and_bare_cr_endings_still_name_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"\xef\xbb\xbfsentence1,sentence2\r" + "花呗,借呗\r额度,还款".encode())
+    assert read(path) == (["sentence1", "sentence2"], True, [(2, ["花呗", "借呗"], None), (3, ["额度", "还款"], None)])
+
+
+def test_parquet_columns_of_one_name_are_refused(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    path = tmp_path / "p.parquet"
+    table = pa.table([pa.array(["花呗"]), pa.array(["借呗"]), pa.array(["1"])], names=["s1", "s1", "label"])
+    pyarrow_parquet().write_table(table, path)
+    with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: the file has two columns named 's1'"):
+        read(path)
