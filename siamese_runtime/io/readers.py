@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import shlex
 import sys
 from collections import Counter
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 PEEK_ROWS = 20
 UTF8_BOM = b"\xef\xbb\xbf"
 EMPTY_LINE = "empty line"
+MAX_NESTING = 100  # levels a JSON value may nest: Parquet's own schema limit, far below Python's recursion limit
+TOO_DEEP = f"invalid JSON: a value nested more than {MAX_NESTING} levels deep"
 KNOWN_COLUMNS = frozenset([
     "id", "label", "sentence1", "sentence2", "text_a", "text_b", "text1", "text2", "question1", "question2",
     "query", "candidate", "s1", "s2", "left", "right",
@@ -305,13 +308,18 @@ def _jsonl_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
 def _json_object(text: str) -> tuple[dict | None, str | None]:
     """A line's JSON object, or None and why not; text that is not valid Unicode is replaced, with a problem."""
     try:
-        source = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+        source = json.loads(text, parse_constant=_no_constant, parse_int=_json_int, parse_float=_json_float,
+                            object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         return None, f"invalid JSON: {error.msg} at column {error.colno}"
     except ValueError as error:
         return None, f"invalid JSON: {error}"
+    except RecursionError:
+        return None, TOO_DEEP
     if not isinstance(source, dict):
         return None, f"expected a JSON object, found {type(source).__name__}"
+    if text.count("[") + text.count("{") > MAX_NESTING and _nested_deeper(source, MAX_NESTING):
+        return None, TOO_DEEP
     if "\\u" in text:  # only an escape can make a lone surrogate, which no UTF-8 output could hold
         try:
             json.dumps(source, ensure_ascii=False).encode("utf-8")
@@ -323,6 +331,32 @@ def _json_object(text: str) -> tuple[dict | None, str | None]:
 
 def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _json_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # past Python's limit on digits converted (sys.get_int_max_str_digits)
+        raise ValueError(f"a number of {len(text.lstrip('-'))} digits is too long") from None
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text if len(text) <= 24 else text[:21] + '...'} is too large")
+    return value
+
+
+def _nested_deeper(value: object, limit: int) -> bool:
+    """Whether lists and objects nest in `value` more than `limit` levels deep (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -387,9 +421,34 @@ def _parquet_table(path: str, start: Position | None, filesystem: FileSystem | N
             except pyarrow.ArrowException as error:
                 raise InputError(f"{path}: unreadable Parquet after row {row}: {error}") from None
             first = min(max(skip - row, 0), batch.num_rows)
-            for number, values in enumerate(batch.slice(first).to_pylist(), start=row + first + 1):
-                yield Record(number, Position(number, number), [values[name] for name in columns])
+            for number, (values, problem) in enumerate(_parquet_rows(batch.slice(first)), start=row + first + 1):
+                yield Record(number, Position(number, number), values, problem=problem)
             row += batch.num_rows
 
     return Table(columns, True, records())
 
+
+def _parquet_rows(batch: Any) -> list[tuple[list[Any], str | None]]:
+    """A batch's rows as Python values; where a value cannot be converted, that row with None there and why."""
+    try:
+        return [(list(row.values()), None) for row in batch.to_pylist()]
+    except Exception:  # one hostile value can raise anything: bad UTF-8, a date past year 9999...
+        return [_parquet_row(batch, index) for index in range(batch.num_rows)]
+
+
+def _parquet_row(batch: Any, index: int) -> tuple[list[Any], str | None]:
+    values: list[Any] = []
+    problem = None
+    for name, column in zip(batch.schema.names, batch.columns):
+        try:
+            values.append(column[index].as_py())
+        except Exception as error:  # as in _parquet_rows
+            values.append(None)
+            problem = problem or f"column {name!r}: {_value_reason(error)}"
+    return values, problem
+
+
+def _value_reason(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return f"invalid UTF-8 at byte {error.start}"
+    return f"unreadable value ({error})"
