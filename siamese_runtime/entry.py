@@ -157,17 +157,19 @@ class StandardStream(io.RawIOBase):
 
 
 def _guard_standard_streams() -> StandardStream:
-    """Descriptors 0-2 closed at start-up get /dev/null, so that no file the job opens becomes one of them; stdout
-    and stderr (and stdin where it was closed) are replaced by text streams over StandardStream. Stdout's raw
-    stream is returned."""
-    closed = [descriptor for descriptor in (0, 1, 2) if _is_closed(descriptor)]
-    for descriptor in closed:
-        _hold_with_devnull(descriptor)
-    if 0 in closed:
-        sys.stdin = _text(StandardStream(0, "<stdin>", closed=True, quiet=False), sys.stdin)
-    stdout = StandardStream(1, "<stdout>", closed=1 in closed, quiet=False)
+    """Stdout and stderr, and stdin where it was closed, replaced by text streams over StandardStream; stdout's raw
+    stream is returned. A stream is closed where Python found its descriptor closed at start-up (its sys stream is
+    None: the descriptor may since hold a file an import opened); one still closed gets /dev/null, so that no file
+    the job opens becomes it."""
+    for descriptor in (0, 1, 2):
+        if _is_closed(descriptor):
+            _hold_with_devnull(descriptor)
+    if sys.stdin is None:
+        sys.stdin = _text(StandardStream(0, "<stdin>", closed=True, quiet=False), None)
+    stdout = StandardStream(1, "<stdout>", closed=sys.stdout is None, quiet=False)
     sys.stdout = _text(stdout, sys.stdout)
-    sys.stderr = _text(StandardStream(2, "<stderr>", closed=2 in closed, quiet=True), sys.stderr, buffered=False)
+    stderr = StandardStream(2, "<stderr>", closed=sys.stderr is None, quiet=True)
+    sys.stderr = _text(stderr, sys.stderr, buffered=False)
     return stdout
 
 
