@@ -109,8 +109,7 @@ class Scorer:
         self.threads = intra_op_num_threads or given or default_threads()
         options = session_options or default_session_options()
         options.intra_op_num_threads = self.threads
-        self.session = open_session(self.model.encoder_path(choice.precision), requested, options,
-                                    strict=providers != "auto")
+        self.session = self._open_encoder(choice.precision, requested, options, strict=providers != "auto")
         self._requested = requested
         running = self.session.get_providers()
         if precision == AUTO and running[0] != provider_name(requested[0]):  # fell back: the precision follows
@@ -118,8 +117,7 @@ class Scorer:
             if fallback.precision != choice.precision:
                 log.warning("%s could not start; reopening the encoder in %s for %s", provider_name(requested[0]),
                             fallback.precision, running[0])
-                self.session = open_session(self.model.encoder_path(fallback.precision), running, options,
-                                            strict=False)
+                self.session = self._open_encoder(fallback.precision, running, options, strict=False)
                 self._requested = list(running)
             choice = fallback
         self.precision, self.precision_reason = choice.precision, choice.reason
@@ -252,9 +250,17 @@ class Scorer:
         with self._batch_session_lock:
             if self._batch_session is None:
                 cpu = next((spec for spec in self._requested if provider_name(spec) == CPU), CPU)
-                self._batch_session = open_session(self.model.encoder_path(self.precision), [cpu],
-                                                   default_session_options(1), strict=True)
+                self._batch_session = self._open_encoder(self.precision, [cpu], default_session_options(1),
+                                                         strict=True)
             return self._batch_session
+
+    def _open_encoder(
+        self, precision: str, providers: Sequence[ProviderSpec], options: ort.SessionOptions, strict: bool
+    ) -> ort.InferenceSession:
+        """A session on the bytes of the `precision` encoder that were just checked, never on its path: what
+        onnxruntime runs is what the checksum covered, even if the file changes after."""
+        return open_session(self.model.encoder_bytes(precision), providers, options, strict,
+                            name=str(self.model.encoder_path(precision)))
 
 
 def _warn_truncated(stats: EncodeStats, max_length: int) -> None:

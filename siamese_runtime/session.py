@@ -184,7 +184,8 @@ def new_session(
 
 
 def _create_session(
-    model: Path | bytes, providers: Sequence[ProviderSpec], options: ort.SessionOptions | None
+    model: Path | bytes, providers: Sequence[ProviderSpec], options: ort.SessionOptions | None,
+    name: str | None = None,
 ) -> tuple[ort.InferenceSession, str]:
     """new_session, with what onnxruntime printed while creating it: a GPU build whose provider fails to start
     prints the reason ("EP Error ...") to stdout and falls back to CPU. Captured, so that it never lands in a
@@ -198,7 +199,7 @@ def _create_session(
         with contextlib.redirect_stdout(said) if capture else contextlib.nullcontext():
             session = ort.InferenceSession(source, sess_options=options, providers=list(providers))
     except Exception as error:  # onnxruntime raises several unrelated types for unreadable models
-        name = "the serialized model" if isinstance(model, bytes) else str(model)
+        name = name or ("the serialized model" if isinstance(model, bytes) else str(model))
         raise ModelLoadError(f"{name}: onnxruntime cannot load it: {error}") from None
     reason = " ".join(line for line in said.getvalue().split("\n") if line.strip() and not line.startswith("*"))
     if reason:
@@ -211,15 +212,17 @@ def provider_name(spec: ProviderSpec) -> str:
 
 
 def open_session(
-    model_path: Path, requested: Sequence[ProviderSpec], options: ort.SessionOptions, strict: bool
+    model: Path | bytes, requested: Sequence[ProviderSpec], options: ort.SessionOptions, strict: bool,
+    name: str | None = None,
 ) -> ort.InferenceSession:
-    """A session on resolved providers; `strict`: the first provider must really run (onnxruntime would
-    otherwise fall back to CPU silently)."""
+    """A session on resolved providers, of a model file or its bytes (`name`: the file they were read from, for
+    messages); `strict`: the first provider must really run (onnxruntime would otherwise fall back to CPU
+    silently)."""
     check_single_onnxruntime()
     first = provider_name(requested[0])
     if first in GPU_PROVIDERS:
         _preload_cuda_libraries()
-    session, said = _create_session(model_path, requested, options)
+    session, said = _create_session(model, requested, options, name)
     running = session.get_providers()
     if first not in running and strict:
         device = requested[0][1].get("device_id") if isinstance(requested[0], tuple) else None

@@ -136,7 +136,7 @@ def test_symlink_within_the_folder_is_followed(model_copy: Path) -> None:
 def test_vocabulary_larger_than_the_embedding_is_refused(model_copy: Path) -> None:
     vocab_path = model_copy / "vocab.json"
     vocab = json.loads(vocab_path.read_text(encoding="utf-8"))
-    vocab["tokens"] += ["extra-1", "extra-2"]
+    vocab["tokens"] += ["\ue000", "\ue001"]  # private-use characters, in no vocabulary
     vocab_path.write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     manifest = manifest_of(model_copy)
     manifest["tokenizer"].update(vocab_size=len(vocab["tokens"]), vocab_sha256=sha256_of(vocab_path))
@@ -149,7 +149,7 @@ def test_encoding_dim_the_encoder_does_not_produce_is_refused(model_copy: Path) 
     manifest = manifest_of(model_copy)
     manifest["encoding_dim"] = 32
     save_manifest(model_copy, manifest)
-    message = r"encoder\.onnx: encodes a sentence to shape \[1, 128\], the manifest's encoding_dim is 32"
+    message = r"encoder\.onnx: encodes 2 sentences to shape \[2, 128\], the manifest's encoding_dim is 32"
     with pytest.raises(ModelLoadError, match=message):
         Scorer(model_copy, providers="cpu")
 
