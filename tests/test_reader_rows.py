@@ -90,11 +90,20 @@ def reference_rows(data: bytes, fmt: str) -> list[tuple[int, int, list[str] | No
         try:
             cells: list[str] | None = next(reader)
         except StopIteration:
-            return rows
+            break
         except csv.Error:
             cells = None
         rows.append((first, ends[reader.line_num], cells))
         first = reader.line_num + 1
+    if fmt == "csv" and rows and ends_in_open_quote(text):  # the rest of the file in one field: no row
+        rows[-1] = (*rows[-1][:2], None)
+    return rows
+
+
+def ends_in_open_quote(text: str) -> bool:
+    """Whether `text` ends inside a quoted field: a line written after it would join that field."""
+    *_, last = csv.reader(io.StringIO(text + "\n\x1f", newline=""))
+    return last != ["\x1f"]
 
 
 def common_width(rows: list[list[str] | None]) -> int:
@@ -257,6 +266,13 @@ def test_a_job_scores_one_row_per_row_of_any_ending_and_resumes_from_any_of_them
         run_job(scorer, JobOptions(str(source), str(out), **options), crash_after(2))
     summary = run_job(scorer, JobOptions(str(source), str(out), resume=True, **options))
     assert (summary.resumed_rows, summary.rows) == (12, 40) and out.read_bytes() == whole.read_bytes()
+
+
+def test_a_quote_that_never_closes_is_a_bad_row_on_the_line_it_opens(tmp_path: Path) -> None:
+    path = written(str(tmp_path), "p.csv", "花呗,借呗\r额度,\"还款\r\n花呗,借呗\r额度,还款\r".encode())
+    _, records = records_of(path, "csv", False)
+    assert [(r.line, r.problem) for r in records] == [
+        (1, None), (2, "a quote opened in this row never closes: the rest of the file (lines 2-4) is one field")]
 
 
 def test_line_breaks_across_read_chunks_keep_rows_and_offsets(tmp_path: Path) -> None:

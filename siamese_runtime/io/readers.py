@@ -156,9 +156,8 @@ def _repeated(names: list[str]) -> str | None:
 
 
 def _generated_names(head: list[Record]) -> list[str]:
-    """column1, column2, ... as many as the first rows are wide."""
-    rows = [r.values for r in head if r.problem is None] or [r.values for r in head]
-    return [f"column{i + 1}" for i in range(_common_width(rows))]
+    """column1, column2, ... as many as the first readable rows are wide."""
+    return [f"column{i + 1}" for i in range(_common_width([r.values for r in head if r.problem is None]))]
 
 
 def _common_width(rows: list[list[object]]) -> int:
@@ -267,11 +266,13 @@ def _empty(content: object) -> str | None:
 
 def _csv_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
     taken: list[tuple[Position, str | None]] = []  # the lines the CSV reader took for the record it reads
+    ended = []  # holds True once the reader has taken the last line
 
     def lines() -> Iterator[str]:
         for _, end, text, problem in _decoded_lines(stream, start):
             taken.append((end, problem))
             yield text  # with its line break: a quoted field keeps CR, LF or CRLF as the file has it
+        ended.append(True)
 
     reader = csv.reader(lines())
     first_line = start.line + 1
@@ -283,6 +284,9 @@ def _csv_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
         except csv.Error as error:  # the reader goes on with the next line: the row is a bad row
             values, problem = [], f"unreadable CSV: {_csv_reason(error)}"
         end = taken[-1][0]
+        if ended:  # only a quoted field still open needs the end of the file to end its record
+            problem = f"a quote opened in this row never closes: the rest of the file (lines {first_line}-" \
+                      f"{end.line}) is one field"
         problem = problem or next((p for _, p in taken if p), None) or _empty(values)
         taken.clear()
         yield Record(first_line, end, values, problem=problem)
