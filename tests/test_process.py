@@ -19,9 +19,9 @@ MODULE = [sys.executable, "-m", "siamese_runtime"]
 SCRIPT = [str(Path(sys.executable).with_name("siamese-runtime"))]  # the installed console script
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 PAIRS = "花呗怎么还款\t花呗如何还钱\t1\n借呗额度\t借呗的额度\t0\n"
+PROGRAM = "siamese-runtime"
 WORDS = {signal.SIGINT: (130, "interrupted"), signal.SIGTERM: (143, "terminated"), signal.SIGHUP: (129, "hangup")}
 # Delays after the command has started, in seconds: most land while numpy and onnxruntime import (~0.3 s here).
-PROGRAM = "siamese-runtime"
 DELAYS = (0, 0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45)
 
 
@@ -61,7 +61,7 @@ def signalled(launcher: list[str], sent: int, delay: float) -> tuple[int, str]:
                            stderr=subprocess.PIPE, cwd=REPO, env=ENV)
     try:
         deadline = time.monotonic() + 30
-        while not started(job.pid) and time.monotonic() < deadline:
+        while job.poll() is None and not started(job.pid) and time.monotonic() < deadline:
             time.sleep(0.001)
         time.sleep(delay)
         job.send_signal(sent)
@@ -82,7 +82,7 @@ def test_a_signal_at_any_moment_from_the_first_line_gives_its_exit_code_and_one_
     for launcher, sent, delay in cases:
         code, stderr = signalled(launcher, sent, delay)
         said = f"{Path(launcher[-1]).name} {signal.Signals(sent).name} after {delay} s: {stderr!r}"
-        assert (code, stderr) == (WORDS[sent][0], f"siamese-runtime: {WORDS[sent][1]}\n"), said
+        assert (code, stderr) == (WORDS[sent][0], f"{PROGRAM}: {WORDS[sent][1]}\n"), said
 
 
 # Commands writing stdout, and the names an error may give it: the job names its output '-'.
