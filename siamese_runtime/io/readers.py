@@ -76,10 +76,12 @@ def open_table(
 ) -> Iterator[Table]:
     """Open `path` ('-': stdin) as a Table; `header` None detects it; `start` resumes after a position.
 
-    A UTF-8 byte-order mark is dropped; UTF-16 and UTF-32 files are refused. TSV/CSV rows are expected
-    to be as wide as the header, or else as the most common width of the first rows. JSONL columns are
-    the keys of the first objects; with `strict_keys`, an object with another key is a bad row (an output
-    with fixed columns would drop it). With a pyarrow `filesystem`, `path` is read from it (S3, GCS, ...).
+    A UTF-8 byte-order mark is dropped; a text file whose start is in another encoding is refused with
+    InputError naming it. TSV/CSV rows are expected to be as wide as the header, or else as the most common
+    width of the first readable rows; a header naming a column twice, or as wide as none of those rows, is
+    refused, and an unreadable first row is a bad row, never a header. JSONL columns are the keys of the first
+    objects; with `strict_keys`, an object with another key is a bad row (an output with fixed columns would
+    drop it). With a pyarrow `filesystem`, `path` is read from it (S3, GCS, ...).
     """
     if fmt == "parquet":
         yield _parquet_table(path, start, filesystem)
