@@ -45,9 +45,9 @@ def hostile_files(draw: st.DrawFn) -> tuple[str, bytes]:
 
 
 def rows_in(data: bytes) -> int:
-    """Rows of a TSV or JSONL file, counted as the job must: one per line ending in \\n, and a last one."""
-    lines = data.split(b"\n")
-    return len(lines) - (1 if lines[-1] == b"" else 0)
+    """Rows of a TSV or JSONL file, counted as the job must: one per line ended by LF, CRLF or a lone CR (what
+    bytes.splitlines breaks at), and a last one; a byte-order mark is not a row."""
+    return len(data.removeprefix(b"\xef\xbb\xbf").splitlines())
 
 
 def lines_of(path: Path) -> int:

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UsageError
 from .formats import pyarrow_parquet
 from .safe_output import AtomicFile, Prefix
 
@@ -151,10 +150,6 @@ class ParquetSink:
         self.columns, self.predict = list(columns), predict
         self.kept = kept_columns(columns)
         names = [columns[i] for i in self.kept]
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if repeated:
-            raise UsageError(f"the input names column {', '.join(map(repr, repeated))} twice; Parquet needs distinct "
-                             "names: write TSV, CSV or JSONL instead")
         fields = [pyarrow.field(name, pyarrow.string()) for name in names]
         fields += [pyarrow.field(PREDICTED, pyarrow.bool_())] if predict else []
         self.schema = pyarrow.schema([*fields, pyarrow.field(SCORE, pyarrow.float32())])
