@@ -224,22 +224,20 @@ class Scorer:
         return encodings[positions]
 
     def _run_encoder(self, sentences: list[str], stats: EncodeStats) -> np.ndarray:
-        tokenizer = self.model.tokenizer
         with stats.timed("tokenize"):
-            ids, truncated = tokenizer.ids_batch(sentences)
-        for text, sequence in zip(sentences, ids):
-            if not sequence:
-                raise ValueError(f"sentence {text!r} is empty after normalization")
+            tokens = self.model.tokenizer.token_ids(sentences)
+        if (empty := np.flatnonzero(tokens.lengths == 0)).size:
+            raise ValueError(f"sentence {sentences[empty[0]]!r} is empty after normalization")
         stats.encoded += len(sentences)
-        stats.truncated += truncated
-        encodings = np.empty((len(ids), self.model.encoding_dim), np.float32)
+        stats.truncated += tokens.truncated
+        encodings = np.empty((len(tokens), self.model.encoding_dim), np.float32)
         with stats.timed("encode"):
-            batches = length_batches([len(s) for s in ids], self.token_budget, self.batch_size)
+            batches = length_batches(tokens.lengths.tolist(), self.token_budget, self.batch_size)
             # one batch: every thread on it; several: one thread each, the longest first so none is left alone
             session = self.session if len(batches) == 1 or self.workers == 1 else self._one_thread_session()
 
             def encode_batch(batch: np.ndarray) -> None:
-                encodings[batch] = session.run(None, {self._input_name: tokenizer.pad([ids[i] for i in batch])})[0]
+                encodings[batch] = session.run(None, {self._input_name: tokens.padded(batch)})[0]
 
             run_concurrently(encode_batch, batches[::-1], self.workers)
         return encodings
