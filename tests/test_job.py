@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,9 @@ class Crash(Exception):
     """Stands for the process dying between two chunks."""
 
 
-def crash_after(chunks: int):
-    seen = []
+def crash_after(chunks: int) -> Callable[[object], None]:
+    """An on_progress callback that raises Crash after `chunks` chunks: a process dying after a checkpoint."""
+    seen: list[object] = []
 
     def on_progress(progress: object) -> None:
         seen.append(progress)

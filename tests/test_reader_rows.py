@@ -11,7 +11,6 @@ import json
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from siamese_runtime.io.readers import PEEK_ROWS, Position, Record, open_table
 from siamese_runtime.job import JobOptions, run_job
 
 from .fixtures.questions import question_pairs
+from .test_job import Crash, crash_after
 
 BOM = b"\xef\xbb\xbf"
 ENDINGS = ["\n", "\r\n", "\r"]
@@ -233,21 +233,6 @@ def test_every_line_ending_ends_a_row_in_every_text_format(tmp_path: Path) -> No
             _, records = records_of(path, path.suffix[1:], False if name != "p.jsonl" else None)
             assert [(r.line, r.problem) for r in records] == [(1, None), (2, None), (3, None)], (name, endings)
             assert [r.end.offset for r in records][-1] == path.stat().st_size
-
-
-class Crash(Exception):
-    """Stands for the process dying between two chunks."""
-
-
-def crash_after(chunks: int) -> Callable[[object], None]:
-    seen: list[object] = []
-
-    def on_progress(progress: object) -> None:
-        seen.append(progress)
-        if len(seen) == chunks:
-            raise Crash
-
-    return on_progress
 
 
 @pytest.mark.parametrize("fmt", ["tsv", "csv", "jsonl"])
