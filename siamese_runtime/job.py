@@ -137,11 +137,11 @@ def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[Progress
         saved = _saved_progress(plan)
         progress = saved.progress if saved else Progress()
         stats = EncodeStats(progress.encoded, progress.truncated)
+        if saved is not None:
+            _check_position(plan, progress, complete=saved.committing)
         if saved is not None and saved.committing:
             _finish_commit(plan, progress)
         else:
-            if progress.rows:
-                _check_position(plan, progress)
             with _opened_input(plan, progress) as table:
                 progress = _score_table(scorer, plan, table, progress, stats, on_progress)
     return JobSummary(
@@ -199,15 +199,21 @@ def _saved_progress(plan: _Plan) -> Saved | None:
     return saved
 
 
-def _check_position(plan: _Plan, progress: Progress) -> None:
+def _check_position(plan: _Plan, progress: Progress, complete: bool) -> None:
     """Read the input again up to the checkpoint's position: it must end a row, after as many rows and lines
-    as the checkpoint says (a position inside a row, or a wrong count, would drop or repeat rows)."""
-    rows, end = 0, Position(0, 0)
+    as the checkpoint says (a position inside a row, or a wrong count, would drop or repeat rows); with
+    `complete` (a checkpoint that says the job was committing), no row may follow it."""
+    rows, end, more = 0, Position(0, 0), False
     with _opened_input(plan, Progress()) as table:
         for record in table.records:
             if record.end.offset > progress.position.offset:
+                more = True
                 break
             rows, end = rows + 1, record.end
+    if complete and more:
+        raise ResumeError(f"cannot resume: the checkpoint {plan.checkpoint.path if plan.checkpoint else ''} says the "
+                          f"job was committing after {progress.rows} rows, but the input goes on; rerun without "
+                          "--resume to start over")
     if (rows, end) != (progress.rows, progress.position):
         raise ResumeError(f"cannot resume: the checkpoint {plan.checkpoint.path if plan.checkpoint else ''} says "
                           f"{progress.rows} rows end at {progress.position}, but the input has {rows} rows ending at "

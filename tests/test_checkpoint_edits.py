@@ -21,29 +21,16 @@ from siamese_runtime import Scorer
 from siamese_runtime.errors import ResumeError
 from siamese_runtime.job import JobOptions, run_job
 
+from .test_job import Crash, crash_after
+
 SCORER = Scorer(providers="cpu")
 FILES = ("out.tsv", "out.tsv.rejects.jsonl")
 BOOKKEEPING = (".out.tsv.checkpoint.json", ".out.tsv.partial", ".out.tsv.rejects.jsonl.partial")
 
 
-class Crash(Exception):
-    """Stands for the process dying after a checkpoint."""
-
-
 def options(folder: Path, resume: bool = False) -> JobOptions:
     return JobOptions(str(folder / "in.tsv"), str(folder / "out.tsv"), on_bad_row="skip", chunk_rows=40,
                       resume=resume)
-
-
-def crash_after_chunks(count: int) -> Callable[[object], None]:
-    seen: list[object] = []
-
-    def on_progress(progress: object) -> None:
-        seen.append(progress)
-        if len(seen) == count:
-            raise Crash
-
-    return on_progress
 
 
 LONG = "花" * 400_000  # 1.2 MB: the rows already scored reach past the MiB the fingerprint hashes
@@ -73,7 +60,7 @@ def interrupted(owned_pairs: Callable[..., Path], tmp_path_factory: pytest.TempP
     for name in FILES:
         (folder / name).unlink()
     with pytest.raises(Crash):
-        run_job(SCORER, options(folder), on_progress=crash_after_chunks(3))
+        run_job(SCORER, options(folder), on_progress=crash_after(3))
     state = {name: (folder / name).read_bytes() for name in BOOKKEEPING}
     return Interrupted(folder, state, expected)
 
@@ -185,3 +172,12 @@ def test_an_input_changed_before_the_position_is_refused(interrupted: Interrupte
     finally:
         source.write_bytes(original)
         os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_a_mid_job_checkpoint_marked_committing_is_refused(interrupted: Interrupted) -> None:
+    """Found by the property above: the partial files hold what the checkpoint recorded, so only the input
+    can tell that the job had not read every row when it says it was committing."""
+    state = dict(interrupted.state)
+    document = json.loads(state[".out.tsv.checkpoint.json"])
+    state[".out.tsv.checkpoint.json"] = json.dumps({**document, "committing": True}).encode()
+    assert resumed(interrupted.folder, state) is None
