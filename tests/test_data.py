@@ -29,7 +29,8 @@ def sha256(data: bytes) -> str:
 
 
 def manifest_of(folder: Path, names: list[str]) -> dict[str, dict]:
-    return {name: {"pairs": 0, "positive": 0, "sha256": sha256((folder / name).read_bytes())} for name in names}
+    return {name: {"bytes": (folder / name).stat().st_size, "pairs": 0, "positive": 0,
+                   "sha256": sha256((folder / name).read_bytes())} for name in names}
 
 
 # the owned pairs
@@ -137,7 +138,7 @@ def test_fetch_refuses_and_deletes_a_file_whose_checksum_differs(
     dest = tmp_path / "data"
     failed = fetch(dest, list(manifest), mirror_sources(str(folder), list(manifest)), manifest, log=lambda _: None)
     assert list(failed) == ["two/test.tsv"]
-    assert f"is not the manifest's {manifest['two/test.tsv']['sha256']}: deleted" in failed["two/test.tsv"]
+    assert f"with sha256 {manifest['two/test.tsv']['sha256']}: deleted" in failed["two/test.tsv"]
     assert not (dest / "two" / "test.tsv").exists() and list((dest / "two").iterdir()) == []
     assert json.loads((dest / "MANIFEST.json").read_text()) == {"one/train.tsv": manifest["one/train.tsv"]}
 
@@ -169,6 +170,68 @@ def test_every_file_has_a_default_source_and_those_without_a_download_say_where_
     assert "--source" in failed["bq/test.tsv"] and not (tmp_path / "MANIFEST.json").exists()
 
 
+def test_a_download_stops_at_the_size_the_manifest_allows(
+    mirror: tuple[Path, dict[str, dict]], tmp_path: Path
+) -> None:
+    folder, manifest = mirror
+    endless = {"one/train.tsv": Source("file:///dev/zero", "a test")}  # never ends: only the cap stops it
+    failed = fetch(tmp_path / "a", ["one/train.tsv"], endless, manifest, log=lambda _: None)
+    size = manifest["one/train.tsv"]["bytes"]
+    assert f"larger than the {size:,} bytes the manifest allows" in failed["one/train.tsv"]
+    grown = folder / "two" / "test.tsv"
+    grown.write_bytes(grown.read_bytes() + b"x\ty\t1\n")  # announced larger (file:// gives its Content-Length)
+    failed = fetch(tmp_path / "b", ["two/test.tsv"], mirror_sources(str(folder), ["two/test.tsv"]), manifest,
+                   log=lambda _: None)
+    assert "more than the" in failed["two/test.tsv"] and not (tmp_path / "b" / "two" / "test.tsv").exists()
+    archive = tmp_path / "big.tgz"  # an archive member larger than the file it should be: stopped while copying
+    with tarfile.open(archive, "w:gz") as tar:
+        content = (folder / "one" / "train.tsv").read_bytes() * 3
+        info = tarfile.TarInfo("one/train.tsv")
+        info.size = len(content)
+        tar.addfile(info, io.BytesIO(content))
+    member = {"one/train.tsv": Source(archive.as_uri(), "a test", "one/train.tsv")}
+    failed = fetch(tmp_path / "c", ["one/train.tsv"], member, manifest, log=lambda _: None)
+    assert "member one/train.tsv is larger than" in failed["one/train.tsv"]
+    assert [p.name for p in (tmp_path / "c").rglob("*")] == ["one"]  # nothing partial left
+
+
+def test_fetch_never_writes_through_a_link_planted_at_a_partial_file_or_a_target(
+    mirror: tuple[Path, dict[str, dict]], tmp_path: Path
+) -> None:
+    folder, manifest = mirror
+    dest = tmp_path / "data"
+    (dest / "one").mkdir(parents=True)
+    (dest / "two").mkdir()
+    victims = [tmp_path / "victim-partial", tmp_path / "victim-target"]
+    for victim in victims:
+        victim.write_bytes(b"not yours\n")
+    (dest / "one" / ".train.tsv.partial").symlink_to(victims[0])
+    (dest / "two" / "test.tsv").symlink_to(victims[1])
+    assert fetch(dest, list(manifest), mirror_sources(str(folder), list(manifest)), manifest, log=lambda _: None) == {}
+    assert [victim.read_bytes() for victim in victims] == [b"not yours\n"] * 2
+    for name in manifest:
+        assert not (dest / name).is_symlink() and (dest / name).read_bytes() == (folder / name).read_bytes()
+
+
+@pytest.mark.parametrize("where", ["dest", "folder of a file"])
+def test_a_destination_that_cannot_hold_the_data_is_refused_before_any_download(
+    mirror: tuple[Path, dict[str, dict]], tmp_path: Path, capsys: pytest.CaptureFixture, where: str
+) -> None:
+    folder, _ = mirror
+    dest = tmp_path / "data"
+    if where == "dest":
+        dest.write_text("a file\n")
+        blocker = dest
+    else:
+        dest.mkdir()
+        blocker = dest / "bq"
+        blocker.write_text("a file\n")
+    assert main([str(dest), "--source", str(folder)]) == 1  # a mirror without the real files: not reached
+    captured = capsys.readouterr()
+    assert f"train.fetch: {blocker} is not a folder" in captured.err and captured.out == ""
+    assert blocker.read_text() == "a file\n" and not list(tmp_path.glob("data/.fetch-*"))
+
+
 def test_fetch_command_exits_1_naming_what_it_could_not_fetch(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main([str(tmp_path / "data"), "--source", str(tmp_path / "empty"), "--only", "bq/test.tsv"]) == 1
     captured = capsys.readouterr()
@@ -178,8 +241,12 @@ def test_fetch_command_exits_1_naming_what_it_could_not_fetch(tmp_path: Path, ca
 # against the real data folder
 
 
-def test_the_committed_manifest_is_the_data_folders(data: Path) -> None:
-    assert json.loads((data / "MANIFEST.json").read_text()) == data_home.committed_manifest()
+def test_the_committed_manifest_is_the_data_folders_with_each_files_size(data: Path) -> None:
+    committed = data_home.committed_manifest()
+    assert {name: {key: value for key, value in entry.items() if key != "bytes"}
+            for name, entry in committed.items()} == json.loads((data / "MANIFEST.json").read_text())
+    assert {name: (data / name).stat().st_size for name in committed} == {
+        name: entry["bytes"] for name, entry in committed.items()}
 
 
 def test_fetch_assembles_the_real_data_folder_from_a_file_url_and_refuses_a_tampered_copy(
@@ -190,7 +257,7 @@ def test_fetch_assembles_the_real_data_folder_from_a_file_url_and_refuses_a_tamp
     for name, entry in data_home.committed_manifest().items():
         assert sha256((dest / name).read_bytes()) == entry["sha256"]
         assert sum(1 for _ in (dest / name).open("rb")) == entry["pairs"]
-    assert (dest / "MANIFEST.json").read_bytes() == (data / "MANIFEST.json").read_bytes()
+    assert json.loads((dest / "MANIFEST.json").read_text()) == data_home.committed_manifest()
 
     tampered = tmp_path / "tampered"
     (tampered / "bq").mkdir(parents=True)

@@ -1,8 +1,10 @@
 """`python -m train.fetch DEST`: assemble the data folder from its sources, every file checked by its sha256.
 
-The committed manifest (train/data_manifest.json, a copy of the data folder's MANIFEST.json) defines what each
-file must contain: a file is written into DEST only when its sha256 matches, atomically (a hidden partial file
-renamed into place); one that differs is refused, deleted, and the command exits 1. The checksums, not the
+The committed manifest (train/data_manifest.json: the data folder's MANIFEST.json with each file's size) defines
+what each file must contain: a file is written into DEST only when its size and sha256 match, atomically (a hidden
+partial file, created exclusively and never through a link, renamed into place, as the scoring job writes); a
+download stops as soon as it is larger than the file can be; one that differs is refused, deleted, and the command
+exits 1. DEST is checked before anything is downloaded. The checksums, not the
 addresses below, are the definition of the data: point `--source` at any copy (a mirror, a colleague's data
 folder, an archive you were given) and what passes the check is the right data.
 
@@ -17,9 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import json
 import os
-import shutil
 import sys
 import tarfile
 import tempfile
@@ -30,10 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from siamese_runtime.errors import UnsafeOutputError
+from siamese_runtime.io import safe_output
+
 from .data_home import COMMITTED_MANIFEST, ENV, MANIFEST_NAME, committed_manifest
 
 CHUNK = 1 << 20
 TIMEOUT_S = 60
+HEADER_BYTES = 4096  # the most a dropped header line may take
+ARCHIVE_BYTES = 2 << 30  # the most an archive download may take (its files are capped by their own sizes)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,12 @@ class Source:
     origin: str
     member: str | None = None
     drop_header: bool = False
+
+    def download_limit(self, entry: Mapping[str, Any]) -> int:
+        """The most bytes the download of the file `entry` describes may take: its size (and a header line)."""
+        if self.member is not None:
+            return ARCHIVE_BYTES
+        return entry["bytes"] + (HEADER_BYTES if self.drop_header else 0)
 
 
 _LCQMC_ORIGIN = ("LCQMC (Liu et al., COLING 2018), Harbin Institute of Technology (Shenzhen); research use under the "
@@ -69,7 +80,11 @@ DEFAULT_SOURCES: dict[str, Source] = {
 
 
 class FetchError(Exception):
-    """One file could not be fetched, or did not match its checksum."""
+    """One file could not be fetched, or did not match its size and checksum."""
+
+
+class DestinationError(Exception):
+    """DEST cannot hold the data folder; nothing was fetched."""
 
 
 def mirror_sources(base: str, names: list[str]) -> dict[str, Source]:
@@ -78,14 +93,6 @@ def mirror_sources(base: str, names: list[str]) -> dict[str, Source]:
         base = Path(base).expanduser().resolve().as_uri()
     base = base.rstrip("/") + "/"
     return {name: Source(urllib.parse.urljoin(base, urllib.parse.quote(name)), f"the mirror {base}") for name in names}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while block := stream.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fetch(
@@ -97,16 +104,18 @@ def fetch(
     A file already in `dest` with the right checksum is kept as it is; one with another is replaced by a verified
     download, or else left as it is and reported. Downloads of one URL are shared by the files inside it. Writes
     dest/MANIFEST.json at the end: the manifest's entries for the files of `dest` whose checksum matches (if any).
+    Raises DestinationError, before any download, when `dest` or a folder of a file in it cannot be used.
     """
+    check_destination(dest, names)
     dest.mkdir(parents=True, exist_ok=True)
     failed: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=dest) as scratch:
         downloads: dict[str, Path | FetchError] = {}
         for name in names:
-            expected = manifest[name]["sha256"]
+            entry = manifest[name]
             target = dest / name
             stale = target.is_file()
-            if stale and sha256_file(target) == expected:
+            if stale and _matches(target, entry):
                 log(f"{name}: already there, sha256 matches")
                 continue
             source = sources[name]
@@ -116,53 +125,94 @@ def fetch(
                                      f"pass its folder or URL as --source")
                 if source.url not in downloads:
                     try:
-                        downloads[source.url] = _download(source.url, Path(scratch) / f"download-{len(downloads)}")
+                        downloads[source.url] = _download(source.url, Path(scratch) / f"download-{len(downloads)}",
+                                                          source.download_limit(entry))
                     except FetchError as error:
                         downloads[source.url] = error  # tried once: the files inside fail alike
                 if isinstance(downloaded := downloads[source.url], FetchError):
                     raise downloaded
-                _install(downloaded, source, target, expected)
-            except (FetchError, OSError, tarfile.TarError) as error:
+                _install(downloaded, source, target, entry)
+            except (FetchError, OSError, UnsafeOutputError, tarfile.TarError) as error:
                 failed[name] = str(error) + (f"; the {target} already there differs from the manifest (left as it is, "
                                              "and out of MANIFEST.json)" if stale else "")
                 log(f"{name}: not fetched: {failed[name]}")
                 continue
-            log(f"{name}: written, sha256 matches ({manifest[name]['pairs']:,} pairs)")
-    present = {name: entry for name, entry in manifest.items()
-               if (dest / name).is_file() and sha256_file(dest / name) == entry["sha256"]}
+            log(f"{name}: written, sha256 matches ({entry['pairs']:,} pairs)")
+    present = {name: dict(entry) for name, entry in manifest.items()
+               if (dest / name).is_file() and _matches(dest / name, entry)}
+    listing = dest / MANIFEST_NAME
     if present:
-        _write_atomically(dest / MANIFEST_NAME, (json.dumps(present, indent=2) + "\n").encode())
+        safe_output.write_json_atomically(listing, safe_output.sidecar_path(listing, "tmp"), present)
     else:
-        (dest / MANIFEST_NAME).unlink(missing_ok=True)
+        listing.unlink(missing_ok=True)
     return failed
 
 
-def _download(url: str, path: Path) -> Path:
+def check_destination(dest: Path, names: list[str]) -> None:
+    """Refuse a DEST that is not a folder (or cannot become one), or where a file's folder is not a folder."""
+    for folder in [dest, *sorted({(dest / name).parent for name in names} - {dest})]:
+        if folder.exists() and not folder.is_dir():
+            raise DestinationError(f"{folder} is not a folder; give DEST as a folder (it is created if missing)")
+    existing = next(parent for parent in [dest, *dest.parents] if parent.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DestinationError(f"{existing} is not writable; cannot create the data folder {dest} there")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _matches(path: Path, entry: Mapping[str, Any]) -> bool:
+    return path.stat().st_size == entry["bytes"] and sha256_file(path) == entry["sha256"]
+
+
+def _download(url: str, path: Path, limit: int) -> Path:
+    """`url`'s bytes into `path` (created exclusively), stopped as soon as there are more than `limit`."""
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, path.open("wb") as out:
-            shutil.copyfileobj(response, out, CHUNK)
+        with (urllib.request.urlopen(url, timeout=TIMEOUT_S) as response,
+              os.fdopen(safe_output.create_exclusively(path), "wb") as out):
+            announced = response.headers.get("Content-Length")
+            if announced is not None and announced.isdigit() and int(announced) > limit:
+                raise FetchError(f"{url} is {int(announced):,} bytes, more than the {limit:,} the manifest allows")
+            _copy_at_most(response, out, limit, url)
     except (OSError, ValueError) as error:  # URLError and HTTPError are OSErrors; ValueError: an unknown URL type
         raise FetchError(f"cannot download {url}: {error}") from None
     return path
 
 
-def _install(download: Path, source: Source, target: Path, expected: str) -> None:
+def _copy_at_most(source: IO[bytes], out: IO[bytes], limit: int, origin: str) -> None:
+    """Copy `source` into `out`; FetchError as soon as it has more than `limit` bytes (nothing more is read)."""
+    copied = 0
+    while block := source.read(min(CHUNK, limit - copied + 1)):
+        copied += len(block)
+        if copied > limit:
+            raise FetchError(f"{origin} is larger than the {limit:,} bytes the manifest allows: stopped there")
+        out.write(block)
+
+
+def _install(download: Path, source: Source, target: Path, entry: Mapping[str, Any]) -> None:
     """Write the file (from the archive member, less its header, as the source says) beside `target` as a hidden
-    partial file, check its sha256, then rename it into place; a file that differs is deleted."""
+    partial file, created exclusively, check its size and sha256, then publish it; a file that differs is deleted."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
+    partial = safe_output.partial_path(target)
+    origin = f"{source.url}{' member ' + source.member if source.member else ''}"
     try:
-        with _opened(download, source) as stream, partial.open("wb") as out:
+        with _opened(download, source) as stream, os.fdopen(safe_output.create_exclusively(partial), "wb") as out:
             if source.drop_header:
-                stream.readline()
-            shutil.copyfileobj(stream, out, CHUNK)
+                stream.readline(HEADER_BYTES)
+            _copy_at_most(stream, out, entry["bytes"], origin)
             out.flush()
             os.fsync(out.fileno())
+        size = partial.stat().st_size
         found = sha256_file(partial)
-        if found != expected:
-            raise FetchError(f"sha256 {found} is not the manifest's {expected}: deleted (from {source.url}"
-                             f"{' member ' + source.member if source.member else ''})")
-        partial.replace(target)
+        if (size, found) != (entry["bytes"], entry["sha256"]):
+            raise FetchError(f"{size:,} bytes with sha256 {found} are not the manifest's {entry['bytes']:,} bytes "
+                             f"with sha256 {entry['sha256']}: deleted (from {origin})")
+        safe_output.publish(partial, str(target))
     finally:
         partial.unlink(missing_ok=True)
 
@@ -184,12 +234,6 @@ def _opened(download: Path, source: Source) -> Iterator[IO[bytes]]:
             yield member
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(content)
-    partial.replace(path)
-
-
 def main(argv: list[str] | None = None) -> int:
     manifest = committed_manifest()
     parser = argparse.ArgumentParser(prog="python -m train.fetch", description=__doc__,
@@ -202,7 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = args.only or list(manifest)
     sources = mirror_sources(args.source, names) if args.source else DEFAULT_SOURCES
-    failed = fetch(args.dest, names, sources, manifest)
+    try:
+        failed = fetch(args.dest, names, sources, manifest)
+    except DestinationError as error:
+        print(f"train.fetch: {error}", file=sys.stderr)
+        return 1
     if failed:
         print(f"train.fetch: {len(failed)} of {len(names)} files not fetched (above); {args.dest}/{MANIFEST_NAME} "
               "lists the verified ones", file=sys.stderr)
