@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.data = args.data or data_home()
     if absent := [name for name in args.files if not (args.data / name).is_file()]:
         parser.error(f"{', '.join(absent)} not in the data folder {args.data}: pass --data, set {ENV}, or fetch the "
-                     "data with python -m train.fetch (README, Data)")
+                     "data with python -m train.fetch (docs/data.md)")
     os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
     warnings.filterwarnings("ignore", RAY_ONE_INPUT_WARNING)
     logging.basicConfig(level=logging.ERROR)  # truncation warnings of every run

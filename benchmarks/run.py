@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     needed = [*args.files, *(TINY_TRAIN_FILES if args.run is None else ())]
     if absent := [name for name in needed if not (args.data / name).is_file()]:
         parser.error(f"{', '.join(absent)} not in the data folder {args.data}: pass --data, set {ENV}, or fetch the "
-                     "data with python -m train.fetch (README, Data)")
+                     "data with python -m train.fetch (docs/data.md)")
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     log.setLevel(logging.INFO)
     with tempfile.TemporaryDirectory(prefix="siamese-bench-") as scratch:

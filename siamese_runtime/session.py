@@ -28,7 +28,7 @@ ProviderSpec = Union[str, tuple[str, dict[str, Any]]]  # noqa: UP007 (a runtime 
 DEFAULT_OPTIONS: dict[str, dict[str, str]] = {OPENVINO: {"precision": "FP32"}, CUDA: {"use_tf32": "0"}}
 # The onnxruntime distributions this project's three distributions depend on: they share one module.
 BUILDS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino")
-INSTALL_SECTION = "see the README, 'Installing: CPU, GPU or OpenVINO'"
+INSTALL_SECTION = "see docs/install.md"
 
 
 def install_fix(folder: str, build: str) -> str:

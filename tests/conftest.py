@@ -54,7 +54,7 @@ def data() -> Path:
         pytest.skip(f"needs the public data sets: {data_home.ENV} is unset and {data_home.DEFAULT} beside the "
                     f"repository ({data_home.data_home()}) lacks {len(absent)} of their "
                     f"{len(data_home.committed_manifest())} files; set {data_home.ENV} or run python -m train.fetch "
-                    "(README, Data)")
+                    "(docs/data.md)")
     return data_home.data_home()
 
 

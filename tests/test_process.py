@@ -1,4 +1,4 @@
-"""The process around the command (README, The process), in real subprocesses: signals at any moment from the
+"""The process around the command (docs/guarantees.md, The process), in real subprocesses: signals at any moment from the
 entry's first line, and standard streams that are closed, full or broken."""
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def missing(names: tuple[str, ...] | list[str] = (*TRAIN_FILES, *TEST_FILES)) ->
 def not_found_message(names: tuple[str, ...] | list[str]) -> str:
     """Why the data cannot be used, and the two ways to fix it."""
     return (f"the data files {', '.join(names)} are not in the data folder: {describe()}. Set {ENV} to the folder "
-            f"that holds them, or fetch them with `python -m train.fetch DEST` (see README, Data)")
+            f"that holds them, or fetch them with `python -m train.fetch DEST` (see docs/data.md)")
 
 
 def committed_manifest() -> dict[str, Any]:
