@@ -1,7 +1,7 @@
 """`python -m benchmarks.cuda_batch_sweep OUT`: the encoder on CUDA by sentences per run (the token budget
 following), fp32 with TF32 off and on, and fp16, over the distinct sentences of the official test files; with each
 setting's largest score change against the CPU's fp32 on those files' pairs. Written to OUT as cuda-batch-sweep.json
-and .md: the evidence behind the GPU defaults (scorer.GPU_BATCH_SIZE, session.DEFAULT_OPTIONS).
+and .md: the evidence behind the GPU defaults (providers.GPU_BATCH_SIZE, the CUDA record's default_options).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from siamese_runtime import Scorer
 from siamese_runtime.bench.machine import machine_info
 from siamese_runtime.io.pair_files import read_pair_rows
-from siamese_runtime.session import CPU, CUDA
+from siamese_runtime.providers import CPU, CUDA
 from train.data_home import TEST_FILES, data_home
 
 RUN_SIZES = (256, 1024, 4096, 16384)

@@ -18,7 +18,7 @@ def single_pair_overhead(model: Path, pairs: list[tuple[str, str]], rounds: int 
     """p50 microseconds of each way over real pairs, interleaved call by call; the cache is off so every
     API call tokenizes and encodes, as for a pair never seen before."""
     scorer = Scorer(model, providers="cpu", cache_size=0)
-    tokenizer, session = scorer.model.tokenizer, scorer.session
+    tokenizer, session = scorer.model.tokenizer, scorer.encoder.session
     name = session.get_inputs()[0].name
     feeds = [{name: tokenizer.pad(tokenizer.ids_batch(list(pair))[0])} for pair in pairs]
     api, bare = [], []

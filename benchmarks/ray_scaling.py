@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -22,12 +21,12 @@ import ray
 
 from siamese_runtime.bench.machine import machine_info
 from siamese_runtime.bench.report import markdown_table, write_json
-from siamese_runtime.cli import RAY_ONE_INPUT_WARNING
 from siamese_runtime.io.pair_files import file_label
 from siamese_runtime.job import JobOptions, run_job
+from siamese_runtime.ray.cluster import quiet_ray_data
 from siamese_runtime.ray.job import ClusterOptions, run_ray_job
-from siamese_runtime.ray.scoring import ScorerOptions
 from siamese_runtime.scorer import Scorer
+from siamese_runtime.settings import ScorerSettings
 from train.data_home import ENV, REPO, TEST_FILES, data_home
 
 CORES = (1, 2)
@@ -44,8 +43,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if absent := [name for name in args.files if not (args.data / name).is_file()]:
         parser.error(f"{', '.join(absent)} not in the data folder {args.data}: pass --data, set {ENV}, or fetch the "
                      "data with python -m train.fetch (docs/data.md)")
-    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
-    warnings.filterwarnings("ignore", RAY_ONE_INPUT_WARNING)
+    quiet_ray_data()
     logging.basicConfig(level=logging.ERROR)  # truncation warnings of every run
     with tempfile.TemporaryDirectory(prefix="siamese-ray-bench-") as scratch:
         results = measure([args.data / name for name in args.files], args.repeats, Path(scratch))
@@ -96,7 +94,7 @@ def _local_job(options: JobOptions, cores: int) -> int:
 
 
 def _ray_job(options: JobOptions, cluster: ClusterOptions) -> int:
-    return run_ray_job(ScorerOptions(providers="cpu"), options, cluster).written
+    return run_ray_job(ScorerSettings(providers="cpu"), options, cluster).written
 
 
 def _file_row(source: Path, repeats: int, work: Path, loads: list[float]) -> dict[str, Any]:

@@ -11,13 +11,15 @@ if TYPE_CHECKING:
     from .errors import BadRowError, ModelLoadError, ProviderUnavailableError, SiameseRuntimeError
     from .model_folder import ModelFolder
     from .scorer import Scorer
+    from .settings import ScorerSettings
 
 # Each public name and its module, imported when the name is first used: importing the package (as the command
 # line's entry does before it handles signals) loads neither numpy nor onnxruntime.
 _MODULES = {"BadRowError": "errors", "ModelLoadError": "errors", "ProviderUnavailableError": "errors",
-            "SiameseRuntimeError": "errors", "ModelFolder": "model_folder", "Scorer": "scorer"}
-__all__ = ["BadRowError", "ModelFolder", "ModelLoadError", "ProviderUnavailableError", "Scorer", "SiameseRuntimeError",
-           "__version__"]
+            "SiameseRuntimeError": "errors", "ModelFolder": "model_folder", "Scorer": "scorer",
+            "ScorerSettings": "settings"}
+__all__ = ["BadRowError", "ModelFolder", "ModelLoadError", "ProviderUnavailableError", "Scorer", "ScorerSettings",
+           "SiameseRuntimeError", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

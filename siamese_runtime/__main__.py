@@ -1,5 +1,5 @@
 """`python -m siamese_runtime` runs the command line, from the entry that guards the process first."""
 
-from .entry import main
+from .cli.entry import main
 
 raise SystemExit(main())

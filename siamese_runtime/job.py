@@ -13,7 +13,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import KW_ONLY, dataclass, replace
 from typing import cast
 
-from .arguments import MAX_CHUNK_ROWS
 from .bad_rows import BadRowPolicy, bad_row_policy, pair_problem, reject_line
 from .batching import chunked
 from .checkpoint import Checkpoint, InputPrefix, Progress, Saved, fingerprint, kernels
@@ -38,6 +37,7 @@ from .io.writers import PREDICTED, SCORE, ParquetSink, ScoredRow, TextSink, open
 from .scorer import EncodeStats, Scorer
 
 log = logging.getLogger(__name__)
+MAX_CHUNK_ROWS = 10_000_000  # rows held in memory at once; beyond it a chunk only costs memory
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,8 @@ def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[Progress
         rows=progress.rows, written=progress.written, bad_rows=progress.bad_rows, sentences_encoded=progress.encoded,
         truncated=progress.truncated, resumed_rows=saved.progress.rows if saved else 0,
         seconds=time.perf_counter() - started, provider=scorer.providers[0],
-        precision=f"{scorer.precision} ({scorer.precision_reason})", rejects=plan.rejects, stage_seconds=stats.seconds,
+        precision=f"{scorer.precision} ({scorer.encoder.precision_reason})", rejects=plan.rejects,
+        stage_seconds=stats.seconds,
     )
 
 

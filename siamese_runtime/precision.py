@@ -6,15 +6,15 @@ import logging
 from dataclasses import dataclass
 
 from .model_folder import ModelFolder
+from .providers import provider as provider_record
+from .settings import AUTO
 
 log = logging.getLogger(__name__)
 
-AUTO = "auto"
-# fp16 LSTMs run natively (cuDNN) on GPU providers; onnxruntime's CPU provider has no fp16 LSTM kernel
-# and wraps it in casts, so on CPU fp16 only costs time. Every other provider is CPU-class for `auto` and
-# gets fp32: OpenVINOExecutionProvider among them (the runtime runs it at OpenVINO's FP32 inference precision,
-# see session.DEFAULT_OPTIONS; its distribution ships no fp16 encoder).
-FP16_PROVIDERS = frozenset({"CUDAExecutionProvider", "TensorrtExecutionProvider", "DmlExecutionProvider"})
+# fp16 LSTMs run natively (cuDNN) on GPU providers (providers.Provider.gpu); onnxruntime's CPU provider has no
+# fp16 LSTM kernel and wraps it in casts, so on CPU fp16 only costs time. Every other provider is CPU-class for
+# `auto` and gets fp32: OpenVINOExecutionProvider among them (the runtime runs it at OpenVINO's FP32 inference
+# precision, see its record; its distribution ships no fp16 encoder).
 # auto picks int8 on CPU-class providers only where export recorded both that it loses at most this many
 # accuracy points against fp32 on every file it evaluated, and that its scores do not change with batching.
 # onnxruntime's int8 is dynamic quantization: each batch's activations get their own scale, so a pair's score
@@ -38,10 +38,10 @@ def choose_precision(requested: str, provider: str, model: ModelFolder) -> Preci
     a warning) and must exist in the model folder."""
     if requested != AUTO:
         model.encoder_path(requested)  # raises ModelLoadError naming the manifest and the precisions it has
-        if requested == "fp16" and provider not in FP16_PROVIDERS:
+        if requested == "fp16" and not provider_record(provider).gpu:
             log.warning("fp16 on %s runs through casts and is slower than fp32; use fp32 or int8 there", provider)
         return PrecisionChoice(requested, "requested")
-    if provider not in FP16_PROVIDERS:
+    if not provider_record(provider).gpu:
         return _cpu_class_choice(provider, model)
     if "fp16" in model.precisions():
         return PrecisionChoice("fp16", f"auto: fp16 runs natively on {provider}")

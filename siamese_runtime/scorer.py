@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -14,33 +13,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import onnxruntime as ort
 
-from .batching import EncodingCache, chunked, distinct, length_batches, run_concurrently
+from .batching import EncodingCache, chunked, distinct
+from .encoder import Encoder
 from .inputs import as_pairs, as_texts, int_at_least
-from .model_checks import check_encoder
 from .model_folder import ModelFolder
-from .precision import AUTO, choose_precision
-from .session import (
-    CPU,
-    GPU_PROVIDERS,
-    ProviderSpec,
-    default_session_options,
-    default_threads,
-    open_session,
-    provider_name,
-    resolve_providers,
-)
+from .providers import ProviderSpec
+from .settings import AUTO, ScorerSettings
 
 log = logging.getLogger(__name__)
-BATCH_SIZE = 256
-TOKEN_BUDGET = 8192
-# With one batch per core at once (whole `score` command, 2 cores, paired runs): 64 sentences per run took
-# 0.90x the time of 256 on BQ test and 0.96x on LCQMC test.
-CPU_BATCH_SIZE = 64
-# A GPU runs an LSTM's time steps one after another whatever the batch, so GPU providers take bigger runs: on an
-# H200, encoding the official test files' sentences ran 1.63x faster in runs of 1,024 than of 256, and runs of 4,096
-# and 16,384 were slower again (they pad more; benchmarks/results/cuda-h200/sweep).
-GPU_BATCH_SIZE = 1024
-GPU_TOKEN_BUDGET = GPU_BATCH_SIZE * 64
 
 
 @dataclass
@@ -78,7 +58,7 @@ class Scorer:
     def __init__(
         self,
         model: str | Path | ModelFolder | None = None,
-        providers: str | Sequence[ProviderSpec] = "auto",
+        providers: str | Sequence[ProviderSpec] = AUTO,
         precision: str = AUTO,
         intra_op_num_threads: int | None = None,
         batch_size: int | None = None,
@@ -86,65 +66,37 @@ class Scorer:
         cache_size: int = 100_000,
         session_options: ort.SessionOptions | None = None,
     ) -> None:
-        """Checked before the model loads: `batch_size` (most sentences per encoder run; None: 64 on the CPU
-        provider, where small batches pad less and stay in cache, 1,024 on GPU providers, 256 elsewhere) and
-        `token_budget` (padded tokens per run, a longer sentence runs alone; None: 65,536 on GPU providers, else
-        8,192) at least 1, `cache_size` at least 0 (0: off),
+        """Checked before the model loads (as a ScorerSettings, which `settings` keeps): `batch_size` (most
+        sentences per encoder run; None: 64 on the CPU provider, where small batches pad less and stay in cache,
+        1,024 on GPU providers, 256 elsewhere) and `token_budget` (padded tokens per run, a longer sentence runs
+        alone; None: 65,536 on GPU providers, else 8,192) at least 1, `cache_size` at least 0 (0: off),
         `intra_op_num_threads` None (one per physical core) or at least 1: the cores encoding may use, as
         onnxruntime's intra-op threads; on the CPU provider with the runtime's own session options, a call of
         several batches runs that many at once instead, each on one thread of a second session (cores then never
         wait for each other at a batch's time steps; the bytes are the same). `session_options`: onnxruntime's own
         (profiling, optimization level, ...) in place of the runtime's defaults; the thread count still applies."""
-        if batch_size is not None:
-            batch_size = int_at_least(batch_size, "batch_size")
-        if token_budget is not None:
-            token_budget = int_at_least(token_budget, "token_budget")
-        cache_size = int_at_least(cache_size, "cache_size", minimum=0)
-        if intra_op_num_threads is not None:
-            intra_op_num_threads = int_at_least(intra_op_num_threads, "intra_op_num_threads")
+        self.settings = ScorerSettings(
+            model=model, providers=providers, precision=precision, intra_op_num_threads=intra_op_num_threads,
+            batch_size=batch_size, token_budget=token_budget, cache_size=cache_size, session_options=session_options)
         self.model = model if isinstance(model, ModelFolder) else ModelFolder.load(model)
-        requested = resolve_providers(providers)
-        choice = choose_precision(precision, provider_name(requested[0]), self.model)
-        given = session_options.intra_op_num_threads if session_options is not None else 0
-        self.threads = intra_op_num_threads or given or default_threads()
-        options = session_options or default_session_options()
-        options.intra_op_num_threads = self.threads
-        self.session = self._open_encoder(choice.precision, requested, options, strict=providers != "auto")
-        self._requested = requested
-        running = self.session.get_providers()
-        if precision == AUTO and running[0] != provider_name(requested[0]):  # fell back: the precision follows
-            fallback = choose_precision(AUTO, running[0], self.model)
-            if fallback.precision != choice.precision:
-                log.warning("%s could not start; reopening the encoder in %s for %s", provider_name(requested[0]),
-                            fallback.precision, running[0])
-                self.session = self._open_encoder(fallback.precision, running, options, strict=False)
-                self._requested = list(running)
-            choice = fallback
-        self.precision, self.precision_reason = choice.precision, choice.reason
-        check_encoder(self.session, self.model, self.precision)
-        self.workers = self.threads if session_options is None and self.providers[0] == CPU else 1
-        self._batch_session: ort.InferenceSession | None = None  # one thread per run, opened on first use
-        self._batch_session_lock = threading.Lock()
-        on_gpu = self.providers[0] in GPU_PROVIDERS
-        default_batch = CPU_BATCH_SIZE if self.workers > 1 else GPU_BATCH_SIZE if on_gpu else BATCH_SIZE
-        self.batch_size = batch_size or default_batch
-        self.token_budget = token_budget or (GPU_TOKEN_BUDGET if on_gpu else TOKEN_BUDGET)
-        self.cache = EncodingCache(cache_size)
-        self._input_name = self.session.get_inputs()[0].name
+        self.encoder = Encoder(self.model, self.settings)
+        self.cache = EncodingCache(self.settings.cache_size)
         self._head = self.model.similarity()
 
     @property
     def providers(self) -> list[str]:
         """The execution providers the session actually runs on, in priority order."""
-        return self.session.get_providers()
+        return self.encoder.providers
 
     @property
     def provider_options(self) -> dict[str, dict[str, Any]]:
-        """Each running provider's options: those it was given (the runtime's defaults, such as OpenVINO's
-        fp32 precision, under the caller's own), updated with those onnxruntime reports (OpenVINO reports none)."""
-        given = {spec[0]: spec[1] for spec in self._requested if isinstance(spec, tuple)}
-        reported = self.session.get_provider_options()
-        return {name: {**given.get(name, {}), **reported.get(name, {})} for name in self.providers}
+        """Each running provider's options (the runtime's defaults under the caller's own, and onnxruntime's)."""
+        return self.encoder.provider_options
+
+    @property
+    def precision(self) -> str:
+        """The encoder precision that runs (`encoder.precision_reason` says why)."""
+        return self.encoder.precision
 
     @property
     def threshold(self) -> float:
@@ -230,35 +182,8 @@ class Scorer:
             raise ValueError(f"sentence {sentences[empty[0]]!r} is empty after normalization")
         stats.encoded += len(sentences)
         stats.truncated += tokens.truncated
-        encodings = np.empty((len(tokens), self.model.encoding_dim), np.float32)
         with stats.timed("encode"):
-            batches = length_batches(tokens.lengths.tolist(), self.token_budget, self.batch_size)
-            # one batch: every thread on it; several: one thread each, the longest first so none is left alone
-            session = self.session if len(batches) == 1 or self.workers == 1 else self._one_thread_session()
-
-            def encode_batch(batch: np.ndarray) -> None:
-                encodings[batch] = session.run(None, {self._input_name: tokens.padded(batch)})[0]
-
-            run_concurrently(encode_batch, batches[::-1], self.workers)
-        return encodings
-
-    def _one_thread_session(self) -> ort.InferenceSession:
-        """A second session of the same encoder on one intra-op thread, for running batches at once; the CPU
-        provider's own options, if the caller gave any, carry over."""
-        with self._batch_session_lock:
-            if self._batch_session is None:
-                cpu = next((spec for spec in self._requested if provider_name(spec) == CPU), CPU)
-                self._batch_session = self._open_encoder(self.precision, [cpu], default_session_options(1),
-                                                         strict=True)
-            return self._batch_session
-
-    def _open_encoder(
-        self, precision: str, providers: Sequence[ProviderSpec], options: ort.SessionOptions, strict: bool
-    ) -> ort.InferenceSession:
-        """A session on the bytes of the `precision` encoder that were just checked, never on its path: what
-        onnxruntime runs is what the checksum covered, even if the file changes after."""
-        return open_session(self.model.encoder_bytes(precision), providers, options, strict,
-                            name=str(self.model.encoder_path(precision)))
+            return self.encoder.run(tokens)
 
 
 def _warn_truncated(stats: EncodeStats, max_length: int) -> None:

@@ -9,48 +9,13 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Union
 
 import onnxruntime as ort
 
-from .errors import ModelLoadError, ProviderUnavailableError, UnknownProviderError
+from .errors import ModelLoadError, ProviderUnavailableError
+from .providers import BUILDS, CPU, INSTALL_SECTION, ProviderSpec, provider, provider_name
 
 log = logging.getLogger(__name__)
-
-CPU = "CPUExecutionProvider"
-CUDA = "CUDAExecutionProvider"
-OPENVINO = "OpenVINOExecutionProvider"
-ALIASES = {"cpu": [CPU], "cuda": [CUDA, CPU], "openvino": [OPENVINO, CPU]}
-ProviderSpec = Union[str, tuple[str, dict[str, Any]]]  # noqa: UP007 (a runtime alias: X | Y needs Python 3.10's types)
-# Options the runtime gives a provider unless the caller's own say otherwise. OpenVINO: fp32 inference, so
-# that its scores match the CPU provider's (within 1e-4) whatever precision a build or device would default to.
-# CUDA: no TF32 in fp32 models, which onnxruntime otherwise allows (on an H200 it moved scores by up to 3.6e-4).
-DEFAULT_OPTIONS: dict[str, dict[str, str]] = {OPENVINO: {"precision": "FP32"}, CUDA: {"use_tf32": "0"}}
-# The onnxruntime distributions this project's three distributions depend on: they share one module.
-BUILDS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino")
-INSTALL_SECTION = "see docs/install.md"
-
-
-def install_fix(folder: str, build: str) -> str:
-    """How to get the `build` distribution alone: every onnxruntime build out, then the one wanted."""
-    return (f"install the {build} build alone: pip uninstall -y {' '.join(BUILDS)} && pip install {folder} "
-            f"from a checkout of siamese-runtime ({INSTALL_SECTION})")
-
-
-GPU_FIX = install_fix("./gpu", "GPU")
-OPENVINO_FIX = install_fix("./openvino", "OpenVINO")
-FIXES = {CUDA: GPU_FIX, OPENVINO: OPENVINO_FIX}
-# Why a provider the build has may still fail to start (onnxruntime then falls back to CPU), and the fix.
-FALLBACK_CAUSES = {
-    CUDA: "driver, CUDA or cuDNN libraries missing?",
-    "TensorrtExecutionProvider": "driver, CUDA, cuDNN or TensorRT libraries missing?",
-    OPENVINO: "an OpenVINO option it refused, or a device it cannot open? onnxruntime's log says which",
-}
-CUDA_START_FIX = ("a driver for the GPU, and the CUDA and cuDNN libraries onnxruntime-gpu was built for: "
-                  "pip install './gpu[cuda]' installs the libraries from the package index (the runtime preloads "
-                  "them), or install a CUDA toolkit and cuDNN system-wide")
-FALLBACK_FIXES = {CUDA: CUDA_START_FIX, "TensorrtExecutionProvider": CUDA_START_FIX}
-GPU_PROVIDERS = frozenset({CUDA, "TensorrtExecutionProvider"})
 
 
 def _preload_cuda_libraries() -> None:
@@ -104,53 +69,6 @@ def check_single_onnxruntime() -> None:
             RuntimeWarning,
             stacklevel=3,
         )
-
-
-def resolve_providers(request: str | Sequence[ProviderSpec]) -> list[ProviderSpec]:
-    """Turn 'auto' | 'cpu' | 'cuda' | 'openvino' | an explicit list into providers for InferenceSession.
-
-    An explicit request that this onnxruntime build cannot run raises ProviderUnavailableError;
-    'auto' takes CUDA when the build has it and otherwise CPU, and logs why. A provider of DEFAULT_OPTIONS
-    gets those options under the caller's own (an explicit list's options are passed through).
-    """
-    available = ort.get_available_providers()
-    if request == "auto":
-        if CUDA in available:
-            log.info("provider auto: CUDA is available in this onnxruntime build, using it")
-            return [with_default_options(CUDA), CPU]
-        log.info("provider auto: this onnxruntime build has no CUDA (%s), using CPU", ", ".join(available))
-        return [CPU]
-    if isinstance(request, str):
-        requested: list[ProviderSpec] = _alias(request)
-    else:
-        requested = list(request)
-    for spec in requested:
-        name = provider_name(spec)
-        if name not in available:
-            hint = f" Fix: {FIXES[name]}" if name in FIXES else ""
-            raise ProviderUnavailableError(
-                f"{name} was requested but this onnxruntime build offers only {', '.join(available)}.{hint}"
-            )
-    return [with_default_options(spec) for spec in requested]
-
-
-def _alias(request: str) -> list[ProviderSpec]:
-    """'cpu' | 'cuda' | 'cuda:N' (GPU number N) | 'openvino' as provider specs."""
-    name, _, device = request.partition(":")
-    if name == "cuda" and device.isdigit():
-        return [(CUDA, {"device_id": int(device)}), CPU]
-    if request not in ALIASES:
-        raise UnknownProviderError(f"unknown provider {request!r}; use auto, cpu, cuda, cuda:N (GPU number N), "
-                                       "openvino or a list of onnxruntime provider names")
-    return list(ALIASES[request])
-
-
-def with_default_options(spec: ProviderSpec) -> ProviderSpec:
-    """`spec` with the runtime's DEFAULT_OPTIONS for its provider under the caller's own options."""
-    name = provider_name(spec)
-    if name not in DEFAULT_OPTIONS:
-        return spec
-    return name, {**DEFAULT_OPTIONS[name], **(spec[1] if isinstance(spec, tuple) else {})}
 
 
 def default_threads() -> int:
@@ -207,10 +125,6 @@ def _create_session(
     return session, reason
 
 
-def provider_name(spec: ProviderSpec) -> str:
-    return spec if isinstance(spec, str) else spec[0]
-
-
 def open_session(
     model: Path | bytes, requested: Sequence[ProviderSpec], options: ort.SessionOptions, strict: bool,
     name: str | None = None,
@@ -220,17 +134,16 @@ def open_session(
     silently)."""
     check_single_onnxruntime()
     first = provider_name(requested[0])
-    if first in GPU_PROVIDERS:
+    record = provider(first)
+    if record.needs_cuda_libraries:
         _preload_cuda_libraries()
     session, said = _create_session(model, requested, options, name)
     running = session.get_providers()
     if first not in running and strict:
         device = requested[0][1].get("device_id") if isinstance(requested[0], tuple) else None
         what = f"{first} on GPU {device}" if device is not None else first
-        why = FALLBACK_CAUSES.get(first, "its libraries missing, or an option it refused?")
-        if said:
-            why = f"onnxruntime said: {said}"
-        fix = f" Fix: {FALLBACK_FIXES[first]}" if first in FALLBACK_FIXES else ""
+        why = f"onnxruntime said: {said}" if said else record.fallback_cause
+        fix = f" Fix: {record.start_fix}" if record.start_fix else ""
         if device is not None:
             fix = f" GPUs are numbered from 0: is there a GPU {device} on this machine?{fix}"
         raise ProviderUnavailableError(f"{what} was requested but onnxruntime fell back to {', '.join(running)} "

@@ -10,8 +10,7 @@ import pytest
 
 from siamese_runtime import ProviderUnavailableError, Scorer
 from siamese_runtime.io.pair_files import read_pair_rows
-from siamese_runtime.scorer import GPU_BATCH_SIZE, GPU_TOKEN_BUDGET
-from siamese_runtime.session import CUDA
+from siamese_runtime.providers import CUDA, GPU_BATCH_SIZE, GPU_TOKEN_BUDGET
 
 from .conftest import run_cli
 from .test_session import CUDA_FAILURE
@@ -47,10 +46,10 @@ def cpu_scores(real_pairs: list[tuple[str, str]]) -> np.ndarray:
 
 def test_the_session_really_runs_on_cuda_in_big_batches_without_tf32() -> None:
     scorer = Scorer(providers="cuda", precision="fp32")
-    assert scorer.providers[0] == CUDA and scorer.session.get_providers()[0] == CUDA
+    assert scorer.providers[0] == CUDA and scorer.encoder.session.get_providers()[0] == CUDA
     assert scorer.provider_options[CUDA]["device_id"] == "0"
     assert scorer.provider_options[CUDA]["use_tf32"] == "0"
-    assert (scorer.batch_size, scorer.token_budget) == (GPU_BATCH_SIZE, GPU_TOKEN_BUDGET)
+    assert (scorer.encoder.batch_size, scorer.encoder.token_budget) == (GPU_BATCH_SIZE, GPU_TOKEN_BUDGET)
 
 
 def test_fp32_on_cuda_matches_cpu_fp32(real_pairs: list[tuple[str, str]], cpu_scores: np.ndarray) -> None:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from siamese_runtime.cli import EXIT_ERROR, EXIT_USAGE, main
+from siamese_runtime.cli.command import EXIT_ERROR, EXIT_USAGE, main
 
 SENTENCES = ["花呗怎么还款", "借呗额度", "为什么我的花呗不能用", "Ｈｕａｂｅｉ", "a", "1", "0"]
 ODD = ["", " ", "\u3000", '"', '""', "'", ",", "\x00", "\\ud800", "\\ud83d\\ude00", "\ufeff", "é", "\r", "NaN",

@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 
 from siamese_runtime import ProviderUnavailableError, Scorer
-from siamese_runtime.session import CPU, OPENVINO
+from siamese_runtime.providers import CPU, OPENVINO
 
 from .conftest import run_cli
 
@@ -33,7 +33,7 @@ def test_the_session_really_runs_on_openvino_at_fp32(openvino: Scorer) -> None:
     assert openvino.providers[0] == OPENVINO
     assert openvino.provider_options[OPENVINO]["precision"] == "FP32"
     assert openvino.precision == "fp32"  # CPU-class for auto: the fp32 encoder
-    assert openvino.precision_reason.startswith(f"auto: fp32 on {OPENVINO}")
+    assert openvino.encoder.precision_reason.startswith(f"auto: fp32 on {OPENVINO}")
 
 
 @needs_openvino

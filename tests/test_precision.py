@@ -21,12 +21,12 @@ def test_auto_is_fp32_on_cpu_and_fp16_on_gpu_providers_with_the_reason() -> None
     assert choose_precision("auto", "CUDAExecutionProvider", model).precision == "fp16"
     assert choose_precision("auto", "OpenVINOExecutionProvider", model).precision == "fp32"  # CPU-class
     scorer = Scorer(model, providers="cpu")
-    assert scorer.precision == "fp32" and scorer.session.get_providers()[0] == "CPUExecutionProvider"
+    assert scorer.precision == "fp32" and scorer.encoder.session.get_providers()[0] == "CPUExecutionProvider"
     change = model.variant_record("int8")["max_score_change_by_batching"]
     assert change > 0.001  # export measured the default model's int8 scores moving with batching
-    assert scorer.precision_reason == ("auto: fp32 on CPUExecutionProvider; not int8: its scores change with "
+    assert scorer.encoder.precision_reason == ("auto: fp32 on CPUExecutionProvider; not int8: its scores change with "
                                        f"batching (by up to {change:.2g})")
-    assert Scorer(model, providers="cpu", precision="int8").precision_reason == "requested"
+    assert Scorer(model, providers="cpu", precision="int8").encoder.precision_reason == "requested"
 
 
 def model_with_int8_record(tmp_path: Path, record: dict[str, float] | None) -> ModelFolder:
@@ -44,9 +44,9 @@ def model_with_int8_record(tmp_path: Path, record: dict[str, float] | None) -> M
 def test_auto_runs_int8_on_cpu_where_export_recorded_it_costs_nothing(tmp_path: Path) -> None:
     model = model_with_int8_record(tmp_path, {"max_drop_points": 0.12, "max_score_change_by_batching": 0.0})
     scorer = Scorer(model, providers="cpu")
-    assert scorer.precision == "int8" and scorer.session.get_providers()[0] == "CPUExecutionProvider"
-    assert scorer.precision_reason == ("auto: int8 on CPUExecutionProvider; it loses 0.12 accuracy points at most "
-                                       "and its scores do not depend on batching")
+    assert scorer.precision == "int8" and scorer.encoder.session.get_providers()[0] == "CPUExecutionProvider"
+    assert scorer.encoder.precision_reason == ("auto: int8 on CPUExecutionProvider; it loses 0.12 accuracy points "
+                                               "at most and its scores do not depend on batching")
     assert choose_precision("auto", "OpenVINOExecutionProvider", model).precision == "int8"
     assert choose_precision("auto", "CUDAExecutionProvider", model).precision == "fp16"
     assert choose_precision("fp32", "CPUExecutionProvider", model).precision == "fp32"  # parity, on request

@@ -1,5 +1,5 @@
-"""The process around the command (docs/guarantees.md, The process), in real subprocesses: signals at any moment from the
-entry's first line, and standard streams that are closed, full or broken."""
+"""The process around the command (docs/guarantees.md, The process), in real subprocesses: signals at any moment
+from the entry's first line, and standard streams that are closed, full or broken."""
 
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def signalled(launcher: list[str], sent: int, delay: float) -> tuple[int, str]:
 
 @pytest.mark.skipif(not Path(SCRIPT[0]).exists(), reason="needs the installed console script")
 def test_a_signal_at_any_moment_from_the_first_line_gives_its_exit_code_and_one_word() -> None:
-    imported = subprocess.run([sys.executable, "-c", "import sys, siamese_runtime.entry; print(sorted(sys.modules))"],
+    imported = subprocess.run([sys.executable, "-c",
+                               "import sys, siamese_runtime.cli.entry; print(sorted(sys.modules))"],
                               capture_output=True, cwd=REPO, env=ENV, check=True, text=True).stdout
     assert "'numpy'" not in imported, "the entry's first line must run before numpy (siamese_runtime/__init__.py)"
     cases = [((MODULE, SCRIPT)[i % 2], sent, delay) for i, delay in enumerate(DELAYS)

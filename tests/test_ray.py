@@ -16,16 +16,16 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import ray  # noqa: E402
 
-from siamese_runtime import BadRowError, Scorer, SiameseRuntimeError  # noqa: E402
+from siamese_runtime import BadRowError, Scorer, ScorerSettings, SiameseRuntimeError  # noqa: E402
 from siamese_runtime.job import JobOptions, run_job  # noqa: E402
-from siamese_runtime.ray import PairColumns, ScorerOptions, read_pairs, require_ray, score_dataset  # noqa: E402
+from siamese_runtime.ray import PairColumns, read_pairs, require_ray, score_dataset  # noqa: E402
 from siamese_runtime.ray.job import ClusterOptions, run_ray_job  # noqa: E402
 
 from .conftest import head_of, run_cli  # noqa: E402
 
 # Ray counts a file's read task as one input; the blocks it streams do reach both actors (see the CLI's note).
 pytestmark = [pytest.mark.ray, pytest.mark.filterwarnings("ignore:The minimum number of concurrent actors")]
-CPU = ScorerOptions(providers="cpu")
+CPU = ScorerSettings(providers="cpu")
 TWO_ACTORS = ClusterOptions(actors=2)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from siamese_runtime.cli import main
+from siamese_runtime.cli.command import main
 from siamese_runtime.io.formats import pyarrow_parquet
 from siamese_runtime.io.readers import MAX_NESTING, open_table
 

@@ -69,9 +69,10 @@ def test_cpu_threads_run_batches_at_once_each_on_one_thread_with_the_same_bytes(
     sentences = owned_sentences(600)
     one = Scorer(SCORER.model, providers="cpu", intra_op_num_threads=1, cache_size=0)
     two = Scorer(SCORER.model, providers="cpu", intra_op_num_threads=2, cache_size=0)
-    assert (one.workers, two.workers, two.threads) == (1, 2, 2)
-    assert two.session.get_session_options().intra_op_num_threads == 2  # a lone batch gets both threads
-    assert two.batch_size == 64 and Scorer(SCORER.model, providers="cpu", batch_size=300).batch_size == 300
+    assert (one.encoder.workers, two.encoder.workers, two.encoder.threads) == (1, 2, 2)
+    assert two.encoder.session.get_session_options().intra_op_num_threads == 2  # a lone batch gets both threads
+    assert two.encoder.batch_size == 64
+    assert Scorer(SCORER.model, providers="cpu", batch_size=300).encoder.batch_size == 300
     np.testing.assert_array_equal(two.encode(sentences[:40]), one.encode(sentences[:40]))  # one batch
     np.testing.assert_array_equal(two.encode(sentences), one.encode(sentences))  # ten at once, two by two
 

@@ -11,15 +11,8 @@ import onnxruntime as ort
 import pytest
 
 from siamese_runtime import ProviderUnavailableError, Scorer, session
-from siamese_runtime.session import (
-    CPU,
-    CUDA,
-    OPENVINO,
-    check_single_onnxruntime,
-    installed_onnxruntime_distributions,
-    resolve_providers,
-    with_default_options,
-)
+from siamese_runtime.providers import CPU, CUDA, OPENVINO, resolve_providers, with_default_options
+from siamese_runtime.session import check_single_onnxruntime, installed_onnxruntime_distributions
 
 from .conftest import DEFAULT_MODEL, run_cli
 
@@ -52,7 +45,7 @@ def test_cuda_request_without_cuda_build_is_an_error_with_the_fix() -> None:
 
 @pytest.mark.skipif(HAS_CUDA, reason="this onnxruntime build has CUDA")
 def test_auto_falls_back_to_cpu_and_logs_why(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="siamese_runtime.session"):
+    with caplog.at_level(logging.INFO, logger="siamese_runtime.providers"):
         scorer = Scorer(providers="auto")
     assert scorer.providers == [CPU]
     assert "no CUDA" in caplog.text

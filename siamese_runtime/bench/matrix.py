@@ -6,7 +6,6 @@ A row is one execution provider x precision x CPU thread count x length profile 
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import random
 import time
@@ -18,21 +17,18 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from ..arguments import non_negative_int, positive_int
 from ..errors import ProviderUnavailableError, SiameseRuntimeError
 from ..io.pair_files import file_label, read_pair_rows
 from ..model_folder import ModelFolder
+from ..providers import CPU, CUDA, DIRECTML, OPENVINO, TENSORRT
 from ..scorer import Scorer
-from ..session import CPU, default_threads
+from ..session import default_threads
+from ..settings import ScorerSettings
+from .machine import machine_info
+from .profile import profile_scoring
 
 SCHEMA_ID = "siamese-runtime-bench/1"
-PROVIDERS = (
-    CPU,
-    "CUDAExecutionProvider",
-    "TensorrtExecutionProvider",
-    "OpenVINOExecutionProvider",
-    "DmlExecutionProvider",
-)
+PROVIDERS = (CPU, CUDA, TENSORRT, OPENVINO, DIRECTML)
 PRECISIONS = ("fp32", "int8", "fp16")
 BATCH_SIZES = (1, 8, 32, 128, 512)
 FIXED_LENGTHS = (8, 32, 128)
@@ -83,10 +79,6 @@ class Variant:
 
 def run_bench(config: BenchConfig) -> dict[str, Any]:
     """Measure every configuration; the report is a JSON-ready dict (see report.schema.json)."""
-    # here, not at the top: the command line imports this module for the subcommand's flags on every start
-    from .machine import machine_info
-    from .profile import profile_scoring
-
     model = ModelFolder.load(config.model)
     skipped: list[dict[str, str]] = []
     profiles = _profiles(model, config, skipped)
@@ -96,8 +88,8 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         started = time.perf_counter()
         try:
             # cache off: batches repeat their pairs, and cached encodings would be timed as free
-            scorer = Scorer(model, providers=_provider_list(provider), precision=precision,
-                            intra_op_num_threads=threads, cache_size=0)
+            scorer = ScorerSettings(model=model, providers=_provider_list(provider), precision=precision,
+                                    intra_op_num_threads=threads, cache_size=0).create()
         except SiameseRuntimeError as error:
             skipped.append({"provider": provider, "precision": precision, "reason": str(error)})
             continue
@@ -223,36 +215,3 @@ def _peak_rss_kib() -> int:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `bench` subcommand's options."""
-    defaults = BenchConfig()
-    parser.add_argument("--model", help="model folder (default: the embedded default model)")
-    parser.add_argument("--pairs", dest="pairs_file", help="TSV pair file whose real lengths make a profile")
-    parser.add_argument("--providers", nargs="+", default=[],
-                        help="onnxruntime provider names (default: all available)")
-    parser.add_argument("--precisions", nargs="+", default=list(defaults.precisions))
-    parser.add_argument("--batch-sizes", nargs="+", type=positive_int,
-                        help=f"pairs per call (default: {defaults.batch_sizes})")
-    parser.add_argument("--lengths", nargs="+", type=positive_int, dest="fixed_lengths",
-                        help=f"fixed sentence lengths in characters (default: {defaults.fixed_lengths})")
-    parser.add_argument("--threads", nargs="+", type=positive_int, default=[],
-                        help="CPU intra-op thread counts to compare")
-    parser.add_argument("--warmup", type=non_negative_int, help=f"untimed calls per row (default: {defaults.warmup})")
-    parser.add_argument("--repeats", type=positive_int, help=f"timed calls per row (default: {defaults.repeats})")
-    parser.add_argument("--profile", action="store_true", dest="op_profile",
-                        help="also run onnxruntime's profiler on the first configuration over the --pairs file")
-    parser.add_argument("--quick", action="store_true", help="a few seconds: batch sizes 1 and 8, one fixed length")
-    parser.add_argument("--out", default="bench-results", help="folder for the JSON, Markdown and PNG files")
-    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (they need matplotlib)")
-
-
-def config_from_arguments(args: argparse.Namespace) -> BenchConfig:
-    given: dict[str, Any] = {
-        name: tuple(value) if isinstance(value, list) else value
-        for name in ("model", "pairs_file", "providers", "precisions", "batch_sizes", "fixed_lengths", "threads",
-                     "warmup", "repeats", "op_profile")
-        if (value := getattr(args, name)) is not None
-    }
-    return BenchConfig.quick_config(**given) if args.quick else BenchConfig(**given)

@@ -7,6 +7,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +21,17 @@ def profile_scoring(scorer: Scorer, left: Sequence[str], right: Sequence[str]) -
     The twin has the scorer's model, precision, providers and thread count, its own session and an empty
     cache, so every sentence is encoded; `scorer` itself is left untouched (it may serve other threads).
     """
-    session = scorer.session
+    session = scorer.encoder.session
     with tempfile.TemporaryDirectory(prefix="siamese-profile-") as folder:
-        options = default_session_options(scorer.threads)
+        options = default_session_options(scorer.encoder.threads)
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(folder) / "encoder")
-        twin = Scorer(scorer.model, providers=session.get_providers(), precision=scorer.precision, cache_size=0,
-                      session_options=options)
+        twin = replace(scorer.settings, model=scorer.model, providers=session.get_providers(),
+                       precision=scorer.precision, cache_size=0, session_options=options).create()
         started = time.perf_counter()
         twin.score(left, right)
         wall = time.perf_counter() - started
-        trace = json.loads(Path(twin.session.end_profiling()).read_text(encoding="utf-8"))
+        trace = json.loads(Path(twin.encoder.session.end_profiling()).read_text(encoding="utf-8"))
     return {"pairs": len(left), "provider": session.get_providers()[0], "wall_ms": wall * 1e3,
             **summarize_trace(trace)}
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
 from ..errors import MissingExtraError
+
+# Ray counts a file's read task as one input and warns that one input cannot feed several actors; but each
+# read task streams many blocks, which do.
+ONE_INPUT_WARNING = "The minimum number of concurrent actors"
 
 
 def require_ray() -> ModuleType:
@@ -40,3 +45,9 @@ def connected(address: str | None = None) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def quiet_ray_data() -> None:
+    """Ray Data's log of each plan and its progress, and its one-input warning, off for this process."""
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
+    warnings.filterwarnings("ignore", ONE_INPUT_WARNING)

@@ -6,21 +6,24 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..bad_rows import reject_line
 from ..errors import BadRowError, UsageError
 from ..io.columns import select_columns
 from ..io.safe_output import AtomicFile, check_distinct, locked
 from ..job import JobOptions, per_second
+from ..providers import is_gpu_request
+from ..settings import ScorerSettings
 from .cluster import connected
 from .files import LINE, PATH, RAW_VALUES, arrow_batches, find_pair_files, read_pairs, write_parquet
-from .scoring import REASON, PairColumns, ScorerOptions, rejected_rows, score_dataset
+from .scoring import REASON, PairColumns, rejected_rows, score_dataset
 
 if TYPE_CHECKING:
     from ray.data import Dataset
 
 TEXT_OUTPUTS = (".tsv", ".txt", ".csv", ".jsonl", ".ndjson")
+CHUNK_ROWS = 1024  # rows per actor call by default: small batches spread even one file over many actors
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +34,13 @@ class ClusterOptions:
     actors: int = 1
     num_cpus: float = 1
     num_gpus: float = 0
+
+    @classmethod
+    def for_scorer(cls, scorer: ScorerSettings, *, num_gpus: float | None = None, **options: Any) -> ClusterOptions:
+        """Options for actors of `scorer`; `num_gpus` None: one GPU per actor when its provider is a GPU
+        (cuda, cuda:N, ...), else none."""
+        gpus = num_gpus if num_gpus is not None else 1 if is_gpu_request(scorer.providers) else 0
+        return cls(num_gpus=gpus, **options)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,7 +56,7 @@ class RayJobSummary:
         return per_second(self.rows, self.seconds)
 
 
-def run_ray_job(scorer: ScorerOptions, options: JobOptions, cluster: ClusterOptions) -> RayJobSummary:
+def run_ray_job(scorer: ScorerSettings, options: JobOptions, cluster: ClusterOptions) -> RayJobSummary:
     """Score `options.input` (files, folders or URIs) into Parquet at `options.output` on a Ray cluster.
 
     Columns, header detection and bad-row policies are those of the local job; the output is one Parquet

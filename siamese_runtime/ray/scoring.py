@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from ..bad_rows import SENTENCE_LABELS, bad_row_policy, non_text_problem, pair_problem
-from ..errors import BadRowError, SiameseRuntimeError
+from ..errors import BadRowError, SiameseRuntimeError, UsageError
 from ..io.writers import PREDICTED, SCORE
-from ..scorer import EncodeStats, Scorer
-from ..session import ProviderSpec
+from ..scorer import EncodeStats
+from ..settings import ScorerSettings
 from .cluster import require_ray
 from .files import HIDDEN, LINE, NON_TEXT, PATH, PROBLEM, RAW_VALUES
 
@@ -27,21 +26,7 @@ log = logging.getLogger(__name__)
 REASON = "reason"
 
 
-@dataclass(frozen=True, kw_only=True)
-class ScorerOptions:
-    """The Scorer each actor loads: model folder (None: the embedded default) and session settings."""
-
-    model: str | None = None
-    providers: str | Sequence[ProviderSpec] = "auto"
-    precision: str = "auto"
-    intra_op_num_threads: int | None = None
-    batch_size: int | None = None
-    cache_size: int = 100_000
-
-    def create(self) -> Scorer:
-        return Scorer(self.model, providers=self.providers, precision=self.precision,
-                      intra_op_num_threads=self.intra_op_num_threads, batch_size=self.batch_size,
-                      cache_size=self.cache_size)
+ScorerOptions = ScorerSettings  # the name of 0.1's Ray API; kept for one release
 
 
 @dataclass(frozen=True)
@@ -56,7 +41,7 @@ class PairColumns:
 def score_dataset(
     dataset: Dataset,
     columns: PairColumns = PairColumns(),
-    scorer: ScorerOptions = ScorerOptions(),
+    scorer: ScorerSettings | None = None,
     *,
     actors: int = 1,
     batch_size: int = 1024,
@@ -68,15 +53,19 @@ def score_dataset(
 ) -> Dataset:
     """`dataset` with a float32 `score` column last (and bool `predicted` before it): one row per input row.
 
-    Each of `actors` actors loads one Scorer and takes `num_cpus` CPUs and `num_gpus` GPUs (use
-    providers "cuda" with num_gpus=1); intra-op threads default to the actor's CPUs. A row is known by
-    `columns.id`, else by `line` (and `path`) from read_pairs, which are then kept in the output. A bad row
+    Each of `actors` actors loads one Scorer of `scorer` (None: the defaults) and takes `num_cpus` CPUs and
+    `num_gpus` GPUs (use providers "cuda" with num_gpus=1); intra-op threads default to the actor's CPUs. A row is
+    known by `columns.id`, else by `line` (and `path`) from read_pairs, which are then kept in the output. A bad row
     (missing or empty text, or unparseable in its file), when the result is consumed: "stop" raises
     BadRowError naming `source` (or its path) and its line or id; "skip" leaves it out; "null" keeps it with
     null `score` and `predicted`. `rejected_rows` lists the bad rows for a reject file.
     """
     ray = require_ray()
     bad_row_policy(on_bad_row)
+    scorer = scorer or ScorerSettings()
+    if scorer.session_options is not None:
+        raise UsageError("session_options cannot travel to Ray actors (onnxruntime's SessionOptions do not pickle); "
+                         "give the settings they stand for, such as intra_op_num_threads")
     threads = scorer.intra_op_num_threads or max(1, round(num_cpus))
     scored = dataset.map_batches(
         _PairScorer, batch_format="pyarrow", batch_size=batch_size,
@@ -101,7 +90,7 @@ class _PairScorer:
     """One actor of the pool: loads its Scorer (one onnxruntime session) once, then scores batches."""
 
     def __init__(
-        self, scorer: ScorerOptions, columns: PairColumns, predict: bool, on_bad_row: str, source: str
+        self, scorer: ScorerSettings, columns: PairColumns, predict: bool, on_bad_row: str, source: str
     ) -> None:
         self.scorer = scorer.create()
         self.columns, self.predict, self.on_bad_row, self.source = columns, predict, on_bad_row, source

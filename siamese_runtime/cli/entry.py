@@ -16,7 +16,7 @@ from errno import EBADF
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from .errors import OutputLockedError, SiameseRuntimeError, UsageError
+from ..errors import OutputLockedError, SiameseRuntimeError, UsageError
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -56,7 +56,7 @@ def main() -> int:
     stdout: StandardStream | None = None
     try:
         stdout = _guard_standard_streams()
-        from .cli import main as command
+        from .command import main as command
 
         code = command()
     except BaseException as error:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from ..job import MAX_CHUNK_ROWS
+
 
 def _number(
     kind: type[int] | type[float], minimum: float, description: str, maximum: float = float("inf")
@@ -25,7 +27,6 @@ def _number(
 
 
 positive_int = _number(int, 1, "a whole number of at least 1")
-MAX_CHUNK_ROWS = 10_000_000  # rows held in memory at once; beyond it a chunk only costs memory
 chunk_rows = _number(int, 1, "a whole number of at least 1", MAX_CHUNK_ROWS)
 non_negative_int = _number(int, 0, "a whole number of at least 0")
 non_negative_float = _number(float, 0, "a number of at least 0")

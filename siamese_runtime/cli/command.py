@@ -13,10 +13,19 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
+from ..bad_rows import POLICIES
+from ..errors import UsageError
+from ..io.formats import FORMATS
+from ..job import JobOptions, run_job
+from ..model_folder import ModelFolder
+from ..precision import AUTO, choose_precision
+from ..ray.job import CHUNK_ROWS as RAY_CHUNK_ROWS
+from ..session import installed_onnxruntime_distributions
+from ..settings import ScorerSettings
 from .arguments import chunk_rows, non_negative_float, non_negative_int, positive_float, positive_int
-from .bad_rows import POLICIES
-from .bench import matrix  # its flags only: imported with the rest, while start-up signals wait (entry)
+from .bench_flags import add_arguments as add_bench_arguments
+from .bench_flags import config_from_arguments
 from .entry import (
     EXIT_BROKEN_PIPE,
     EXIT_ERROR,
@@ -30,22 +39,11 @@ from .entry import (
     raise_on_stop_signals,
     say,
 )
-from .errors import UsageError
-from .io.formats import FORMATS
-from .job import JobOptions, run_job
-from .model_folder import ModelFolder
-from .precision import AUTO, choose_precision
 from .progress import progress_bar
-from .scorer import Scorer
-from .session import installed_onnxruntime_distributions
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_ERROR", "EXIT_HANGUP", "EXIT_INTERRUPTED", "EXIT_LOCKED", "EXIT_SOFTWARE",
            "EXIT_TERMINATED", "EXIT_USAGE", "main"]
 MAX_THREADS_PER_CORE = 64
-RAY_CHUNK_ROWS = 1024  # small batches spread even one file over many actors
-# Ray counts a file's read task as one input and warns that one input cannot feed several actors; but each
-# read task streams many blocks, which do.
-RAY_ONE_INPUT_WARNING = "The minimum number of concurrent actors"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--actors", type=positive_int, default=1, help="ray: scoring actors, one model session each")
     score.add_argument("--cpus-per-actor", type=positive_float, default=1, help="ray: CPUs per actor (default: 1)")
     score.add_argument("--gpus-per-actor", type=non_negative_float,
-                       help="ray: GPUs per actor (default: 1 with --provider cuda, else 0)")
+                       help="ray: GPUs per actor (default: 1 with a GPU --provider, cuda or cuda:N, else 0)")
     score.add_argument("--ray-address", help="ray: the cluster to join (default: RAY_ADDRESS, else a local one)")
     score.set_defaults(run=_score)
 
@@ -128,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
 
     bench_command = commands.add_parser(
         "bench", help="latency and throughput per provider, precision, batch size, length")
-    matrix.add_arguments(bench_command)
+    add_bench_arguments(bench_command)
     bench_command.set_defaults(run=_bench)
     return parser
 
@@ -138,8 +136,7 @@ def _score(args: argparse.Namespace) -> int:
     _check_threads(args.threads, args.oversubscribe)
     if args.engine == "ray":
         return _score_on_ray(args, options)
-    scorer = Scorer(args.model, providers=args.provider, precision=args.precision,
-                    intra_op_num_threads=args.threads, batch_size=args.batch_size, cache_size=args.cache_size)
+    scorer = _scorer_settings(args).create()
     if sys.stderr.isatty():
         with progress_bar(options) as on_progress:
             summary = run_job(scorer, options, on_progress=on_progress)
@@ -154,6 +151,11 @@ def _score(args: argparse.Namespace) -> int:
         stages = {**summary.stage_seconds, "other": summary.seconds - sum(summary.stage_seconds.values())}
         say("seconds by stage: " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()))
     return 0
+
+
+def _scorer_settings(args: argparse.Namespace) -> ScorerSettings:
+    return ScorerSettings(model=args.model, providers=args.provider, precision=args.precision,
+                          intra_op_num_threads=args.threads, batch_size=args.batch_size, cache_size=args.cache_size)
 
 
 def _job_options(args: argparse.Namespace) -> JobOptions:
@@ -181,16 +183,14 @@ def _check_threads(threads: int | None, oversubscribe: bool) -> None:
 
 
 def _score_on_ray(args: argparse.Namespace, options: JobOptions) -> int:
-    from .ray.job import ClusterOptions, run_ray_job
-    from .ray.scoring import ScorerOptions
+    from ..ray.cluster import quiet_ray_data
+    from ..ray.job import ClusterOptions, run_ray_job
 
-    scorer = ScorerOptions(model=args.model, providers=args.provider, precision=args.precision,
-                           intra_op_num_threads=args.threads, batch_size=args.batch_size, cache_size=args.cache_size)
-    gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1 if args.provider == "cuda" else 0)
-    cluster = ClusterOptions(address=args.ray_address, actors=args.actors, num_cpus=args.cpus_per_actor, num_gpus=gpus)
+    scorer = _scorer_settings(args)
+    cluster = ClusterOptions.for_scorer(scorer, num_gpus=args.gpus_per_actor, address=args.ray_address,
+                                        actors=args.actors, num_cpus=args.cpus_per_actor)
     if not args.verbose:
-        os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")  # else Ray Data logs each plan and its progress
-        warnings.filterwarnings("ignore", RAY_ONE_INPUT_WARNING)
+        quiet_ray_data()
     summary = run_ray_job(scorer, options, cluster)
     bad = f", {summary.bad_rows} bad rows in {summary.rejects}" if summary.rejects else ""
     say(f"scored {summary.rows} rows{bad} on Ray with {args.actors} actors; {summary.seconds:.2f} s, "
@@ -216,8 +216,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench.matrix import config_from_arguments, run_bench
-    from .bench.report import runtime_markdown, write_runtime_report
+    from ..bench.matrix import run_bench
+    from ..bench.report import runtime_markdown, write_runtime_report
 
     report = run_bench(config_from_arguments(args))
     print(runtime_markdown(report))

@@ -6,10 +6,10 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from .checkpoint import Progress
-from .io.formats import format_of
-from .io.safe_output import is_regular_input
-from .job import JobOptions
+from ..checkpoint import Progress
+from ..io.formats import format_of
+from ..io.safe_output import is_regular_input
+from ..job import JobOptions
 
 
 @contextmanager
