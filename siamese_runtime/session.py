@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import onnxruntime as ort
 
+from .cores import affinity_cores, usable_cores
 from .errors import ModelLoadError, ProviderUnavailableError
 from .providers import BUILDS, CPU, INSTALL_SECTION, ProviderSpec, provider, provider_name
 
@@ -72,8 +72,10 @@ def check_single_onnxruntime() -> None:
 
 
 def default_threads() -> int:
-    """Physical cores where known (half the logical ones), at least one."""
-    return max(1, (os.cpu_count() or 2) // 2) if _has_smt() else max(1, os.cpu_count() or 1)
+    """One per physical core this process may use: the affinity mask's CPUs (half of them where SMT is on), at
+    most the cgroup CPU quota; at least one."""
+    physical = affinity_cores() // 2 if _has_smt() else affinity_cores()
+    return max(1, min(physical, usable_cores()))
 
 
 def _has_smt() -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import traceback
 import warnings
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..bad_rows import POLICIES
+from ..cores import usable_cores
 from ..errors import UsageError
 from ..io.formats import FORMATS
 from ..job import JobOptions, run_job
@@ -88,8 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--batch-size", type=positive_int,
                        help="most sentences per encoder batch (default: 64 on CPU, 1024 on CUDA, 256 on others)")
     score.add_argument("--threads", type=positive_int, help="cores encoding uses; on CPU that many batches run at "
-                        "once (default: physical cores; at most the machine's cores unless --oversubscribe)")
-    score.add_argument("--oversubscribe", action="store_true", help="allow --threads above the machine's cores")
+                        "once (default: the physical cores this process may use; at most the cores it may use "
+                        "unless --oversubscribe)")
+    score.add_argument("--oversubscribe", action="store_true", help="allow --threads above the cores this process "
+                       "may use")
     score.add_argument("--cache-size", type=non_negative_int, default=100_000,
                        help="encodings kept across chunks; 0: off")
     score.add_argument("--input-format", choices=FORMATS, help="default: from the extension, else tsv")
@@ -173,10 +175,10 @@ def _job_options(args: argparse.Namespace) -> JobOptions:
 
 
 def _check_threads(threads: int | None, oversubscribe: bool) -> None:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     if threads is not None and threads > cores and not oversubscribe:
-        raise UsageError(f"--threads {threads} is more than the {cores} cores this process may use; "
-                         "add --oversubscribe if you mean it")
+        raise UsageError(f"--threads {threads} is more than the {cores} cores this process may use (its CPU affinity "
+                         "and cgroup quota); add --oversubscribe if you mean it")
     if threads is not None and threads > MAX_THREADS_PER_CORE * cores:
         raise UsageError(f"--threads {threads} is more than {MAX_THREADS_PER_CORE} per core, even with "
                          "--oversubscribe: each thread reserves memory (100,000 exhausted 16 GB)")
