@@ -23,7 +23,7 @@ import tf2onnx  # noqa: E402
 
 import train.model  # noqa: E402, F401  (registers the custom head for load_model)
 from export.convert import OPSET  # noqa: E402
-from siamese_runtime.io.pair_files import PairRow, read_pair_rows  # noqa: E402
+from siamese_runtime.bench.pair_files import PairRow, read_pair_rows  # noqa: E402
 from siamese_runtime.io.safe_output import AtomicFile  # noqa: E402
 from siamese_runtime.job import JobOptions, run_job  # noqa: E402
 from siamese_runtime.scorer import Scorer  # noqa: E402

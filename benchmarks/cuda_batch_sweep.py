@@ -16,7 +16,7 @@ import numpy as np
 
 from siamese_runtime import Scorer
 from siamese_runtime.bench.machine import machine_info
-from siamese_runtime.io.pair_files import read_pair_rows
+from siamese_runtime.bench.pair_files import read_pair_rows
 from siamese_runtime.providers import CPU, CUDA
 from train.data_home import TEST_FILES, data_home
 

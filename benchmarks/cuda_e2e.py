@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.scored_files import read_scored
 from siamese_runtime.bench.machine import machine_info
-from siamese_runtime.io.pair_files import file_label, read_pair_rows, read_scored
+from siamese_runtime.bench.pair_files import file_label, read_pair_rows
 from siamese_runtime.model_folder import ModelFolder
 from train.data_home import REPO, TEST_FILES, data_home
 

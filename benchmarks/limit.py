@@ -14,8 +14,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from siamese_runtime.bench.pair_files import read_pair_rows
 from siamese_runtime.heads import LEARNED
-from siamese_runtime.io.pair_files import read_pair_rows
 from siamese_runtime.model_folder import ModelFolder
 from siamese_runtime.session import default_session_options, new_session
 from siamese_runtime.tokenizer import Tokenizer

@@ -20,8 +20,8 @@ from typing import Any
 import ray
 
 from siamese_runtime.bench.machine import machine_info
+from siamese_runtime.bench.pair_files import file_label
 from siamese_runtime.bench.report import markdown_table, write_json
-from siamese_runtime.io.pair_files import file_label
 from siamese_runtime.job import JobOptions, run_job
 from siamese_runtime.ray.cluster import quiet_ray_data
 from siamese_runtime.ray.job import ClusterOptions, run_ray_job

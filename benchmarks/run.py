@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.scored_files import read_scored
 from siamese_runtime.bench.machine import machine_info
 from siamese_runtime.bench.matrix import BenchConfig, run_bench
+from siamese_runtime.bench.pair_files import file_label, read_pair_rows
 from siamese_runtime.bench.report import validate_bench_report
 from siamese_runtime.heads import Calibration
-from siamese_runtime.io.pair_files import file_label, read_pair_rows, read_scored
 from siamese_runtime.model_folder import ModelFolder
 from train.data_home import ENV, REPO, TEST_FILES, data_home
 

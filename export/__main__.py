@@ -5,16 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 
 # TensorFlow's C++ INFO and WARNING lines off unless the user chose a level; set before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Light imports only until the arguments are parsed: `--help` and usage errors never load TensorFlow.
-from siamese_runtime.errors import SiameseRuntimeError  # noqa: E402
+from siamese_runtime.cli.exits import run_command  # noqa: E402
 from train.data_home import TEST_FILES  # noqa: E402
-from train.run_directory import RunDirectoryError  # noqa: E402
 
 from .card import summary_table  # noqa: E402
 
@@ -30,16 +28,16 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="export: %(message)s")
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)
-    from .folder import DEFAULT_REPORT_FILES, ExportError, export_run  # Keras, TensorFlow, tf2onnx: only now
+    from .folder import DEFAULT_REPORT_FILES, export_run  # Keras, TensorFlow, tf2onnx: only now
 
     reports = DEFAULT_REPORT_FILES if args.report is None else args.report
-    try:
+
+    def export() -> int:
         manifest = export_run(args.run_dir, args.out, args.name, reports)
-    except (ExportError, RunDirectoryError, SiameseRuntimeError) as error:
-        print(f"export: error: {error}", file=sys.stderr)
-        return 1
-    print(summary_table(Path(args.out), manifest))
-    return 0
+        print(summary_table(Path(args.out), manifest))
+        return 0
+
+    return run_command("export", export, verbose=True)  # a defect shows its traceback
 
 
 if __name__ == "__main__":

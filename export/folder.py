@@ -14,8 +14,9 @@ import keras
 import numpy as np
 import onnx
 
+from siamese_runtime.bench.pair_files import file_label
+from siamese_runtime.errors import SiameseRuntimeError
 from siamese_runtime.heads import LEARNED, Calibration
-from siamese_runtime.io.pair_files import file_label
 from siamese_runtime.model_folder import sha256_of
 from siamese_runtime.scorer import Scorer
 from siamese_runtime.tokenizer import Tokenizer
@@ -56,7 +57,7 @@ BATCHING_PROBE = 7  # sentences per encoder run when export checks that scores d
 STEPS = 5
 
 
-class ExportError(Exception):
+class ExportError(SiameseRuntimeError):
     """The export cannot produce a trustworthy model folder."""
 
 

@@ -1,24 +1,26 @@
 """The model's encoder on onnxruntime: which encoder file runs on which provider, what happens when a provider
-fails to start, the probe that checks it, the run sizes, and running batches of token ids."""
+fails to start, the session checked against the manifest (its ports and a probe), the run sizes, and running
+batches of token ids."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
 from .batching import length_batches, run_concurrently
-from .model_checks import check_encoder
+from .errors import ModelLoadError
 from .model_folder import ModelFolder
 from .precision import choose_precision
 from .providers import CPU, ProviderSpec, provider, provider_name, resolve_providers
 from .session import default_session_options, default_threads, open_session
 from .settings import AUTO, ScorerSettings
-from .tokenizer import TokenIds
+from .tokenizer import OOV_ID, PAD_ID, TokenIds
 
 log = logging.getLogger(__name__)
 # With one batch per core at once (whole `score` command, 2 cores, paired runs): 64 sentences per run took
@@ -105,3 +107,50 @@ class Encoder:
         onnxruntime runs is what the checksum covered, even if the file changes after."""
         return open_session(self.model.encoder_bytes(precision), providers, options, strict,
                             name=str(self.model.encoder_path(precision)))
+
+
+INPUT_TYPES = ("tensor(int32)",)  # what Tokenizer.pad makes and Scorer feeds
+ENCODING_TYPES = ("tensor(float)", "tensor(float16)")
+VERBS = {"input": "takes", "output": "gives"}
+
+
+def check_encoder(session: ort.InferenceSession, model: ModelFolder, precision: str) -> None:
+    """Raise ModelLoadError naming the encoder file unless the session takes one int32 [batch, length] input of any
+    batch and length, gives one float [batch, encoding_dim] output (each named as the manifest lists them), and
+    encodes a probe of two sentences, one holding the vocabulary's largest id, to finite numbers."""
+    path = model.encoder_path(precision)
+    token_ids = _only_port(path, "input", session.get_inputs(), model.encoder_inputs(precision), INPUT_TYPES)
+    if any(isinstance(size, int) for size in token_ids.shape):
+        raise ModelLoadError(f"{path}: input {token_ids.name} has the fixed shape {token_ids.shape}; the runtime feeds "
+                             "batches of any size and length")
+    _only_port(path, "output", session.get_outputs(), model.encoder_outputs(precision), ENCODING_TYPES)
+    last_id = model.tokenizer.vocab_size - 1
+    probe = model.tokenizer.pad([[last_id, PAD_ID], [OOV_ID]])  # what Scorer feeds: the same dtype, post-padded
+    quiet = ort.RunOptions()
+    quiet.log_severity_level = 4  # a failure becomes the ModelLoadError below; onnxruntime need not log it too
+    try:
+        encoding = session.run(None, {token_ids.name: probe}, quiet)[0]
+    except Exception as error:  # onnxruntime raises several unrelated types; Gather's out-of-range id is one
+        raise ModelLoadError(
+            f"{path}: fails on token id {last_id}, the largest of {model.vocab_file}, in a batch of 2: {error}"
+        ) from None
+    if list(encoding.shape) != [2, model.encoding_dim]:
+        raise ModelLoadError(
+            f"{path}: encodes 2 sentences to shape {list(encoding.shape)}, the manifest's encoding_dim is "
+            f"{model.encoding_dim}"
+        )
+    if not np.isfinite(encoding).all():
+        raise ModelLoadError(f"{path}: encodes sentences to numbers that are not finite")
+
+
+def _only_port(path: Path, kind: str, ports: list[Any], listed: list[str] | None, types: tuple[str, ...]) -> Any:
+    """The encoder's one input or output (onnxruntime's NodeArg), after checking it is the one the manifest lists,
+    of one of `types` and of rank 2."""
+    names = [port.name for port in ports]
+    if len(ports) != 1 or (listed is not None and names != listed):
+        raise ModelLoadError(f"{path}: {VERBS[kind]} {kind}s {', '.join(names)}; an encoder {VERBS[kind]} one: "
+                             f"{', '.join(listed or [kind])}")
+    if ports[0].type not in types or len(ports[0].shape) != 2:
+        raise ModelLoadError(f"{path}: {kind} {names[0]} is {ports[0].type} of shape {ports[0].shape}; an encoder's "
+                             f"{kind} is {' or '.join(types)} of rank 2")
+    return ports[0]

@@ -10,19 +10,13 @@ import math
 import zipfile
 from collections.abc import Hashable, Iterable, Iterator
 from contextlib import ExitStack
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import numpy as np
-import onnxruntime as ort
 from numpy.lib import format as npy
 
-from .errors import ModelLoadError
 from .heads import LearnedHead
 from .tokenizer import OOV_ID, PAD_ID, Tokenizer
-
-if TYPE_CHECKING:
-    from .model_folder import ModelFolder
 
 MAX_INTEGER = 2**63 - 1  # the largest integer a model's JSON may hold: int64, what any consumer of it can store
 
@@ -265,50 +259,3 @@ def _varint(message: memoryview, at: int) -> tuple[int, int]:
         if byte < 0x80:
             return value, at
     raise ValueError("not an ONNX model: a protobuf number longer than 64 bits")
-
-
-INPUT_TYPES = ("tensor(int32)",)  # what Tokenizer.pad makes and Scorer feeds
-ENCODING_TYPES = ("tensor(float)", "tensor(float16)")
-VERBS = {"input": "takes", "output": "gives"}
-
-
-def check_encoder(session: ort.InferenceSession, model: ModelFolder, precision: str) -> None:
-    """Raise ModelLoadError naming the encoder file unless the session takes one int32 [batch, length] input of any
-    batch and length, gives one float [batch, encoding_dim] output (each named as the manifest lists them), and
-    encodes a probe of two sentences, one holding the vocabulary's largest id, to finite numbers."""
-    path = model.encoder_path(precision)
-    token_ids = _only_port(path, "input", session.get_inputs(), model.encoder_inputs(precision), INPUT_TYPES)
-    if any(isinstance(size, int) for size in token_ids.shape):
-        raise ModelLoadError(f"{path}: input {token_ids.name} has the fixed shape {token_ids.shape}; the runtime feeds "
-                             "batches of any size and length")
-    _only_port(path, "output", session.get_outputs(), model.encoder_outputs(precision), ENCODING_TYPES)
-    last_id = model.tokenizer.vocab_size - 1
-    probe = model.tokenizer.pad([[last_id, PAD_ID], [OOV_ID]])  # what Scorer feeds: the same dtype, post-padded
-    quiet = ort.RunOptions()
-    quiet.log_severity_level = 4  # a failure becomes the ModelLoadError below; onnxruntime need not log it too
-    try:
-        encoding = session.run(None, {token_ids.name: probe}, quiet)[0]
-    except Exception as error:  # onnxruntime raises several unrelated types; Gather's out-of-range id is one
-        raise ModelLoadError(
-            f"{path}: fails on token id {last_id}, the largest of {model.vocab_file}, in a batch of 2: {error}"
-        ) from None
-    if list(encoding.shape) != [2, model.encoding_dim]:
-        raise ModelLoadError(
-            f"{path}: encodes 2 sentences to shape {list(encoding.shape)}, the manifest's encoding_dim is "
-            f"{model.encoding_dim}"
-        )
-    if not np.isfinite(encoding).all():
-        raise ModelLoadError(f"{path}: encodes sentences to numbers that are not finite")
-
-
-def _only_port(path: Path, kind: str, ports: list[Any], listed: list[str] | None, types: tuple[str, ...]) -> Any:
-    """The encoder's one input or output (onnxruntime's NodeArg), after checking it is the one the manifest lists,
-    of one of `types` and of rank 2."""
-    names = [port.name for port in ports]
-    if len(ports) != 1 or (listed is not None and names != listed):
-        raise ModelLoadError(f"{path}: {VERBS[kind]} {kind}s {', '.join(names)}; an encoder {VERBS[kind]} one: "
-                             f"{', '.join(listed or [kind])}")
-    if ports[0].type not in types or len(ports[0].shape) != 2:
-        raise ModelLoadError(f"{path}: {kind} {names[0]} is {ports[0].type} of shape {ports[0].shape}; an encoder's "
-                             f"{kind} is {' or '.join(types)} of rank 2")
-    return ports[0]

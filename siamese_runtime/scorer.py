@@ -83,6 +83,11 @@ class Scorer:
         self.cache = EncodingCache(self.settings.cache_size)
         self._head = self.model.similarity()
 
+    @classmethod
+    def from_settings(cls, settings: ScorerSettings) -> Scorer:
+        """A Scorer with these settings."""
+        return cls(**settings.arguments())
+
     @property
     def providers(self) -> list[str]:
         """The execution providers the session actually runs on, in priority order."""

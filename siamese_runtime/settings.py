@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
     from .model_folder import ModelFolder
-    from .scorer import Scorer
 
 AUTO = "auto"
 
@@ -42,9 +41,3 @@ class ScorerSettings:
     def arguments(self) -> dict[str, Any]:
         """The settings as `Scorer`'s keyword arguments."""
         return {field.name: getattr(self, field.name) for field in fields(self)}
-
-    def create(self) -> Scorer:
-        """A Scorer with these settings."""
-        from .scorer import Scorer
-
-        return Scorer(**self.arguments())

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from siamese_runtime.io.pair_files import read_scored
+from benchmarks.scored_files import read_scored
 
 from .conftest import REPO, run_cli
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from siamese_runtime.io.pair_files import read_pair_rows
+from siamese_runtime.bench.pair_files import read_pair_rows
 from train import data_home
 from train.data import split
 from train.fetch import DEFAULT_SOURCES, Source, fetch, main, mirror_sources

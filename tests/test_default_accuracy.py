@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from siamese_runtime import Scorer
-from siamese_runtime.io.pair_files import read_pair_rows
+from siamese_runtime.bench.pair_files import read_pair_rows
 
 BAR = {"bq/test.tsv": 0.76, "lcqmc/test.tsv": 0.72}
 

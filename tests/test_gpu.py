@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from siamese_runtime import ProviderUnavailableError, Scorer
-from siamese_runtime.io.pair_files import read_pair_rows
+from siamese_runtime.bench.pair_files import read_pair_rows
 from siamese_runtime.providers import CUDA, GPU_BATCH_SIZE, GPU_TOKEN_BUDGET
 
 from .conftest import run_cli

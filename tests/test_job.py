@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.scored_files import read_scored
 from siamese_runtime import BadRowError, Scorer, SiameseRuntimeError
 from siamese_runtime.checkpoint import Checkpoint
-from siamese_runtime.io.pair_files import read_scored
 from siamese_runtime.io.safe_output import partial_path
 from siamese_runtime.job import JobOptions, run_job
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from siamese_runtime import BadRowError
-from siamese_runtime.io.pair_files import read_pair_rows
+from siamese_runtime.bench.pair_files import read_pair_rows
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,7 @@ def test_training_defaults_are_the_default_models_recorded_config() -> None:
     from dataclasses import asdict
 
     from siamese_runtime import ModelFolder
-    from siamese_runtime.io.pair_files import file_label
+    from siamese_runtime.bench.pair_files import file_label
     from train.run import TrainConfig
 
     recorded = {k: v for k, v in ModelFolder.load().manifest["training_config"].items() if k != "out"}

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
 # TensorFlow's C++ INFO and WARNING lines off unless the user chose a level; set before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Light imports only until the arguments are parsed: `--help` and usage errors never load TensorFlow.
+from siamese_runtime.cli.exits import run_command  # noqa: E402
+
 from .config import TrainConfig, default_train_files  # noqa: E402
 from .data_home import TRAIN_FILES, missing, not_found_message  # noqa: E402
 from .run_directory import RunDirectory, RunDirectoryError  # noqa: E402
@@ -95,16 +96,13 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="train: %(message)s")
     logging.getLogger("gensim").setLevel(logging.WARNING)
     config = TrainConfig(**{**vars(args), "lstm_units": tuple(args.lstm_units), "dropout": tuple(args.dropout)})
-    from siamese_runtime.errors import SiameseRuntimeError
-
     from .run import train_run  # Keras, TensorFlow and gensim: only now
 
-    try:
+    def train() -> int:
         train_run(config)
-    except (RunDirectoryError, SiameseRuntimeError) as error:
-        print(f"train: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+
+    return run_command("train", train, verbose=True)  # a defect shows its traceback
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from siamese_runtime.errors import SiameseRuntimeError
 from siamese_runtime.io.writers import tsv_lines
 from siamese_runtime.tokenizer import Tokenizer
 
@@ -35,7 +36,7 @@ def validation_text(left: Sequence[str], right: Sequence[str], labels: Iterable[
     return tsv_lines([a, b, str(int(label))] for a, b, label in zip(left, right, labels))
 
 
-class RunDirectoryError(Exception):
+class RunDirectoryError(SiameseRuntimeError):
     """A run directory or one of its files cannot be used; the message names the file."""
 
 

@@ -18,13 +18,13 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import ProviderUnavailableError, SiameseRuntimeError
-from ..io.pair_files import file_label, read_pair_rows
 from ..model_folder import ModelFolder
 from ..providers import CPU, CUDA, DIRECTML, OPENVINO, TENSORRT
 from ..scorer import Scorer
 from ..session import default_threads
 from ..settings import ScorerSettings
 from .machine import machine_info
+from .pair_files import file_label, read_pair_rows
 from .profile import profile_scoring
 
 SCHEMA_ID = "siamese-runtime-bench/1"
@@ -88,8 +88,9 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         started = time.perf_counter()
         try:
             # cache off: batches repeat their pairs, and cached encodings would be timed as free
-            scorer = ScorerSettings(model=model, providers=_provider_list(provider), precision=precision,
-                                    intra_op_num_threads=threads, cache_size=0).create()
+            scorer = Scorer.from_settings(ScorerSettings(
+                model=model, providers=_provider_list(provider), precision=precision, intra_op_num_threads=threads,
+                cache_size=0))
         except SiameseRuntimeError as error:
             skipped.append({"provider": provider, "precision": precision, "reason": str(error)})
             continue

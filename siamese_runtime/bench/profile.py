@@ -26,8 +26,8 @@ def profile_scoring(scorer: Scorer, left: Sequence[str], right: Sequence[str]) -
         options = default_session_options(scorer.encoder.threads)
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(folder) / "encoder")
-        twin = replace(scorer.settings, model=scorer.model, providers=session.get_providers(),
-                       precision=scorer.precision, cache_size=0, session_options=options).create()
+        twin = Scorer.from_settings(replace(scorer.settings, model=scorer.model, providers=session.get_providers(),
+                                            precision=scorer.precision, cache_size=0, session_options=options))
         started = time.perf_counter()
         twin.score(left, right)
         wall = time.perf_counter() - started

@@ -1,4 +1,4 @@
-"""The `siamese-runtime` command line: parses arguments, prints messages, sets exit codes (entry.EXIT_*)."""
+"""The `siamese-runtime` command line: parses arguments, prints messages, sets exit codes (exits.EXIT_*)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-import traceback
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -21,12 +20,13 @@ from ..job import JobOptions, run_job
 from ..model_folder import ModelFolder
 from ..precision import AUTO, choose_precision
 from ..ray.job import CHUNK_ROWS as RAY_CHUNK_ROWS
+from ..scorer import Scorer
 from ..session import installed_onnxruntime_distributions
 from ..settings import ScorerSettings
 from .arguments import chunk_rows, non_negative_float, non_negative_int, positive_float, positive_int
 from .bench_flags import add_arguments as add_bench_arguments
 from .bench_flags import config_from_arguments
-from .entry import (
+from .exits import (
     EXIT_BROKEN_PIPE,
     EXIT_ERROR,
     EXIT_HANGUP,
@@ -35,11 +35,12 @@ from .entry import (
     EXIT_SOFTWARE,
     EXIT_TERMINATED,
     EXIT_USAGE,
-    exit_status,
-    raise_on_stop_signals,
+    PROGRAM,
+    run_command,
     say,
 )
 from .progress import progress_bar
+from .signals import raise_on_stop_signals
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_ERROR", "EXIT_HANGUP", "EXIT_INTERRUPTED", "EXIT_LOCKED", "EXIT_SOFTWARE",
            "EXIT_TERMINATED", "EXIT_USAGE", "main"]
@@ -51,16 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise_on_stop_signals()
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="siamese-runtime: %(message)s")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format=f"{PROGRAM}: %(message)s")
     warnings.showwarning = _show_warning
-    try:
-        return args.run(args)
-    except BaseException as error:  # the error boundary: one clear line and an exit code, never a traceback
-        code, message = exit_status(error)
-        if code == EXIT_SOFTWARE and args.verbose:
-            traceback.print_exc()
-        say(message)
-        return code
+    return run_command(PROGRAM, lambda: args.run(args), verbose=args.verbose)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -70,7 +64,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="siamese-runtime",
+    parser = argparse.ArgumentParser(prog=PROGRAM,
                                      description="Score sentence pairs with a Siamese ONNX model.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log provider choices and other details")
@@ -138,7 +132,7 @@ def _score(args: argparse.Namespace) -> int:
     _check_threads(args.threads, args.oversubscribe)
     if args.engine == "ray":
         return _score_on_ray(args, options)
-    scorer = _scorer_settings(args).create()
+    scorer = Scorer.from_settings(_scorer_settings(args))
     if sys.stderr.isatty():
         with progress_bar(options) as on_progress:
             summary = run_job(scorer, options, on_progress=on_progress)

@@ -2,55 +2,29 @@
 
 From its first line, before numpy and onnxruntime import, SIGINT, SIGTERM and SIGHUP end the process with
 128 + the signal's number, never a traceback; the standard streams name themselves in errors, a closed one
-fails when used, and stderr never fails a command. Only then is the command line (cli) imported.
+fails when used, and stderr never fails a command. Only then is the command line (command) imported.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import signal
 import sys
 from collections.abc import Callable
 from errno import EBADF
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from ..errors import OutputLockedError, SiameseRuntimeError, UsageError
+from .exits import EXIT_OK, exit_status, say
+from .signals import Terminated, defer_stop_signals, exit_on_stop_signals
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
 
-EXIT_OK = 0
-EXIT_ERROR = 1  # the input, the model, a provider, a resume check or a stream said no; see the message
-EXIT_USAGE = 2  # options that cannot work, or an output the job refuses to write; nothing was done
-EXIT_SOFTWARE = 70  # a defect in siamese-runtime itself: the message asks for a report
-EXIT_LOCKED = 75  # another job is writing the same output: try again later
-EXIT_HANGUP = 129  # SIGHUP (128 + SIGHUP): the terminal went away; like SIGTERM
-EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); a file job keeps its checkpoint for --resume
-EXIT_BROKEN_PIPE = 141  # whoever read stdout stopped reading (128 + SIGPIPE)
-EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM), as from a scheduler; likewise resumable
-# Each signal that stops the command: its exit code and its one-word message.
-STOP_SIGNALS: dict[int, tuple[int, str]] = {
-    signal.SIGINT: (EXIT_INTERRUPTED, "interrupted"),
-    signal.SIGTERM: (EXIT_TERMINATED, "terminated"),
-    signal.SIGHUP: (EXIT_HANGUP, "hangup"),
-}
-Handler = Callable[[int, FrameType | None], None]
-_received: list[int] = []  # the stop signals this process received, first first
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP, raised where the process is so that a job cleans up as after Ctrl-C."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
 
 def main() -> int:
     """The command's exit code; on the way no signal, error or stream failure gives a traceback."""
-    _install(_defer)
+    defer_stop_signals()
     sys.excepthook = _escaped
     sys.unraisablehook = _unraisable
     stdout: StandardStream | None = None
@@ -62,59 +36,10 @@ def main() -> int:
     except BaseException as error:
         code = _report(error)
     code = _flushed(code)
-    _install(_exit_at_once)
+    exit_on_stop_signals()
     if stdout is not None:
         stdout.quiet = True  # what it could not take is dropped at exit, not raised again as "Exception ignored"
     return code
-
-
-def raise_on_stop_signals() -> None:
-    """From now on SIGINT raises KeyboardInterrupt and SIGTERM or SIGHUP Terminated where the process is, so that
-    a job cleans up; one received while the command was importing is raised now. A signal the parent had
-    ignored (nohup) stays ignored."""
-    _install(_raise)
-    if _received:
-        raise _stop_error(_received[0])
-
-
-def exit_status(error: BaseException) -> tuple[int, str]:
-    """The exit code and message (empty: none) for an error that ended the command. After a stop signal, that
-    signal's, whatever the error: an import under way turns KeyboardInterrupt into ImportError."""
-    if _received:
-        return STOP_SIGNALS[_received[0]]
-    if isinstance(error, (KeyboardInterrupt, Terminated)):
-        return STOP_SIGNALS[error.signum if isinstance(error, Terminated) else signal.SIGINT]
-    if isinstance(error, UsageError):
-        return EXIT_USAGE, f"error: {error}"
-    if isinstance(error, OutputLockedError):
-        return EXIT_LOCKED, f"error: {error}"
-    if isinstance(error, SiameseRuntimeError):
-        return EXIT_ERROR, f"error: {error}"
-    if isinstance(error, BrokenPipeError):
-        return EXIT_BROKEN_PIPE, ""
-    if isinstance(error, OSError):
-        return EXIT_ERROR, f"error: {os_error_text(error)}"
-    if isinstance(error, MemoryError):
-        return EXIT_ERROR, "error: out of memory; try a smaller --chunk-rows, --batch-size or --cache-size"
-    if isinstance(error, SystemExit):  # argparse: 0 after --help, 2 after a usage message
-        return _code_of(error), ""
-    return EXIT_SOFTWARE, (f"internal error: {type(error).__name__}: {error} (a defect in siamese-runtime: please "
-                           "report it with the command; -v prints the traceback)")
-
-
-def os_error_text(error: OSError) -> str:
-    """'FILE: reason' ('FILE -> OTHER: reason' for a rename); the reason alone where the error names no file."""
-    reason = error.strerror or str(error)
-    names = " -> ".join(os.fsdecode(name) if isinstance(name, bytes) else str(name)
-                        for name in (error.filename, error.filename2) if name is not None)
-    return f"{names}: {reason}" if names else reason
-
-
-def say(message: str) -> None:
-    """`siamese-runtime: MESSAGE` on stderr; nothing for an empty message, or where there is no stderr (print would
-    write to stdout)."""
-    if message and sys.stderr is not None:
-        print(f"siamese-runtime: {message}", file=sys.stderr)
 
 
 class StandardStream(io.RawIOBase):
@@ -197,12 +122,6 @@ def _text(raw: StandardStream, original: TextIO | None, *, buffered: bool = True
                             line_buffering=getattr(original, "line_buffering", False), write_through=not buffered)
 
 
-def _code_of(done: SystemExit) -> int:
-    if done.code is None or isinstance(done.code, int):
-        return done.code or EXIT_OK
-    return EXIT_ERROR
-
-
 def _report(error: BaseException) -> int:
     code, message = exit_status(error)
     say(message)
@@ -218,37 +137,8 @@ def _flushed(code: int) -> int:
     return code
 
 
-def _install(handler: Handler) -> None:
-    """`handler` for each stop signal, but for one ignored when the process started."""
-    for signum in STOP_SIGNALS:
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, handler)
-
-
-def _defer(signum: int, frame: FrameType | None) -> None:
-    """While the command imports: noted, and raised once it can run (an exception raised inside an import may
-    come out as another or be swallowed); a second signal ends the process at once."""
-    if _received:
-        _exit_at_once(signum, frame)
-    _received.append(signum)
-
-
-def _raise(signum: int, frame: FrameType | None) -> None:
-    _received.append(signum)
-    raise _stop_error(signum)
-
-
-def _exit_at_once(signum: int, frame: FrameType | None) -> NoReturn:
-    """After the command, or on a second signal at start-up: nothing is left to clean up."""
-    os._exit(STOP_SIGNALS[signum][0])
-
-
-def _stop_error(signum: int) -> BaseException:
-    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
-
-
 def _escaped(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
-    """sys.excepthook: a signal raised where no handler was left (between the command's end and `_exit_at_once`)
+    """sys.excepthook: a signal raised where no handler was left (between the command's end and exit_on_stop_signals)
     ends the process with its code and message, at once."""
     _end_at_once(error)
 

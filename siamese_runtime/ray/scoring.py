@@ -12,7 +12,7 @@ import numpy as np
 from ..bad_rows import SENTENCE_LABELS, bad_row_policy, non_text_problem, pair_problem
 from ..errors import BadRowError, SiameseRuntimeError, UsageError
 from ..io.writers import PREDICTED, SCORE
-from ..scorer import EncodeStats
+from ..scorer import EncodeStats, Scorer
 from ..settings import ScorerSettings
 from .cluster import require_ray
 from .files import HIDDEN, LINE, NON_TEXT, PATH, PROBLEM, RAW_VALUES
@@ -92,7 +92,7 @@ class _PairScorer:
     def __init__(
         self, scorer: ScorerSettings, columns: PairColumns, predict: bool, on_bad_row: str, source: str
     ) -> None:
-        self.scorer = scorer.create()
+        self.scorer = Scorer.from_settings(scorer)
         self.columns, self.predict, self.on_bad_row, self.source = columns, predict, on_bad_row, source
         self.stats = EncodeStats()
         self.warned = False

@@ -1,0 +1,87 @@
+"""The house's rules, read from the source: the command line is a layer nothing in the library imports, the
+library's modules import each other without loops, and the three commands share one error boundary."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from siamese_runtime import Scorer, ScorerSettings
+from siamese_runtime.ray import ScorerOptions
+
+from .conftest import REPO
+
+PACKAGE = REPO / "siamese_runtime"
+
+
+def imported_modules(path: Path, *, at_import_time: bool = False) -> set[str]:
+    """The siamese_runtime modules `path` imports, relative imports resolved; `at_import_time`: only those its
+    top level imports (not inside functions, nor for type checking), the ones an import loop would break."""
+    module = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in tree.body if at_import_time else ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            names |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+    return {name for name in names if name.startswith("siamese_runtime")}
+
+
+def test_nothing_in_the_library_or_the_benchmarks_imports_the_command_line() -> None:
+    sources = [*PACKAGE.rglob("*.py"), *(REPO / "benchmarks").rglob("*.py")]
+    offenders = {}
+    for path in sources:
+        if PACKAGE / "cli" not in path.parents and path != PACKAGE / "__main__.py":
+            offenders[str(path.relative_to(REPO))] = sorted(
+                name for name in imported_modules(path) if name.startswith("siamese_runtime.cli"))
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_no_module_of_the_library_imports_itself_through_others() -> None:
+    """No import loop among the package's modules at import time (a loop works only in one import order)."""
+    modules = {".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): path
+               for path in PACKAGE.rglob("*.py")}
+    graph = {name: {m for m in imported_modules(path, at_import_time=True) if m in modules and m != name}
+             for name, path in modules.items()}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            if (name := todo.pop()) == goal:
+                return True
+            if name not in seen:
+                seen.add(name)
+                todo.extend(graph[name])
+        return False
+
+    assert sorted(name for name in graph if reaches(name, name)) == []
+
+
+def test_train_and_export_errors_go_through_the_one_boundary(tmp_path: Path) -> None:
+    """`python -m export` on a folder that is not a run: exit 1 and one line `export: error: ...` naming it."""
+    result = subprocess.run([sys.executable, "-m", "export", str(tmp_path), "--out", str(tmp_path / "model")],
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("export: ") or "error" in line]
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[-1].startswith("export: error: ") and str(tmp_path) in lines[-1], result.stderr
+
+
+def test_the_scorer_takes_exactly_the_settings_and_ray_keeps_the_old_name() -> None:
+    parameters = inspect.signature(Scorer).parameters
+    assert [(name, p.default) for name, p in parameters.items()] == [
+        (field.name, field.default) for field in fields(ScorerSettings)]
+    assert ScorerOptions is ScorerSettings
+    with pytest.raises(ValueError, match="batch_size"):
+        ScorerSettings(batch_size=0)  # checked when made, before any model loads
