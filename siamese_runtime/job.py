@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -32,6 +30,7 @@ from .io.safe_output import (
     partial_path,
     publish,
     sidecar_path,
+    signals_held,
 )
 from .io.writers import PREDICTED, SCORE, ParquetSink, ScoredRow, TextSink, open_sink
 from .scorer import EncodeStats, Scorer
@@ -226,7 +225,7 @@ def _finish_commit(plan: _Plan, progress: Progress) -> None:
     output last), each checked against the checkpoint, or refuse."""
     assert plan.checkpoint is not None
     targets = [(plan.rejects, progress.rejects), (plan.options.output, progress.output)]
-    with _signals_deferred():
+    with signals_held():
         for target, prefix in targets:
             if target is None:
                 continue
@@ -303,10 +302,10 @@ def _all_bad(path: str, rows: int, first_bad: str | None) -> str:
 
 def _commit(progress: Progress, output: TextSink | ParquetSink, rejects: AtomicFile | None,
             checkpoint: Checkpoint | None) -> None:
-    """The job's one commit point, with SIGINT and SIGTERM held: the checkpoint marked as committing, the
+    """The job's one commit point, with stop signals held (see signals_held): the checkpoint marked as committing, the
     reject file published, then the output (an output that exists is whole, with its rejects), then the
     checkpoint removed. A kill in between leaves a checkpoint from which --resume finishes the commit."""
-    with _signals_deferred():
+    with signals_held():
         if checkpoint is not None:
             checkpoint.save(progress, committing=True)
         if rejects is not None:
@@ -314,25 +313,6 @@ def _commit(progress: Progress, output: TextSink | ParquetSink, rejects: AtomicF
         output.commit()
         if checkpoint is not None:
             checkpoint.remove()
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM received inside the block are delivered when it ends (Python runs handlers in the
-    main thread only, so elsewhere this does nothing). SIGKILL cannot be held: see _commit."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    held: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.signal(number, lambda signum, _: received.append(signum)) for number in held}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)
-        for number in received:
-            signal.raise_signal(number)
 
 
 def _written(

@@ -91,3 +91,40 @@ def test_a_job_killed_at_any_durable_step_is_whole_or_absent_and_resumes_to_the_
         for name in expected:
             (folder / name).unlink(missing_ok=True)
     assert not failures, f"{len(failures)} of {len(points)} crash points broke the promise:\n" + "\n".join(failures)
+
+
+STOP_SIGNALS = {"SIGTERM": 143, "SIGHUP": 129, "SIGINT": 130}
+
+
+def test_a_stop_signal_at_any_durable_step_ends_the_job_done_or_resumable_never_between(folder: Path) -> None:
+    """SIGTERM, SIGHUP and SIGINT in turn at each durable step and sampled writes: exit 0 exactly when the output
+    is whole with its rejects and nothing else is left (a signal once the files are committed does not fail the
+    job); otherwise the signal's code, no output, and `--resume` ends with the uninterrupted bytes."""
+    clean = run(job(folder))
+    assert clean.returncode == 0, clean.stderr.decode()
+    expected = {name: (folder / name).read_bytes() for name in ("out.tsv", "out.tsv.rejects.jsonl")}
+    points = injection_points(syscall_counts(folder))
+    for name in expected:
+        (folder / name).unlink()
+    failures, outcomes = [], Counter()
+    for index, (syscall, when) in enumerate(points):
+        sent = list(STOP_SIGNALS)[index % len(STOP_SIGNALS)]
+        stopped = run(job(folder), ["-o", "/dev/null", "-e", f"inject={syscall}:signal={sent}:when={when}"])
+        point = f"{sent} at {syscall}#{when} (exit {stopped.returncode})"
+        done = visible(folder) == ["in.tsv", *sorted(expected)] and all(
+            (folder / n).read_bytes() == b for n, b in expected.items())
+        outcomes[stopped.returncode] += 1
+        if b"Traceback" in stopped.stderr or stopped.returncode not in (0, STOP_SIGNALS[sent]):
+            failures.append(f"{point}: {stopped.stderr.decode()[-300:]}")
+        elif (stopped.returncode == 0) != done:
+            failures.append(f"{point}: exit 0 must mean done and done exit 0; left {visible(folder)}")
+        elif stopped.returncode and (folder / "out.tsv").exists():
+            failures.append(f"{point}: stopped, yet an output is visible")
+        if stopped.returncode:
+            resumed = run(job(folder, "--resume"))
+            if resumed.returncode != 0 or any((folder / n).read_bytes() != b for n, b in expected.items()):
+                failures.append(f"{point}: --resume exited {resumed.returncode}: {resumed.stderr.decode()[-300:]}")
+        for name in expected:
+            (folder / name).unlink(missing_ok=True)
+    assert outcomes[0] and len(outcomes) > 1, outcomes  # both kinds of ending were reached
+    assert not failures, f"{len(failures)} of {len(points)} signal points broke the promise:\n" + "\n".join(failures)

@@ -16,7 +16,8 @@ from ..bad_rows import POLICIES
 from ..cores import usable_cores
 from ..errors import UsageError
 from ..io.formats import FORMATS
-from ..job import JobOptions, run_job
+from ..io.safe_output import signals_held
+from ..job import JobOptions, JobSummary, run_job
 from ..model_folder import ModelFolder
 from ..precision import AUTO, choose_precision
 from ..ray.job import CHUNK_ROWS as RAY_CHUNK_ROWS
@@ -138,15 +139,20 @@ def _score(args: argparse.Namespace) -> int:
             summary = run_job(scorer, options, on_progress=on_progress)
     else:
         summary = run_job(scorer, options)
+    with signals_held():  # the job is done: a stop signal while it says so must not fail it
+        _say_summary(summary, profile=args.profile)
+    return 0
+
+
+def _say_summary(summary: JobSummary, *, profile: bool) -> None:
     bad = f", {summary.bad_rows} bad rows in {summary.rejects}" if summary.rejects else ""
     resumed = f", {summary.resumed_rows} done before resuming" if summary.resumed_rows else ""
     say(f"scored {summary.rows} rows{bad}{resumed}; {summary.sentences_encoded} distinct sentences encoded, "
         f"{summary.truncated} truncated; {summary.seconds:.2f} s, {summary.pairs_per_second:.0f} pairs/s "
         f"on {summary.provider}, {summary.precision}")
-    if args.profile:
+    if profile:
         stages = {**summary.stage_seconds, "other": summary.seconds - sum(summary.stage_seconds.values())}
         say("seconds by stage: " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()))
-    return 0
 
 
 def _scorer_settings(args: argparse.Namespace) -> ScorerSettings:

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from .exits import EXIT_OK, exit_status, say
-from .signals import Terminated, defer_stop_signals, exit_on_stop_signals
+from .signals import Terminated, after_the_command, defer_stop_signals
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -36,7 +36,7 @@ def main() -> int:
     except BaseException as error:
         code = _report(error)
     code = _flushed(code)
-    exit_on_stop_signals()
+    after_the_command(code)
     if stdout is not None:
         stdout.quiet = True  # what it could not take is dropped at exit, not raised again as "Exception ignored"
     return code
@@ -138,7 +138,7 @@ def _flushed(code: int) -> int:
 
 
 def _escaped(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
-    """sys.excepthook: a signal raised where no handler was left (between the command's end and exit_on_stop_signals)
+    """sys.excepthook: a signal raised where no handler was left (between the command's end and after_the_command)
     ends the process with its code and message, at once."""
     _end_at_once(error)
 

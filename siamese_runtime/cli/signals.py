@@ -46,9 +46,11 @@ def defer_stop_signals() -> None:
     _install(_defer)
 
 
-def exit_on_stop_signals() -> None:
-    """After the command: a stop signal ends the process at once, with its code; nothing is left to clean up."""
-    _install(_exit_at_once)
+def after_the_command(code: int) -> None:
+    """After the command: nothing is left to clean up. Where it succeeded, a stop signal no longer changes its
+    outcome (the process is only exiting: ignored, which Python's finalization keeps, where it would restore the
+    default action over a handler); where it failed, one ends the process at once with its code."""
+    _install(_exit_at_once if code else signal.SIG_IGN)
 
 
 def first_received() -> int | None:
@@ -56,7 +58,7 @@ def first_received() -> int | None:
     return _received[0] if _received else None
 
 
-def _install(handler: Handler) -> None:
+def _install(handler: Handler | signal.Handlers) -> None:
     """`handler` for each stop signal, but for one ignored when the process started."""
     for signum in STOP_SIGNALS:
         if signal.getsignal(signum) is not signal.SIG_IGN:

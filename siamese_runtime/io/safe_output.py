@@ -13,18 +13,23 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
+import signal
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from ..errors import OutputLockedError, ResumeError, UnsafeOutputError
+
+log = logging.getLogger(__name__)
 
 STDIO = "-"
 NAME_MAX = 255
@@ -206,17 +211,61 @@ class OutputLock:
             self._descriptor = None
 
 
+# The signals that stop a job (Ctrl-C, a scheduler's SIGTERM, a closed terminal's SIGHUP): held at commit points.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Stop signals received inside the block wait for its end. If the block fails they are delivered then; if
+    it succeeds they are logged and dropped: a block that commits a job's files leaves nothing to stop, and a
+    signal must not turn a finished job into a failed one ("stopped; --resume goes on") with its files complete.
+    Python runs handlers in the main thread only, so elsewhere this does nothing; SIGKILL cannot be held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {number: signal.signal(number, lambda signum, _: received.append(signum)) for number in STOP_SIGNALS}
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+
+    try:
+        yield
+    except BaseException:
+        restore()
+        for number in received:
+            signal.raise_signal(number)
+        raise
+    restore()
+    for number in dict.fromkeys(received):
+        log.warning("%s arrived after the job's files were committed: they are complete, and the job ends as done",
+                    signal.Signals(number).name)
+
+
 @contextmanager
 def locked(targets: Iterable[str | None]) -> Iterator[None]:
     """Each local file target locked for the block's lifetime (streams, remote URIs and None are skipped);
-    a second job on one of them fails at once with OutputLockedError naming the holder."""
-    with ExitStack() as stack:
+    a second job on one of them fails at once with OutputLockedError naming the holder. After a block that
+    succeeded, the locks are released with stop signals held (signals_held): the job is done."""
+    locks: list[OutputLock] = []
+
+    def release() -> None:
+        for lock in reversed(locks):
+            lock.release()
+
+    try:
         for target in targets:
             if target is not None and "://" not in target and not is_stream(target):
-                lock = OutputLock(target)
-                lock.acquire()
-                stack.callback(lock.release)
+                locks.append(OutputLock(target))
+                locks[-1].acquire()
         yield
+    except BaseException:
+        release()
+        raise
+    with signals_held():
+        release()
 
 
 @dataclass(frozen=True)
