@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -72,9 +71,7 @@ class TextRows:
     def _lines(self, rows: list[list[str]]) -> str:
         if self.fmt == "tsv":
             return tsv_lines(rows)
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
-        return buffer.getvalue()
+        return csv_lines(rows)
 
 
 def json_line(record: dict[str, Any]) -> str:
@@ -100,6 +97,24 @@ def text_cell(value: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def csv_lines(rows: Iterable[Sequence[str]]) -> str:
+    """Rows as CSV text with LF line ends, a field quoted wherever it holds a comma, a quote, a CR or a LF.
+
+    csv.writer quotes only the characters of its line terminator, so with "\n" it would leave a lone CR
+    unquoted, and every reader (ours, Python's, pandas', pyarrow's) would end the row there. Written with
+    "\r\n", which quotes both, and each row's "\r\n" then made "\n"."""
+    lines = _LfLines()
+    csv.writer(lines, lineterminator="\r\n").writerows(rows)
+    return "".join(lines)
+
+
+class _LfLines(list[str]):
+    """What csv.writer writes, one row per write, each row's final CRLF as LF."""
+
+    def write(self, line: str) -> None:
+        self.append(line[:-2] + "\n")
 
 
 def tsv_lines(rows: Iterable[Sequence[str]]) -> str:
