@@ -286,7 +286,7 @@ def _score_table(
             if progress.rows and progress.bad_rows == progress.rows:
                 raise InputError(_all_bad(options.input, progress.rows, first_bad))
             progress = replace(progress, output=output.sync(), rejects=rejects.sync() if rejects else progress.rejects)
-            _commit(progress, output, rejects, checkpoint)
+            _commit(progress, output, rejects, checkpoint, to_stream=is_stream(options.output))
         except BaseException as error:
             _abort(checkpoint, progress, error, sinks)
             raise
@@ -301,16 +301,18 @@ def _all_bad(path: str, rows: int, first_bad: str | None) -> str:
 
 
 def _commit(progress: Progress, output: TextSink | ParquetSink, rejects: AtomicFile | None,
-            checkpoint: Checkpoint | None) -> None:
-    """The job's one commit point, with stop signals held (see signals_held): the checkpoint marked as committing, the
-    reject file published, then the output (an output that exists is whole, with its rejects), then the
-    checkpoint removed. A kill in between leaves a checkpoint from which --resume finishes the commit."""
+            checkpoint: Checkpoint | None, *, to_stream: bool) -> None:
+    """The job's one commit point, with stop signals held (see signals_held): the checkpoint marked as committing,
+    the reject file published, then the output (an output that exists is whole, with its rejects), then the
+    checkpoint removed. A kill in between leaves a checkpoint from which --resume finishes the commit. An output
+    to a stream is copied to it first: a stream that fails leaves no reject file published for rows it lacks."""
+    files = [output, rejects] if to_stream else [rejects, output]
     with signals_held():
         if checkpoint is not None:
             checkpoint.save(progress, committing=True)
-        if rejects is not None:
-            rejects.commit()
-        output.commit()
+        for file in files:
+            if file is not None:
+                file.commit()
         if checkpoint is not None:
             checkpoint.remove()
 

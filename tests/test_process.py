@@ -138,3 +138,21 @@ def test_stderr_that_cannot_be_written_never_changes_the_exit_code(pairs: Path, 
             os.close(writer)
     assert done.returncode == 0 and (tmp_path / "out.tsv").read_bytes() == expected.read_bytes()
     assert failed.returncode == 1
+
+
+@pytest.mark.parametrize("output", ["full", "closed", "broken"])
+def test_a_job_whose_output_stream_fails_leaves_no_reject_file(tmp_path: Path, output: str) -> None:
+    """Rows out + rejects = rows in holds for what a failed job leaves, too: none of either."""
+    path = tmp_path / "bad.tsv"
+    path.write_text(PAIRS + "只有一列\n", encoding="utf-8")
+    rejects = tmp_path / "rejects.jsonl"
+    args = ("score", str(path), "-o", "/dev/full" if output == "full" else "-", "--on-bad-row", "skip",
+            "--reject-file", str(rejects))
+    writer = broken_pipe() if output == "broken" else subprocess.PIPE
+    try:
+        result = run(*args, redirect="1>&-" if output == "closed" else "", stdout=writer)
+    finally:
+        if output == "broken":
+            os.close(writer)
+    assert result.returncode in (1, 141), result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tsv"], result.stderr
