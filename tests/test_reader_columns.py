@@ -5,11 +5,16 @@ wide as none of the rows are refused with the file and line named, in every form
 from __future__ import annotations
 
 import re
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from siamese_runtime.errors import InputError
+from siamese_runtime.io.columns import PAIR_NAMES, select_columns
 from siamese_runtime.io.formats import pyarrow_parquet
 from siamese_runtime.io.readers import open_table
 
@@ -75,3 +80,26 @@ def test_parquet_columns_of_one_name_are_refused(tmp_path: Path) -> None:
     pyarrow_parquet().write_table(table, path)
     with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: the file has two columns named 's1'"):
         read(path)
+
+
+SPELLINGS = [str.lower, str.upper, str.title, lambda name: f" {name} "]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(PAIR_NAMES), st.sampled_from(SPELLINGS), st.sampled_from(SPELLINGS), st.permutations(range(4)),
+       st.sampled_from(["tsv", "csv"]))
+def test_a_header_known_in_any_spelling_is_detected_and_its_columns_chosen(
+    pair: tuple[str, str], spell: Callable[[str], str], spell_id: Callable[[str], str], order: list[int], fmt: str,
+) -> None:
+    """Detection and the default columns compare names one way: 'Question1', 'ID ' are question1 and id."""
+    names = [spell(pair[0]), spell(pair[1]), spell_id("id"), "notes"]
+    header = [names[i] for i in order]
+    delimiter = "\t" if fmt == "tsv" else ","
+    rows = [header, *([f"句子{n}{i}" if name in names[:2] else str(n) for i, name in enumerate(header)]
+                      for n in range(3))]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"pairs.{fmt}"
+        path.write_text("".join(delimiter.join(row) + "\n" for row in rows), encoding="utf-8")
+        columns, detected, _ = read(path)
+    chosen = select_columns(columns, detected)
+    assert detected and (chosen.left, chosen.right, chosen.id) == tuple(header.index(n) for n in names[:3])

@@ -11,6 +11,18 @@ PAIR_NAMES = (
     ("s1", "s2"), ("query", "candidate"), ("left", "right"),
 )
 ID_NAME = "id"
+LABEL_NAME = "label"
+KNOWN_NAMES = frozenset({ID_NAME, LABEL_NAME, *(name for pair in PAIR_NAMES for name in pair)})
+
+
+def name_key(name: str) -> str:
+    """A column name as the runtime compares it when it looks for a known one (header detection, the default
+    columns): trimmed, in any case ('Question1 ' is question1)."""
+    return name.strip().casefold()
+
+
+def is_known_name(name: str) -> bool:
+    return name_key(name) in KNOWN_NAMES
 
 
 @dataclass(frozen=True)
@@ -27,16 +39,17 @@ def select_columns(
 ) -> Selection:
     """Resolve column specs (a name, or a number counted from 1 as in `cut -f`) against a table's columns.
 
-    Defaults: a known pair of names (sentence1/sentence2, text_a/text_b, ...) when the table has names,
-    else the first two columns; the id column is the one named 'id' when there is one.
+    Defaults: a known pair of names (sentence1/sentence2, text_a/text_b, ..., in any case) when the table has
+    names, else the first two columns; the id column is the one named 'id' (in any case) when there is one.
     """
+    keys = [name_key(name) for name in columns] if header else []
     if left is None and right is None:
-        known = next((pair for pair in PAIR_NAMES if header and set(pair) <= set(columns)), None)
-        left, right = known if known else ("1", "2")
+        known = next((pair for pair in PAIR_NAMES if set(pair) <= set(keys)), None)
+        left, right = (columns[keys.index(name)] for name in known) if known else ("1", "2")
     if left is None or right is None:
         raise UsageError("give both sentence columns (--left and --right), or neither")
-    if id_column is None and header and ID_NAME in columns:
-        id_column = ID_NAME
+    if id_column is None and ID_NAME in keys:
+        id_column = columns[keys.index(ID_NAME)]
     chosen = Selection(
         resolve_column(left, columns, header), resolve_column(right, columns, header),
         None if id_column is None else resolve_column(id_column, columns, header),
@@ -55,6 +68,9 @@ def resolve_column(spec: str, columns: list[str], header: bool) -> int:
         return number - 1
     if not header:
         raise UsageError(f"column {spec!r} is chosen by name but the input has no header (try --header)")
-    if spec not in columns:
+    if spec in columns:
+        return columns.index(spec)
+    alike = [i for i, name in enumerate(columns) if name_key(name) == name_key(spec)]
+    if len(alike) != 1:
         raise UsageError(f"no column named {spec!r}; the columns are {', '.join(columns)}")
-    return columns.index(spec)
+    return alike[0]

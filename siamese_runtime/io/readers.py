@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from ..errors import InputError
+from .columns import is_known_name
 from .formats import SAMPLE_BYTES, foreign_encoding, pyarrow_parquet
 
 if TYPE_CHECKING:
@@ -32,10 +33,6 @@ UTF8_BOM = b"\xef\xbb\xbf"
 EMPTY_LINE = "empty line"
 MAX_NESTING = 100  # levels a JSON value may nest: Parquet's own schema limit, far below Python's recursion limit
 TOO_DEEP = f"invalid JSON: a value nested more than {MAX_NESTING} levels deep"
-KNOWN_COLUMNS = frozenset([
-    "id", "label", "sentence1", "sentence2", "text_a", "text_b", "text1", "text2", "question1", "question2",
-    "query", "candidate", "s1", "s2", "left", "right",
-])
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +174,7 @@ def _json_keys(head: list[Record]) -> list[str]:
 
 def known_names(cells: list[str]) -> bool:
     """Every cell is a known column name (sentence1, text_a, label, ...): a header beyond doubt."""
-    return all(cell.strip().lower() in KNOWN_COLUMNS for cell in cells)
+    return all(is_known_name(cell) for cell in cells)
 
 
 def display_name(path: str) -> str:
