@@ -18,7 +18,7 @@ from .errors import BadRowError, InputError, ResumeError, UsageError
 from .inputs import int_at_least
 from .io.columns import Selection, select_columns
 from .io.formats import format_of
-from .io.readers import Position, Record, Table, display_name, known_names, open_table
+from .io.readers import Position, Record, Table, display_name, known_header, open_table
 from .io.safe_output import (
     STDIO,
     AtomicFile,
@@ -386,7 +386,7 @@ def _selection(table: Table, options: JobOptions) -> Selection:
 def _warn_of_a_guessed_header(table: Table, plan: _Plan) -> None:
     """A header found by its shape, not by known column names, may be a data row: say so."""
     guessed = table.header and plan.options.header_choice is None and plan.in_format in ("tsv", "csv")
-    if guessed and not known_names(table.columns):
+    if guessed and not known_header(table.columns):
         log.warning("%s: the first row was taken as a header (%s); if it is data, rerun with --no-header",
                     display_name(plan.options.input), ", ".join(table.columns))
 

@@ -87,11 +87,13 @@ SPELLINGS = [str.lower, str.upper, str.title, lambda name: f" {name} "]
 
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(PAIR_NAMES), st.sampled_from(SPELLINGS), st.sampled_from(SPELLINGS), st.permutations(range(4)),
-       st.sampled_from(["tsv", "csv"]))
+       st.sampled_from(["tsv", "csv"]), st.booleans())
 def test_a_header_known_in_any_spelling_is_detected_and_its_columns_chosen(
     pair: tuple[str, str], spell: Callable[[str], str], spell_id: Callable[[str], str], order: list[int], fmt: str,
+    trailing: bool,
 ) -> None:
-    """Detection and the default columns compare names one way: 'Question1', 'ID ' are question1 and id."""
+    """Detection and the default columns compare names one way: 'Question1', 'ID ' are question1 and id; a
+    trailing delimiter on every line (an empty last column) leaves the header a header."""
     names = [spell(pair[0]), spell(pair[1]), spell_id("id"), "notes"]
     header = [names[i] for i in order]
     delimiter = "\t" if fmt == "tsv" else ","
@@ -99,7 +101,8 @@ def test_a_header_known_in_any_spelling_is_detected_and_its_columns_chosen(
                       for n in range(3))]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"pairs.{fmt}"
-        path.write_text("".join(delimiter.join(row) + "\n" for row in rows), encoding="utf-8")
+        end = delimiter + "\n" if trailing else "\n"
+        path.write_text("".join(delimiter.join(row) + end for row in rows), encoding="utf-8")
         columns, detected, _ = read(path)
     chosen = select_columns(columns, detected)
     assert detected and (chosen.left, chosen.right, chosen.id) == tuple(header.index(n) for n in names[:3])

@@ -172,9 +172,11 @@ def _json_keys(head: list[Record]) -> list[str]:
     return list(keys)
 
 
-def known_names(cells: list[str]) -> bool:
-    """Every cell is a known column name (sentence1, text_a, label, ...): a header beyond doubt."""
-    return all(is_known_name(cell) for cell in cells)
+def known_header(cells: list[str]) -> bool:
+    """Known column names (sentence1, text_a, label, ...), but for empty cells after them (a trailing delimiter):
+    a header beyond doubt."""
+    named = cells[: max((i + 1 for i, cell in enumerate(cells) if cell.strip()), default=0)]
+    return bool(named) and all(is_known_name(cell) for cell in named)
 
 
 def display_name(path: str) -> str:
@@ -183,15 +185,16 @@ def display_name(path: str) -> str:
 
 
 def looks_like_header(rows: list[list[object]]) -> bool:
-    """True when the first row names columns: non-empty cells that are all known column names, or a column
-    that is numeric in the following rows (a label) but not in the first. (A name twice is then refused.)"""
+    """True when the first row names columns: known column names, but for empty cells after them (a trailing
+    delimiter, which the rows have too), or non-empty cells of which one is numeric in the following rows (a
+    label) but not in the first. (A name twice is then refused.)"""
     if not rows:
         return False
     first, rest = [str(v).strip() for v in rows[0]], [r for r in rows[1:] if len(r) == len(rows[0])]
+    if known_header(first):
+        return True
     if not all(first):
         return False
-    if known_names(first):
-        return True
     return bool(rest) and any(
         not _is_number(cell) and all(_is_number(str(row[i])) for row in rest) for i, cell in enumerate(first)
     )
