@@ -173,9 +173,8 @@ def _json_keys(head: list[Record]) -> list[str]:
 
 
 def known_header(cells: list[str]) -> bool:
-    """Known column names (sentence1, text_a, label, ...), but for empty cells after them (a trailing delimiter):
-    a header beyond doubt."""
-    named = cells[: max((i + 1 for i, cell in enumerate(cells) if cell.strip()), default=0)]
+    """Known column names (sentence1, text_a, label, ...), but for empty cells after them: a header beyond doubt."""
+    named = _named(cells)
     return bool(named) and all(is_known_name(cell) for cell in named)
 
 
@@ -185,19 +184,23 @@ def display_name(path: str) -> str:
 
 
 def looks_like_header(rows: list[list[object]]) -> bool:
-    """True when the first row names columns: known column names, but for empty cells after them (a trailing
-    delimiter, which the rows have too), or non-empty cells of which one is numeric in the following rows (a
-    label) but not in the first. (A name twice is then refused.)"""
+    """True when the first row names columns: known column names, or names of which one is numeric in the
+    following rows (a label) but not in the first; in both, empty cells may follow the names (a trailing
+    delimiter, which the rows have too), but none may come between them. (A name twice is then refused.)"""
     if not rows:
         return False
     first, rest = [str(v).strip() for v in rows[0]], [r for r in rows[1:] if len(r) == len(rows[0])]
-    if known_header(first):
-        return True
-    if not all(first):
+    named = _named(first)
+    if not named or not all(named):
         return False
-    return bool(rest) and any(
-        not _is_number(cell) and all(_is_number(str(row[i])) for row in rest) for i, cell in enumerate(first)
+    return known_header(named) or bool(rest) and any(
+        not _is_number(cell) and all(_is_number(str(row[i])) for row in rest) for i, cell in enumerate(named)
     )
+
+
+def _named(cells: list[str]) -> list[str]:
+    """The cells up to the last that is not empty."""
+    return cells[: max((i + 1 for i, cell in enumerate(cells) if cell.strip()), default=0)]
 
 
 def _is_number(text: str) -> bool:
