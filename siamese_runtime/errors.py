@@ -35,6 +35,11 @@ class ModelLoadError(SiameseRuntimeError):
     """A model folder or one of its files cannot be used; the message names the file."""
 
 
+class ModelOutputError(SiameseRuntimeError):
+    """A model that loaded computed what no score can come from (numbers that are not finite); the message names
+    its file and the sentence."""
+
+
 class ProviderUnavailableError(SiameseRuntimeError):
     """An execution provider was requested explicitly but cannot run here."""
 

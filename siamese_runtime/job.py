@@ -14,7 +14,7 @@ from typing import cast
 from .bad_rows import BadRowPolicy, bad_row_policy, pair_problem, reject_line
 from .batching import chunked
 from .checkpoint import Checkpoint, InputPrefix, Progress, Saved, fingerprint, kernels
-from .errors import BadRowError, InputError, ResumeError, UsageError
+from .errors import BadRowError, InputError, ModelOutputError, ResumeError, UsageError
 from .inputs import int_at_least
 from .io.columns import Selection, select_columns
 from .io.formats import format_of
@@ -339,8 +339,9 @@ def _abort(
     checkpoint: Checkpoint | None, progress: Progress, error: BaseException,
     sinks: list[TextSink | ParquetSink | AtomicFile],
 ) -> None:
-    """After a failure: keep what --resume needs (a crash after a checkpoint), else remove every partial file."""
-    resumable = checkpoint is not None and progress.rows > 0 and not isinstance(error, InputError)
+    """After a failure: keep what --resume needs (a crash after a checkpoint), else remove every partial file: a
+    bad input or a broken model would fail the same way again, and a fixed model is another job."""
+    resumable = checkpoint is not None and progress.rows > 0 and not isinstance(error, (InputError, ModelOutputError))
     if not resumable:
         for sink in sinks:
             sink.discard()

@@ -15,6 +15,7 @@ import onnxruntime as ort
 
 from .batching import EncodingCache, chunked, distinct
 from .encoder import Encoder
+from .errors import ModelOutputError
 from .inputs import as_pairs, as_texts, int_at_least
 from .model_folder import ModelFolder
 from .providers import ProviderSpec
@@ -188,7 +189,12 @@ class Scorer:
         stats.encoded += len(sentences)
         stats.truncated += tokens.truncated
         with stats.timed("encode"):
-            return self.encoder.run(tokens)
+            encodings = self.encoder.run(tokens)
+        if not (finite := np.isfinite(encodings).all(axis=1)).all():
+            raise ModelOutputError(f"{self.model.encoder_path(self.precision)}: encodes "
+                                   f"{sentences[int(np.argmin(finite))]!r} to numbers that are not finite; the model "
+                                   "is broken (its probe at load passed): no score is written")
+        return encodings
 
 
 def _warn_truncated(stats: EncodeStats, max_length: int) -> None:

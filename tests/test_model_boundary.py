@@ -585,3 +585,49 @@ def test_the_command_line_names_the_bad_file_and_exits_1_without_a_traceback(
     assert result.returncode == 1, stderr
     assert f"siamese-runtime: error: {folder / name}: " in stderr and "Traceback" not in stderr, stderr
     assert not (tmp_path / "out.tsv").exists()
+
+
+def encoder_broken_from(length: int, kind: str) -> Any:
+    """An encoder whose every number is finite for sentences shorter than `length` tokens (the load probe's
+    are 1 token) and NaN or infinite from there: sqrt(length - 0.5 - n) or 1 / max(length - n, 0), n the tokens."""
+    onnx = pytest.importorskip("onnx", reason="building ONNX models needs onnx (the [train] extra)")
+    helper, constant = onnx.helper, onnx.numpy_helper.from_array
+    nodes = [
+        helper.make_node("Cast", ["token_ids"], ["ids"], to=TENSOR_TYPES["float32"]),
+        helper.make_node("Sign", ["ids"], ["present"]),  # PAD_ID is 0
+        helper.make_node("ReduceSum", ["present", "axis"], ["tokens"], keepdims=1),
+        helper.make_node("Sub", ["at", "tokens"], ["room"]),
+        *([helper.make_node("Sqrt", ["room"], ["value"])] if kind == "nan" else
+          [helper.make_node("Relu", ["room"], ["left"]), helper.make_node("Reciprocal", ["left"], ["value"])]),
+        helper.make_node("Mul", ["value", "ones"], ["encoding"]),
+    ]
+    at = np.array([[length - 0.5 if kind == "nan" else length]], np.float32)
+    graph = helper.make_graph(
+        nodes, "broken", [helper.make_tensor_value_info("token_ids", TENSOR_TYPES["int32"], ["batch", "length"])],
+        [helper.make_tensor_value_info("encoding", TENSOR_TYPES["float32"], ["batch", ENCODING_DIM])],
+        [constant(np.array([1], np.int64), "axis"), constant(at, "at"),
+         constant(np.ones((1, ENCODING_DIM), np.float32), "ones")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(length=st.integers(2, 6), kind=st.sampled_from(["nan", "inf"]))
+def test_an_encoder_that_breaks_after_its_probe_is_named_and_nothing_is_written(
+    base: Path, tmp_path: Path, length: int, kind: str
+) -> None:
+    """Loading checks a probe; every run after it is checked too: a score is never made of NaN or infinity."""
+    from siamese_runtime.errors import ModelOutputError
+
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"{a}\t{b}\n" for a, b in PAIRS), encoding="utf-8")
+    with model_copy(base, tmp_path) as folder:
+        replace(folder, "encoder.onnx", encoder_broken_from(length, kind).SerializeToString())
+        sign(folder, "encoder.onnx")
+        scorer = Scorer(folder, providers="cpu", precision="fp32")
+        assert np.isfinite(scorer.encode(["花"])).all()
+        with pytest.raises(ModelOutputError,
+                           match=rf"encoder\.onnx: encodes '.{{{length},}}' to numbers that are not finite"):
+            scorer.score(PAIRS)
+        result = run_cli("score", str(pairs), "-o", str(tmp_path / "out.tsv"), "--model", str(folder))
+    assert result.returncode == 1 and b"not finite" in result.stderr, result.stderr
+    assert not (tmp_path / "out.tsv").exists()
