@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 import shlex
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from siamese_runtime.errors import InputError
 from siamese_runtime.io.readers import open_table
@@ -71,3 +74,23 @@ def test_one_legacy_line_in_a_utf8_file_is_one_bad_row(tmp_path: Path) -> None:
     path.write_bytes(owned_pairs(50).encode("gb18030"))
     with pytest.raises(InputError, match="not UTF-8"):
         read_all(path)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from([3, 40, 21_845, 21_846, 32_768, 70_000]), min_size=1, max_size=4),
+       st.none() | st.integers(0, 3), st.sampled_from("长a€😀"))
+def test_a_utf8_file_with_at_most_one_bad_line_is_never_taken_for_another_encoding(
+    lengths: list[int], bad: int | None, character: str,
+) -> None:
+    """Whatever its lines' lengths (one longer than the encoding sample, or cut by it inside a character) and
+    wherever its one bad line is, a UTF-8 file is read: the bad line is one bad row, every other row scores."""
+    lines = [f"{character * length}\t借呗额度\t{i % 2}\n".encode() for i, length in enumerate(lengths)]
+    if bad is not None and bad < len(lines):
+        lines[bad] = b"\xe8\x8a" + lines[bad]  # a character cut short: not UTF-8
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "p.tsv"
+        path.write_bytes(b"".join(lines))
+        problems = [(line, problem) for line, problem in read_all(path)]
+    expected_bad = {bad + 1} if bad is not None and bad < len(lines) else set()
+    assert {line for line, problem in problems if problem} == expected_bad
+    assert len(problems) == len(lines)

@@ -59,8 +59,9 @@ def foreign_encoding(sample: bytes) -> Encoding | None:
     """The encoding of a text file whose first bytes are not UTF-8; None when they are.
 
     UTF-16 and UTF-32 show by a byte-order mark, or by NUL bytes that decode as such text; a legacy encoding
-    by at least half of the first lines failing as UTF-8 (one bad line in a UTF-8 file is a bad row, not an
-    encoding), told apart by what the bytes decode to.
+    by at least two, and at least half, of the sample's whole lines failing as UTF-8 (one bad line in a UTF-8
+    file is a bad row, not an encoding; the sample's last line, which it may cut inside a character, is not
+    counted), told apart by what the bytes decode to.
     """
     return _marked(sample) or _wide(sample) or _legacy(sample)
 
@@ -87,8 +88,10 @@ def _wide(sample: bytes) -> Encoding | None:
 
 def _legacy(sample: bytes) -> Encoding | None:
     lines = sample.splitlines()
+    if not sample.endswith((b"\n", b"\r")):
+        lines = lines[:-1]
     bad = sum(_decoded(line, "utf-8") is None for line in lines)
-    if not bad or 2 * bad < len(lines):
+    if bad < 2 or 2 * bad < len(lines):
         return None
     evidence = f"{bad} of its first {len(lines)} lines are not UTF-8"
     if _isolated_share(sample) >= LATIN_ISOLATED:
