@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 PEEK_ROWS = 20
 UTF8_BOM = b"\xef\xbb\xbf"
 EMPTY_LINE = "empty line"
+# Python's csv module stops at a field of 131,072 characters and then reads on from inside it, making rows of
+# its text; TSV and JSONL cells have no such limit, and the CSV writer writes any cell, so the CSV reader takes
+# any field that fits in memory (the largest limit the C reader accepts everywhere).
+MAX_CSV_FIELD = 2**31 - 1
 MAX_NESTING = 100  # levels a JSON value may nest: Parquet's own schema limit, far below Python's recursion limit
 TOO_DEEP = f"invalid JSON: a value nested more than {MAX_NESTING} levels deep"
 
@@ -279,6 +283,8 @@ def _csv_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
             yield text  # with its line break: a quoted field keeps CR, LF or CRLF as the file has it
         ended.append(True)
 
+    if csv.field_size_limit() < MAX_CSV_FIELD:
+        csv.field_size_limit(MAX_CSV_FIELD)  # process-wide, but only ever raised
     reader = csv.reader(lines())
     first_line = start.line + 1
     while True:
