@@ -126,7 +126,7 @@ class Scorer:
         left_texts, right_texts = as_pairs(left, right)
         encodings = self._encodings(left_texts + right_texts, stats)
         with stats.timed("head") if stats is not None else nullcontext():
-            return self._head(encodings[: len(left_texts)], encodings[len(left_texts) :])
+            return self._scores(encodings[: len(left_texts)], encodings[len(left_texts) :], left_texts, right_texts)
 
     def predict(
         self,
@@ -158,9 +158,24 @@ class Scorer:
         (query,) = as_texts([query], "query")
         texts = as_texts(candidates, "candidate")
         encodings = self._encodings([query, *texts], None)
-        scores = self._head(np.broadcast_to(encodings[:1], encodings[1:].shape), encodings[1:])
+        scores = self._scores(np.broadcast_to(encodings[:1], encodings[1:].shape), encodings[1:], [query] * len(texts),
+                              texts)
         order = np.argsort(-scores, kind="stable")[:top_k]
         return [Match(int(i), texts[i], float(scores[i])) for i in order]
+
+    def _scores(self, left: np.ndarray, right: np.ndarray, left_texts: Sequence[str], right_texts: Sequence[str],
+                ) -> np.ndarray:
+        """The head's scores of encoded pairs; ModelOutputError where one is not a probability (weights that
+        overflow give NaN), naming the head's file and the pair."""
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported as the error below
+            scores = self._head(left, right)
+        if not (valid := (scores >= 0) & (scores <= 1)).all():  # NaN fails both
+            first = int(np.argmin(valid))
+            head = self.model.manifest["head"].get("file") or "manifest.json"
+            raise ModelOutputError(f"{self.model.path / head}: its head scores the pair ({left_texts[first]!r}, "
+                                   f"{right_texts[first]!r}) {scores[first]}, not a probability; the model is broken: "
+                                   "no score is written")
+        return scores
 
     def _encodings(self, sentences: list[str], stats: EncodeStats | None) -> np.ndarray:
         unique, positions = distinct(sentences)

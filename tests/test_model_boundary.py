@@ -631,3 +631,28 @@ def test_an_encoder_that_breaks_after_its_probe_is_named_and_nothing_is_written(
         result = run_cli("score", str(pairs), "-o", str(tmp_path / "out.tsv"), "--model", str(folder))
     assert result.returncode == 1 and b"not finite" in result.stderr, result.stderr
     assert not (tmp_path / "out.tsv").exists()
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scale=st.sampled_from([1e20, 1e30, 1e36, 3e38]))
+def test_a_head_whose_finite_weights_overflow_is_named_and_nothing_is_written(
+    base: Path, tmp_path: Path, scale: float
+) -> None:
+    """Weights that load (finite float32) but overflow on real encodings give NaN: never written as a score."""
+    from siamese_runtime.errors import ModelOutputError
+
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"{a}\t{b}\n" for a, b in PAIRS), encoding="utf-8")
+    with model_copy(base, tmp_path) as folder:
+        arrays = dict(np.load(folder / "head.npz"))
+        arrays["hidden"] = (arrays["hidden"] * np.float32(scale)).astype(np.float32)
+        arrays["output"] = np.where(np.arange(64)[:, None] % 2 == 0, 3e38, -3e38).astype(np.float32)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        replace(folder, "head.npz", buffer.getvalue())
+        sign(folder, "head.npz")
+        with pytest.raises(ModelOutputError, match=r"head\.npz: its head scores the pair \('.+', '.+'\) nan"):
+            Scorer(folder, providers="cpu", precision="fp32").score(PAIRS)
+        result = run_cli("score", str(pairs), "-o", str(tmp_path / "out.tsv"), "--model", str(folder))
+    assert result.returncode == 1 and b"not a probability" in result.stderr and b"overflow" not in result.stderr
+    assert not (tmp_path / "out.tsv").exists()
