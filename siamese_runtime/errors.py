@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class SiameseRuntimeError(Exception):
     """Base class of every error the runtime raises on purpose."""
@@ -59,3 +61,11 @@ class BadRowError(InputError):
 
     def __reduce__(self) -> tuple[type, tuple[str, int | str, str]]:  # picklable: Ray raises it across processes
         return type(self), (self.source, self.line, self.reason)
+
+
+def os_error_text(error: OSError) -> str:
+    """'FILE: reason' ('FILE -> OTHER: reason' for a rename); the reason alone where the error names no file."""
+    reason = error.strerror or str(error)
+    names = " -> ".join(os.fsdecode(name) if isinstance(name, bytes) else str(name)
+                        for name in (error.filename, error.filename2) if name is not None)
+    return f"{names}: {reason}" if names else reason

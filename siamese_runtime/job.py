@@ -14,7 +14,7 @@ from typing import cast
 from .bad_rows import BadRowPolicy, bad_row_policy, pair_problem, reject_line
 from .batching import chunked
 from .checkpoint import Checkpoint, InputPrefix, Progress, Saved, fingerprint, kernels
-from .errors import BadRowError, InputError, ModelOutputError, ResumeError, UsageError
+from .errors import BadRowError, InputError, ModelOutputError, ResumeError, UsageError, os_error_text
 from .inputs import int_at_least
 from .io.columns import Selection, select_columns
 from .io.formats import format_of
@@ -162,9 +162,11 @@ def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
     if list(targets.values()).count(STDIO) > 1:
         raise UsageError("the output and the reject file cannot both be stdout")
     check_no_overlap(options.input, targets)
-    resumable = is_regular_input(options.input) and not is_stream(options.output) and out_format != "parquet"
+    resumable = (is_regular_input(options.input) and not any(is_stream(path) for path in targets.values())
+                 and out_format != "parquet")
     if options.resume and not resumable:
-        raise UsageError("--resume needs an input file and a TSV, CSV or JSONL output file (not a stream)")
+        raise UsageError("--resume needs an input file, a TSV, CSV or JSONL output file and a reject file that are "
+                         "not streams")
     settings = {
         "input_format": in_format, "output_format": out_format, "header": options.header,
         "left": options.left, "right": options.right, "id_column": options.id_column,
@@ -306,15 +308,31 @@ def _commit(progress: Progress, output: TextSink | ParquetSink, rejects: AtomicF
     the reject file published, then the output (an output that exists is whole, with its rejects), then the
     checkpoint removed. A kill in between leaves a checkpoint from which --resume finishes the commit. An output
     to a stream is copied to it first: a stream that fails leaves no reject file published for rows it lacks."""
-    files = [output, rejects] if to_stream else [rejects, output]
+    files = [file for file in ([output, rejects] if to_stream else [rejects, output]) if file is not None]
     with signals_held():
         if checkpoint is not None:
             checkpoint.save(progress, committing=True)
-        for file in files:
-            if file is not None:
+        try:
+            for file in files:
                 file.commit()
-        if checkpoint is not None:
-            checkpoint.remove()
+        except BaseException:
+            for file in files:
+                _withdrawn(file)
+            raise
+        if checkpoint is not None:  # past the commit point: the files are complete whatever happens now
+            try:
+                checkpoint.remove()
+            except OSError as error:
+                log.warning("the output is complete, but its checkpoint could not be removed (%s); remove it, or a "
+                            "--resume finds the job done", os_error_text(error))
+
+
+def _withdrawn(file: TextSink | ParquetSink | AtomicFile) -> None:
+    """A file a failed commit had published, back at its partial path; where even that fails, said."""
+    try:
+        file.withdraw()
+    except OSError as error:
+        log.warning("could not withdraw a file the failed commit had published: %s", os_error_text(error))
 
 
 def _written(
@@ -341,7 +359,8 @@ def _abort(
 ) -> None:
     """After a failure: keep what --resume needs (a crash after a checkpoint), else remove every partial file: a
     bad input or a broken model would fail the same way again, and a fixed model is another job."""
-    resumable = checkpoint is not None and progress.rows > 0 and not isinstance(error, (InputError, ModelOutputError))
+    resumable = (checkpoint is not None and progress.rows > 0 and checkpoint.path.exists()
+                 and not isinstance(error, (InputError, ModelOutputError)))
     if not resumable:
         for sink in sinks:
             sink.discard()

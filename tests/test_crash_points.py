@@ -48,11 +48,11 @@ def syscall_counts(folder: Path) -> Counter[str]:
     return calls
 
 
-def injection_points(calls: Counter[str]) -> list[tuple[str, int]]:
-    """Every durable call, and writes at evenly spaced counts."""
+def injection_points(calls: Counter[str], sampled_writes: int = SAMPLED_WRITES) -> list[tuple[str, int]]:
+    """Every durable call, and writes at evenly spaced counts (the first and the last among them)."""
     points = [(name, when) for name in DURABLE for when in range(1, calls[name] + 1)]
     writes = calls["write"]
-    return points + sorted({("write", 1 + i * (writes - 1) // (SAMPLED_WRITES - 1)) for i in range(SAMPLED_WRITES)})
+    return points + sorted({("write", 1 + i * (writes - 1) // (sampled_writes - 1)) for i in range(sampled_writes)})
 
 
 def visible(folder: Path) -> list[str]:
@@ -103,7 +103,7 @@ def test_a_stop_signal_at_any_durable_step_ends_the_job_done_or_resumable_never_
     clean = run(job(folder))
     assert clean.returncode == 0, clean.stderr.decode()
     expected = {name: (folder / name).read_bytes() for name in ("out.tsv", "out.tsv.rejects.jsonl")}
-    points = injection_points(syscall_counts(folder))
+    points = injection_points(syscall_counts(folder), sampled_writes=3)
     for name in expected:
         (folder / name).unlink()
     failures, outcomes = [], Counter()
@@ -128,3 +128,46 @@ def test_a_stop_signal_at_any_durable_step_ends_the_job_done_or_resumable_never_
             (folder / name).unlink(missing_ok=True)
     assert outcomes[0] and len(outcomes) > 1, outcomes  # both kinds of ending were reached
     assert not failures, f"{len(failures)} of {len(points)} signal points broke the promise:\n" + "\n".join(failures)
+
+
+def test_a_failing_syscall_at_any_durable_step_ends_the_job_done_or_with_one_line_and_nothing_visible(
+    folder: Path,
+) -> None:
+    """EIO (ENOSPC for writes) at each durable step: exit 0 with the whole files (a failure past the commit
+    point, such as removing the checkpoint or a lock, is only a warning), or exit 1 with one line naming the file
+    concerned and neither file visible; a rerun with `--resume` then ends with the uninterrupted bytes."""
+    clean = run(job(folder))
+    assert clean.returncode == 0, clean.stderr.decode()
+    expected = {name: (folder / name).read_bytes() for name in ("out.tsv", "out.tsv.rejects.jsonl")}
+    points = injection_points(syscall_counts(folder), sampled_writes=3)
+    failures, outcomes = [], Counter()
+
+    def reset() -> None:
+        for path in folder.iterdir():
+            if path.name != "in.tsv":
+                path.unlink()
+
+    reset()
+    for syscall, when in points:
+        errno = "ENOSPC" if syscall == "write" else "EIO"
+        failed = run(job(folder), ["-o", "/dev/null", "-e", f"inject={syscall}:error={errno}:when={when}"])
+        point, said = f"{errno} at {syscall}#{when} (exit {failed.returncode})", failed.stderr.decode()
+        errors = [line for line in said.splitlines() if ": error: " in line]
+        visible_files = {name: (folder / name).read_bytes() for name in expected if (folder / name).exists()}
+        outcomes[failed.returncode] += 1
+        if failed.returncode == 0:
+            if visible_files != expected:
+                failures.append(f"{point}: exit 0 without the whole files")
+        elif failed.returncode != 1 or len(errors) != 1 or "Traceback" in said:
+            failures.append(f"{point}: {said[-300:]}")
+        elif visible_files:
+            failures.append(f"{point}: failed, yet {sorted(visible_files)} visible")
+        elif not re.search(r"error: \S*[/.]\S*( -> \S+)?: ", errors[0]):
+            failures.append(f"{point}: the error names no file: {errors[0]}")
+        if failed.returncode:
+            resumed = run(job(folder, "--resume"))
+            if resumed.returncode != 0 or any((folder / n).read_bytes() != b for n, b in expected.items()):
+                failures.append(f"{point}: --resume exited {resumed.returncode}: {resumed.stderr.decode()[-300:]}")
+        reset()
+    assert outcomes[0] and outcomes[1], outcomes  # both kinds of ending were reached
+    assert not failures, f"{len(failures)} of {len(points)} failure points broke the promise:\n" + "\n".join(failures)

@@ -3,13 +3,12 @@ the one line that says why."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import traceback
 from collections.abc import Callable
 
-from ..errors import OutputLockedError, SiameseRuntimeError, UsageError
+from ..errors import OutputLockedError, SiameseRuntimeError, UsageError, os_error_text
 from .signals import EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_TERMINATED, STOP_SIGNALS, Terminated, first_received
 
 PROGRAM = "siamese-runtime"
@@ -61,14 +60,6 @@ def exit_status(error: BaseException) -> tuple[int, str]:
         return _code_of(error), ""
     return EXIT_SOFTWARE, (f"internal error: {type(error).__name__}: {error} (a defect in siamese-runtime: please "
                            "report it with the command; -v prints the traceback)")
-
-
-def os_error_text(error: OSError) -> str:
-    """'FILE: reason' ('FILE -> OTHER: reason' for a rename); the reason alone where the error names no file."""
-    reason = error.strerror or str(error)
-    names = " -> ".join(os.fsdecode(name) if isinstance(name, bytes) else str(name)
-                        for name in (error.filename, error.filename2) if name is not None)
-    return f"{names}: {reason}" if names else reason
 
 
 def say(message: str, program: str = PROGRAM) -> None:

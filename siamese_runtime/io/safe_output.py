@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import OutputLockedError, ResumeError, UnsafeOutputError
+from ..errors import OutputLockedError, ResumeError, UnsafeOutputError, os_error_text
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,10 @@ class OutputLock:
         self._descriptor: int | None = None
 
     def acquire(self) -> None:
+        with _naming(self.path):
+            self._acquire()
+
+    def _acquire(self) -> None:
         while True:
             descriptor = _open_private(self.path, os.O_RDWR | os.O_CREAT)
             try:
@@ -265,7 +269,10 @@ def locked(targets: Iterable[str | None]) -> Iterator[None]:
         release()
         raise
     with signals_held():
-        release()
+        try:
+            release()
+        except OSError as error:  # the job is done; a lock file left behind is taken over by the next job
+            log.warning("the job is done, but a lock could not be removed: %s", os_error_text(error))
 
 
 @dataclass(frozen=True)
@@ -289,6 +296,7 @@ class AtomicFile:
     def __init__(self, target: str, resume_at: Prefix | None = None) -> None:
         self.target = target
         self.partial: Path | None = None
+        self._published = False
         self._digest = hashlib.sha256()
         self._stream: IO[bytes]
         if is_stream(target):
@@ -351,7 +359,19 @@ class AtomicFile:
             return
         self.sync()
         self._stream.close()
-        publish(self.partial, self.target)
+        with _naming(self.target):
+            os.replace(self.partial, self.target)
+            self._published = True
+            fsync_directory(self.partial.parent)
+
+    def withdraw(self) -> None:
+        """Undo a commit that renamed the file into place: back at its partial path, where a checkpoint that says
+        'committing' finds it (a commit that failed after publishing one file must show none)."""
+        if self._published and self.partial is not None:
+            with _naming(self.target):
+                os.replace(self.target, self.partial)
+                fsync_directory(self.partial.parent)
+            self._published = False
 
     def discard(self) -> None:
         """Remove the partial file (a job that failed and cannot be resumed)."""
@@ -411,7 +431,7 @@ def write_json_atomically(path: Path, temporary: Path, data: dict[str, Any]) -> 
     """Replace `path` by `data` as JSON, whole or not at all, and durably, through the file `temporary`
     beside it (created exclusively: a leftover of a killed process is replaced, so none accumulate)."""
     try:
-        with os.fdopen(create_exclusively(temporary), "w", encoding="utf-8") as stream:
+        with _naming(temporary), os.fdopen(create_exclusively(temporary), "w", encoding="utf-8") as stream:
             json.dump(data, stream, indent=1)  # ASCII: a path that is not valid UTF-8 stays as an escape
             stream.flush()
             os.fsync(stream.fileno())
@@ -429,8 +449,10 @@ def read_private_text(path: Path) -> str:
 
 
 def fsync_directory(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    """The folder's entries (a rename, a new file) made durable; an error names the folder."""
+    with _naming(path):
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)

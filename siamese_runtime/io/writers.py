@@ -144,6 +144,9 @@ class TextSink:
     def commit(self) -> None:
         self.file.commit()
 
+    def withdraw(self) -> None:
+        self.file.withdraw()
+
     def discard(self) -> None:
         self.file.discard()
 
@@ -184,6 +187,9 @@ class ParquetSink:
     def commit(self) -> None:
         self._writer.close()
         self.file.commit()
+
+    def withdraw(self) -> None:
+        self.file.withdraw()
 
     def discard(self) -> None:
         self._writer.close()
