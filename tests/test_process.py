@@ -156,3 +156,25 @@ def test_a_job_whose_output_stream_fails_leaves_no_reject_file(tmp_path: Path, o
             os.close(writer)
     assert result.returncode in (1, 141), result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tsv"], result.stderr
+
+
+BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # every character str.splitlines ends a line at
+
+
+@pytest.mark.parametrize("brk", BREAKS, ids=[f"U+{ord(c):04X}" for c in BREAKS])
+def test_an_error_quoting_text_with_a_line_break_is_still_one_line(tmp_path: Path, brk: str) -> None:
+    """File names, header names and values reach messages as the user gave them; the line stays one."""
+    path = tmp_path / f"pairs{brk}in.tsv"
+    path.write_text(PAIRS + "只有一列\n", encoding="utf-8")
+    header = tmp_path / "header.csv"
+    header.write_text(f'"sentence{brk}1",sentence2,x\n花呗,借呗\n', encoding="utf-8", newline="")
+    for args in (("score", str(path), "-o", str(tmp_path / "out.tsv")),  # file:line: reason, with the name
+                 ("score", str(header), "-o", str(tmp_path / "out.csv"), "--header"),  # the header's names
+                 ("score", str(path), "-o", str(tmp_path / "o.tsv"), "--left", f"a{brk}b", "--right", "2"),
+                 ("score", "--batch-size", f"1{brk}0", str(path), "-o", "x.tsv")):  # argparse's own errors
+        result = run(*args)
+        stderr = result.stderr.decode()
+        errors = [line for line in stderr.split("\n") if line]
+        assert result.returncode in (1, 2) and len(errors) == 1 and errors[0].startswith(f"{PROGRAM}: error: "), \
+            (args, stderr)
+        assert not any(c in errors[0] for c in BREAKS), (args, stderr)

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import NoReturn
 
 from .. import __version__
 from ..bad_rows import POLICIES
@@ -37,6 +38,8 @@ from .exits import (
     EXIT_TERMINATED,
     EXIT_USAGE,
     PROGRAM,
+    OneLineFormatter,
+    one_line,
     run_command,
     say,
 )
@@ -53,7 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise_on_stop_signals()
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format=f"{PROGRAM}: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter(f"{PROGRAM}: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     warnings.showwarning = _show_warning
     return run_command(PROGRAM, lambda: args.run(args), verbose=args.verbose)
 
@@ -64,8 +69,15 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     logging.getLogger("siamese_runtime").warning("%s", message)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line, as every other error (its subcommands' parsers are of this class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{PROGRAM}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROGRAM,
+    parser = OneLineParser(prog=PROGRAM,
                                      description="Score sentence pairs with a Siamese ONNX model.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log provider choices and other details")

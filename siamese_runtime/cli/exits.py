@@ -3,6 +3,7 @@ the one line that says why."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import traceback
@@ -19,8 +20,8 @@ EXIT_SOFTWARE = 70  # a defect in siamese-runtime itself: the message asks for a
 EXIT_LOCKED = 75  # another job is writing the same output: try again later
 EXIT_BROKEN_PIPE = 141  # whoever read stdout stopped reading (128 + SIGPIPE)
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_ERROR", "EXIT_HANGUP", "EXIT_INTERRUPTED", "EXIT_LOCKED", "EXIT_OK",
-           "EXIT_SOFTWARE", "EXIT_TERMINATED", "EXIT_USAGE", "PROGRAM", "exit_status", "os_error_text", "run_command",
-           "say"]
+           "EXIT_SOFTWARE", "EXIT_TERMINATED", "EXIT_USAGE", "PROGRAM", "OneLineFormatter", "exit_status", "one_line",
+           "run_command", "say"]
 
 
 def run_command(program: str, command: Callable[[], int], *, verbose: bool = False) -> int:
@@ -62,11 +63,27 @@ def exit_status(error: BaseException) -> tuple[int, str]:
                            "report it with the command; -v prints the traceback)")
 
 
+# Every character that ends a line somewhere (str.splitlines' set), as the escape that shows it on one line.
+LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: a file name, a column name or a value a message quotes may hold line breaks."""
+    return text.translate(LINE_BREAKS)
+
+
 def say(message: str, program: str = PROGRAM) -> None:
-    """`PROGRAM: MESSAGE` on stderr; nothing for an empty message, or where there is no stderr (print would
-    write to stdout)."""
+    """`PROGRAM: MESSAGE` on stderr, on one line; nothing for an empty message, or where there is no stderr (print
+    would write to stdout)."""
     if message and sys.stderr is not None:
-        print(f"{program}: {message}", file=sys.stderr)
+        print(f"{program}: {one_line(message)}", file=sys.stderr)
+
+
+class OneLineFormatter(logging.Formatter):
+    """Log records as the command's own one-line messages."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return one_line(super().format(record))
 
 
 def _code_of(done: SystemExit) -> int:
