@@ -89,3 +89,11 @@ def test_benchmarks_quick_compares_every_way_on_the_same_weights(
     assert any(name.endswith("-throughput.png") for name in plots)
     on_disk = json.loads(next(tmp_path.glob("*-quick.json")).read_text(encoding="utf-8"))
     assert on_disk["files"] == results["files"]
+
+
+def test_bench_on_an_empty_pairs_file_is_one_clear_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.tsv"
+    empty.write_bytes(b"")
+    result = run_cli("bench", "--quick", "--pairs", str(empty), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and result.stderr.decode().endswith(f"error: {empty}: no pairs to measure "
+                                                                       "(an empty file)\n"), result.stderr

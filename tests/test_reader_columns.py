@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siamese_runtime.errors import InputError
-from siamese_runtime.io.columns import PAIR_NAMES, select_columns
+from siamese_runtime.errors import InputError, UsageError
+from siamese_runtime.io.columns import PAIR_NAMES, resolve_column, select_columns
 from siamese_runtime.io.formats import pyarrow_parquet
 from siamese_runtime.io.readers import open_table
 
@@ -86,13 +86,13 @@ SPELLINGS = [str.lower, str.upper, str.title, lambda name: f" {name} "]
 
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(PAIR_NAMES), st.sampled_from(SPELLINGS), st.sampled_from(SPELLINGS), st.permutations(range(4)),
-       st.sampled_from(["tsv", "csv"]), st.booleans())
+       st.sampled_from(["tsv", "csv"]), st.integers(0, 2))
 def test_a_header_known_in_any_spelling_is_detected_and_its_columns_chosen(
     pair: tuple[str, str], spell: Callable[[str], str], spell_id: Callable[[str], str], order: list[int], fmt: str,
-    trailing: bool,
+    trailing: int,
 ) -> None:
     """Detection and the default columns compare names one way: 'Question1', 'ID ' are question1 and id; a
-    trailing delimiter on every line (an empty last column) leaves the header a header."""
+    trailing delimiter or two on every line (empty last columns, named by their place) leave the header a header."""
     names = [spell(pair[0]), spell(pair[1]), spell_id("id"), "notes"]
     header = [names[i] for i in order]
     delimiter = "\t" if fmt == "tsv" else ","
@@ -100,8 +100,20 @@ def test_a_header_known_in_any_spelling_is_detected_and_its_columns_chosen(
                       for n in range(3))]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"pairs.{fmt}"
-        end = delimiter + "\n" if trailing else "\n"
+        end = delimiter * trailing + "\n"
         path.write_text("".join(delimiter.join(row) + end for row in rows), encoding="utf-8")
         columns, detected, _ = read(path)
     chosen = select_columns(columns, detected)
     assert detected and (chosen.left, chosen.right, chosen.id) == tuple(header.index(n) for n in names[:3])
+    assert columns == [*header, *(f"column{len(header) + i + 1}" for i in range(trailing))]
+
+
+@pytest.mark.parametrize(("spec", "expected"), [("2", 1), (" 2 ", 1), ("b", 1), ("B ", 1)])
+def test_a_column_is_given_by_its_ascii_number_or_its_name(spec: str, expected: int) -> None:
+    assert resolve_column(spec, ["a", "b"], header=True) == expected
+
+
+@pytest.mark.parametrize("spec", ["²", "٣", "3", "c"])  # digits Python's isdigit takes, but int() does not
+def test_a_column_that_is_not_there_is_a_usage_error(spec: str) -> None:
+    with pytest.raises(UsageError, match="column"):
+        resolve_column(spec, ["a", "b"], header=True)

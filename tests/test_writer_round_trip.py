@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -73,3 +74,15 @@ def test_jsonl_output_reads_back_object_for_object(rows: list[list[str]]) -> Non
     expected = [[*cells, 0.25] for cells in rows]
     assert read_back("jsonl", text) == expected
     assert [list(json.loads(line).values()) for line in text.split("\n")[:-1]] == expected
+
+
+@given(st.sampled_from(["score", "predicted"]), st.sampled_from([str.lower, str.upper, str.title, " {} ".format]),
+       st.sampled_from(["tsv", "csv", "jsonl"]))
+def test_a_rescored_file_keeps_one_score_and_one_label_whatever_their_old_spelling(
+    old: str, spell: Callable[[str], str], fmt: str,
+) -> None:
+    columns = ["sentence1", "sentence2", spell(old)]
+    rows = TextRows(fmt, columns, header=True, predict=True)
+    assert rows.names == ["sentence1", "sentence2", "predicted", "score"]
+    line = rows.format([ScoredRow(["a", "b", "0.5"], dict(zip(columns, ["a", "b", "0.5"])), True, 0.25)])
+    assert line.count("0.5") == 0 and line.count("0.25") == 1

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from ..errors import ProviderUnavailableError, SiameseRuntimeError
+from ..errors import InputError, ProviderUnavailableError, SiameseRuntimeError
 from ..model_folder import ModelFolder
 from ..providers import CPU, CUDA, DIRECTML, OPENVINO, TENSORRT
 from ..scorer import Scorer
@@ -144,6 +144,8 @@ def _profiles(model: ModelFolder, config: BenchConfig, skipped: list[dict[str, s
     profiles = []
     if config.pairs_file:
         pairs = [(row.columns[0], row.columns[1]) for row in read_pair_rows(config.pairs_file)]
+        if not pairs:
+            raise InputError(f"{config.pairs_file}: no pairs to measure (an empty file)")
         profiles.append(LengthProfile(f"{REAL}:{file_label(config.pairs_file)}", pairs))
     else:
         skipped.append({"provider": "*", "precision": "*",

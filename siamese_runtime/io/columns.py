@@ -60,9 +60,9 @@ def select_columns(
 
 
 def resolve_column(spec: str, columns: list[str], header: bool) -> int:
-    """The 0-based index of a column given by name or by number counted from 1."""
-    if spec.isdigit():
-        number = int(spec)
+    """The 0-based index of a column given by name or by number counted from 1 (ASCII digits, spaces around)."""
+    if (digits := spec.strip()).isascii() and digits.isdigit():
+        number = int(digits)
         if not 1 <= number <= len(columns):
             raise UsageError(f"column {number} does not exist: the input has {len(columns)} columns")
         return number - 1

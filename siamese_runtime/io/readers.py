@@ -139,10 +139,12 @@ def _has_header(head: list[Record], header: bool | None, name: str) -> bool:
 
 
 def _header_names(head: list[Record], name: str) -> list[str]:
-    """The first row's cells as column names; refused when a name repeats or the row is as wide as no other."""
+    """The first row's cells as column names (an empty one named by its place, column3, as a headerless file's);
+    refused when a name repeats or the row is as wide as no other."""
     if not head:
         return []
-    names, later = [str(v) for v in head[0].values], [r.values for r in head[1:] if r.problem is None]
+    names = [str(v) if str(v).strip() else f"column{i + 1}" for i, v in enumerate(head[0].values)]
+    later = [r.values for r in head[1:] if r.problem is None]
     repeated = _repeated(names)
     if repeated is not None:
         raise InputError(f"{name}:{head[0].line}: the header names column {repeated!r} twice; rename one, or use "

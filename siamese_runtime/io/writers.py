@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .columns import name_key
 from .formats import pyarrow_parquet
 from .safe_output import AtomicFile, Prefix
 
@@ -31,8 +32,9 @@ def added_columns(predict: bool) -> list[str]:
 
 
 def kept_columns(columns: Sequence[str]) -> list[int]:
-    """Indices of the input columns an output keeps: all but a rescored file's old score and label."""
-    return [i for i, name in enumerate(columns) if name not in (PREDICTED, SCORE)]
+    """Indices of the input columns an output keeps: all but a rescored file's old score and label (in any case,
+    spaces around: names compared as everywhere, io.columns.name_key)."""
+    return [i for i, name in enumerate(columns) if name_key(name) not in (PREDICTED, SCORE)]
 
 
 class TextRows:
@@ -60,9 +62,8 @@ class TextRows:
         return cells
 
     def _object(self, row: ScoredRow) -> dict[str, Any]:
-        record = dict(row.source) if row.source is not None else dict(zip(self.columns, row.values))
-        record.pop(PREDICTED, None)
-        record.pop(SCORE, None)
+        source = row.source if row.source is not None else dict(zip(self.columns, row.values))
+        record = {key: value for key, value in source.items() if name_key(key) not in (PREDICTED, SCORE)}
         if self.predict:
             record[PREDICTED] = row.predicted
         record[SCORE] = None if row.score is None else float(f"{row.score:.9g}")
