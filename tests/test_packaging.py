@@ -70,6 +70,7 @@ def cpu_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_wheel_carries_what_the_runtime_loads_in_at_most_8_mb(cpu_wheel: Path) -> None:
+    assert "siamese_runtime/py.typed" in zipfile.ZipFile(cpu_wheel).namelist()  # its type hints are for users too
     models = {name.rsplit("/", 1)[1] for name in zipfile.ZipFile(cpu_wheel).namelist() if "/models/default/" in name}
     assert models == RUNTIME_MODEL_FILES
     assert cpu_wheel.stat().st_size <= 8 * 1024 * 1024, f"{cpu_wheel.stat().st_size / 2**20:.1f} MiB"
