@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 
 from siamese_runtime import ModelFolder, Scorer
@@ -17,6 +16,7 @@ from siamese_runtime.errors import SiameseRuntimeError
 from siamese_runtime.model_folder import sha256_of
 
 keras = pytest.importorskip("keras", reason="export needs the [train] extra")
+onnx = pytest.importorskip("onnx", reason="export needs the [train] extra")
 
 from export.parity import TOLERANCE, check_parity  # noqa: E402
 from export.sequence_lengths import FORBIDDEN_OPS, op_types  # noqa: E402

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
 
 from siamese_runtime.heads import HEADS
 
 keras = pytest.importorskip("keras", reason="the Keras heads need the [train] extra")
+onnx = pytest.importorskip("onnx", reason="the ONNX heads need the [train] extra")
+
+from onnx import TensorProto, helper  # noqa: E402
 
 from export.pair_graph import HEADS as ONNX_HEADS  # noqa: E402
 from export.pair_graph import SCORE  # noqa: E402
