@@ -147,7 +147,7 @@ def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[Progress
         rows=progress.rows, written=progress.written, bad_rows=progress.bad_rows, sentences_encoded=progress.encoded,
         truncated=progress.truncated, resumed_rows=saved.progress.rows if saved else 0,
         seconds=time.perf_counter() - started, provider=scorer.providers[0],
-        precision=f"{scorer.precision} ({scorer.encoder.precision_reason})", rejects=plan.rejects,
+        precision=scorer.precision, rejects=plan.rejects,
         stage_seconds=stats.seconds,
     )
 
@@ -156,7 +156,7 @@ def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
     if options.reject_file is not None and options.policy == "stop":
         log.warning("--reject-file is not used: --on-bad-row stop writes no reject file (try skip or null)")
     in_format = format_of(options.input, options.input_format)
-    out_format = format_of(options.output, options.output_format)
+    out_format = format_of(options.output, options.output_format, output=True)
     rejects = options.rejects
     targets = {"output": options.output, **({"reject file": rejects} if rejects else {})}
     if list(targets.values()).count(STDIO) > 1:

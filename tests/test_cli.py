@@ -32,7 +32,9 @@ def test_score_writes_one_row_per_input_row_with_the_score_last(pairs_500: Path,
     inputs = [line.split("\t") for line in pairs_500.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 500 and [row[:-1] for row in rows] == inputs
     assert np.all((scores >= 0) & (scores <= 1)) and len(np.unique(scores)) > 100
-    assert b"scored 500 rows" in result.stderr and b"CPUExecutionProvider" in result.stderr
+    summary = result.stderr.decode().splitlines()[-1]
+    assert summary.startswith("siamese-runtime: scored 500 rows in ") and " on CPU fp32; " in summary
+    assert len(summary) < 120, summary  # one line on a terminal
 
 
 def test_stdin_to_stdout_matches_file_output(pairs_500: Path, tmp_path: Path) -> None:
@@ -191,3 +193,15 @@ def test_the_progress_bar_shows_percent_done_and_warnings_never_land_on_it(pairs
     assert "100%|" in text and "2,001 pairs" in text and "B/s" in text  # bytes read of a known size
     warning = text.index("siamese-runtime: sentences longer than max_length")
     assert text[:warning].endswith("\r"), "the warning was written into the bar's line"
+
+
+def test_scores_go_to_stdout_by_default_and_an_output_extension_must_name_a_format(tmp_path: Path) -> None:
+    pairs = REPO / "examples" / "pairs.tsv"
+    default = run_cli("score", str(pairs))
+    assert default.returncode == 0 and default.stdout.decode().count("\n") == 20
+    refused = run_cli("score", str(pairs), "-o", str(tmp_path / "scores.xlsx"))
+    assert refused.returncode == 2 and b".xlsx names no output format" in refused.stderr
+    assert sorted(tmp_path.iterdir()) == []
+    told = run_cli("score", str(pairs), "-o", str(tmp_path / "scores.xlsx"), "--output-format", "csv")
+    assert told.returncode == 0
+    assert (tmp_path / "scores.xlsx").read_bytes() == run_cli("score", str(pairs), "--output-format", "csv").stdout

@@ -81,11 +81,16 @@ def _parser() -> argparse.ArgumentParser:
                                      description="Score sentence pairs with a Siamese ONNX model.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log provider choices and other details")
+    verbose = OneLineParser(add_help=False)  # -v after the command too: `score -v`, as before it
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="log provider choices and other details")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    score = commands.add_parser("score", help="score a file of pairs: its rows, then a score column")
+    score = commands.add_parser("score", parents=[verbose], help="score a file of pairs: its rows, then a score column")
     score.add_argument("input", help="TSV, CSV, JSONL or Parquet file of pairs; '-' reads stdin")
-    score.add_argument("-o", "--output", required=True, help="output file (same formats); '-' writes stdout")
+    score.add_argument("-o", "--output", default="-",
+                       help="output file (same formats; its extension must name one, else give --output-format); "
+                            "default '-': stdout, TSV unless told")
     score.add_argument("--model", help="model folder (default: the embedded default model)")
     score.add_argument("--provider", default="auto",
                        help="auto | cpu | cuda | cuda:N (GPU N) | openvino (default: auto)")
@@ -129,12 +134,12 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--ray-address", help="ray: the cluster to join (default: RAY_ADDRESS, else a local one)")
     score.set_defaults(run=_score)
 
-    info = commands.add_parser("info", help="providers available and the model's manifest, as JSON")
+    info = commands.add_parser("info", parents=[verbose], help="providers available and the model's manifest, as JSON")
     info.add_argument("--model", help="model folder (default: the embedded default model)")
     info.set_defaults(run=_info)
 
     bench_command = commands.add_parser(
-        "bench", help="latency and throughput per provider, precision, batch size, length")
+        "bench", parents=[verbose], help="latency and throughput per provider, precision, batch size, length")
     add_bench_arguments(bench_command)
     bench_command.set_defaults(run=_bench)
     return parser
@@ -146,6 +151,8 @@ def _score(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         return _score_on_ray(args, options)
     scorer = Scorer.from_settings(_scorer_settings(args))
+    logging.getLogger(__name__).info("precision %s (%s); provider options %s", scorer.precision,
+                                     scorer.encoder.precision_reason, scorer.provider_options)
     if sys.stderr.isatty():
         with progress_bar(options) as on_progress:
             summary = run_job(scorer, options, on_progress=on_progress)
@@ -157,11 +164,14 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _say_summary(summary: JobSummary, *, profile: bool) -> None:
+    """One short line (the precision's reason and provider options are logged under -v); stage times with
+    --profile."""
     bad = f", {summary.bad_rows} bad rows in {summary.rejects}" if summary.rejects else ""
     resumed = f", {summary.resumed_rows} done before resuming" if summary.resumed_rows else ""
-    say(f"scored {summary.rows} rows{bad}{resumed}; {summary.sentences_encoded} distinct sentences encoded, "
-        f"{summary.truncated} truncated; {summary.seconds:.2f} s, {summary.pairs_per_second:.0f} pairs/s "
-        f"on {summary.provider}, {summary.precision}")
+    truncated = f", {summary.truncated} truncated" if summary.truncated else ""
+    provider = summary.provider.removesuffix("ExecutionProvider")
+    say(f"scored {summary.rows} rows{bad}{resumed} in {summary.seconds:.2f} s, {summary.pairs_per_second:.0f} "
+        f"pairs/s on {provider} {summary.precision}; {summary.sentences_encoded} sentences encoded{truncated}")
     if profile:
         stages = {**summary.stage_seconds, "other": summary.seconds - sum(summary.stage_seconds.values())}
         say("seconds by stage: " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()))

@@ -17,13 +17,18 @@ _EXTENSIONS = {
 }
 
 
-def format_of(path: str, explicit: str | None = None) -> str:
-    """The explicit format, else the one the extension names; stdin/stdout and unknown extensions are TSV."""
+def format_of(path: str, explicit: str | None = None, *, output: bool = False) -> str:
+    """The explicit format, else the one the extension names; stdin/stdout and files without an extension are
+    TSV, and so is an input's unknown extension; an output's is refused (`-o scores.xlsx` would get TSV)."""
     if explicit is not None:
         if explicit not in FORMATS:
             raise UsageError(f"unknown format {explicit!r}; use one of {', '.join(FORMATS)}")
         return explicit
-    return _EXTENSIONS.get(Path(path).suffix.lower(), "tsv") if path != "-" else "tsv"
+    suffix = Path(path).suffix.lower() if path != "-" else ""
+    if output and suffix and suffix not in _EXTENSIONS:
+        raise UsageError(f"{path}: {suffix} names no output format ({', '.join(_EXTENSIONS)}); give "
+                         "--output-format to write it anyway")
+    return _EXTENSIONS.get(suffix, "tsv")
 
 
 def pyarrow_parquet() -> ModuleType:
