@@ -61,9 +61,13 @@ def test_model_that_fails_to_load_is_named(pairs_500: Path, tmp_path: Path) -> N
 
 
 def test_info_reports_providers_and_manifest() -> None:
-    result = run_cli("info")
+    short = run_cli("info")
+    assert short.returncode == 0 and short.stdout.decode().startswith("siamese-runtime ")
+    assert "CPUExecutionProvider: fp32" in short.stdout.decode() and len(short.stdout.splitlines()) < 12
+    result = run_cli("info", "--json")
     assert result.returncode == 0
     report = json.loads(result.stdout)
+    assert report["siamese_runtime"] == short.stdout.decode().split()[1]
     assert "CPUExecutionProvider" in report["available_providers"]
     assert report["manifest"]["files"]["encoder.onnx"]["role"] == "encoder"
 

@@ -134,8 +134,10 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--ray-address", help="ray: the cluster to join (default: RAY_ADDRESS, else a local one)")
     score.set_defaults(run=_score)
 
-    info = commands.add_parser("info", parents=[verbose], help="providers available and the model's manifest, as JSON")
+    info = commands.add_parser("info", parents=[verbose],
+                               help="the versions, providers and model in a few lines (--json: everything)")
     info.add_argument("--model", help="model folder (default: the embedded default model)")
+    info.add_argument("--json", action="store_true", help="everything as JSON, the model's whole manifest included")
     info.set_defaults(run=_info)
 
     bench_command = commands.add_parser(
@@ -228,6 +230,7 @@ def _info(args: argparse.Namespace) -> int:
     model = ModelFolder.load(args.model)
     available = onnxruntime.get_available_providers()
     report = {
+        "siamese_runtime": __version__,
         "onnxruntime": onnxruntime.__version__,
         "onnxruntime_distributions": installed_onnxruntime_distributions(),
         "available_providers": available,
@@ -235,7 +238,18 @@ def _info(args: argparse.Namespace) -> int:
         "model_path": str(model.path),
         "manifest": model.manifest,
     }
-    print(json.dumps(report, indent=2, ensure_ascii=False))
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    lines = [f"siamese-runtime {__version__} on onnxruntime {onnxruntime.__version__} "
+             f"({', '.join(report['onnxruntime_distributions']) or 'no distribution found'})",
+             f"model: {model.name} ({model.path}), precisions {', '.join(model.precisions())}, "
+             f"threshold {model.threshold:g}",
+             "providers, and the precision auto runs on each:",
+             *(f"  {provider}: {choice['precision']} ({choice['reason']})"
+               for provider, choice in report["auto_precision"].items()),
+             "everything, the whole manifest included: siamese-runtime info --json"]
+    print("\n".join(lines))
     return 0
 
 
