@@ -112,12 +112,18 @@ def common_width(rows: list[list[str] | None]) -> int:
     return widths.most_common(1)[0][0] if widths else 0
 
 
+def header_names(cells: list[str]) -> list[str]:
+    """A header row's names: its cells, an empty one named by its place."""
+    return [cell if cell.strip() else f"column{i + 1}" for i, cell in enumerate(cells)]
+
+
 def usable_header(rows: list[tuple[int, int, list[str] | None]]) -> bool:
     """A first row that can name the columns (readable, not empty, no name twice, as wide as a row after it),
     or none at all."""
     if not rows:
         return True
     names, later = rows[0][2], [cells for _, _, cells in rows[1:PEEK_ROWS] if cells]
+    names = header_names(names) if names else names
     return bool(names) and len(set(names)) == len(names) and (not later or any(len(c) == len(names) for c in later))
 
 
@@ -134,7 +140,7 @@ def test_text_rows_are_the_rows_pythons_csv_module_reads(file: tuple[str, bytes]
             with pytest.raises(InputError, match=rf"^{re.escape(str(path))}:1: "):
                 records_of(path, fmt, header)
             return
-        names = expected[0][2] if header and expected else None
+        names = header_names(expected[0][2]) if header and expected else None
         body = expected[1:] if names is not None else expected
         width = len(names) if names is not None else common_width([cells for _, _, cells in expected])
         columns, records = records_of(path, fmt, header)
