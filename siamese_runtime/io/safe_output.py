@@ -368,9 +368,7 @@ class AtomicFile:
         """Undo a commit that renamed the file into place: back at its partial path, where a checkpoint that says
         'committing' finds it (a commit that failed after publishing one file must show none)."""
         if self._published and self.partial is not None:
-            with _naming(self.target):
-                os.replace(self.target, self.partial)
-                fsync_directory(self.partial.parent)
+            publish(Path(self.target), str(self.partial))  # the same rename, the other way
             self._published = False
 
     def discard(self) -> None:
