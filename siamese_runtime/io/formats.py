@@ -4,6 +4,8 @@ file that is not UTF-8 seems to be in."""
 from __future__ import annotations
 
 import codecs
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,17 +20,27 @@ _EXTENSIONS = {
 
 
 def format_of(path: str, explicit: str | None = None, *, output: bool = False) -> str:
-    """The explicit format, else the one the extension names; stdin/stdout and files without an extension are
-    TSV, and so is an input's unknown extension; an output's is refused (`-o scores.xlsx` would get TSV)."""
+    """The explicit format, else the one the extension names; stdin/stdout, streams (a FIFO, a device) and files
+    without an extension are TSV, and so is an input's unknown extension; a file output's is refused
+    (`-o scores.xlsx` would get TSV)."""
     if explicit is not None:
         if explicit not in FORMATS:
             raise UsageError(f"unknown format {explicit!r}; use one of {', '.join(FORMATS)}")
         return explicit
     suffix = Path(path).suffix.lower() if path != "-" else ""
-    if output and suffix and suffix not in _EXTENSIONS:
+    if output and suffix and suffix not in _EXTENSIONS and not _is_stream(path):
         raise UsageError(f"{path}: {suffix} names no output format ({', '.join(_EXTENSIONS)}); give "
                          "--output-format to write it anyway")
     return _EXTENSIONS.get(suffix, "tsv")
+
+
+def _is_stream(path: str) -> bool:
+    """Whether the path is something other than a regular file or nothing: a FIFO, a device, a socket."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def pyarrow_parquet() -> ModuleType:
