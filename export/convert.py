@@ -21,6 +21,7 @@ from train.model import (  # noqa: E402
     build_encoder,
     build_pair_model,
     encoder_pooling,
+    encoder_projection,
 )
 
 from .sequence_lengths import add_sequence_lengths, check_native_lstm  # noqa: E402
@@ -32,13 +33,20 @@ ENCODING = "encoding"
 
 def rebuild_encoder(encoder: keras.Model, export_graph: bool) -> keras.Model:
     """The same weights in a freshly built encoder; `export_graph`: without mask or dropout, ending in
-    the final LSTM states (what tf2onnx turns into native LSTM ops)."""
-    embedding = encoder.get_layer(EMBEDDING)
+    the final LSTM states (what tf2onnx turns into native LSTM ops), and with a char projection folded into
+    the embedding table (a lookup then a linear map is a lookup in the mapped table)."""
+    table = keras.ops.convert_to_numpy(encoder.get_layer(EMBEDDING).embeddings)
+    projection = encoder_projection(encoder)
     units = [layer.forward_layer.units for layer in encoder.layers if isinstance(layer, keras.layers.Bidirectional)]
     rates = [layer.rate for layer in encoder.layers if isinstance(layer, keras.layers.Dropout)]
-    clone = build_encoder(np.zeros(embedding.embeddings.shape, np.float32), units, rates, export_graph=export_graph,
-                          pooling=encoder_pooling(encoder))
-    clone.set_weights(encoder.get_weights())
+    folded = export_graph and projection is not None
+    clone = build_encoder(
+        (table @ projection).astype(np.float32) if folded else table, units, rates, export_graph=export_graph,
+        pooling=encoder_pooling(encoder), projection=None if folded or projection is None else projection.shape[1],
+    )
+    for layer in clone.layers:  # by name: the folded clone has no projection layer
+        if layer.weights and layer.name != EMBEDDING:
+            layer.set_weights(encoder.get_layer(layer.name).get_weights())
     return clone
 
 

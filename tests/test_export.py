@@ -151,6 +151,33 @@ def test_pooled_encoder_with_learned_head_exports_with_parity_and_scores_symmetr
     assert np.all((scorer.score(left, right) > 0) & (scorer.score(left, right) < 1))
 
 
+def test_a_char_projection_is_folded_into_the_embedding_table_with_parity(
+    owned_pairs: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The exported graph has no projection MatMul: its table is [vocab, width] and the first LSTM reads
+    `width` inputs, and it scores as the Keras model with the projection does."""
+    import onnx
+    from onnx import numpy_helper
+
+    from export.folder import export_run
+    from train.run import TrainConfig, train_run
+
+    run = train_run(TrainConfig(
+        out=str(tmp_path / "run"), train_files=[str(owned_pairs(800, seed=8))], max_pairs=800, epochs=1,
+        warmup_epochs=0, embedding_dim=8, projection=3, lstm_units=(8, 4),
+    ))
+    manifest = export_run(run, tmp_path / "model", report_files=[])
+    parity = manifest["metrics"]["parity"]
+    assert max(parity["max_abs_encoding_diff"], parity["max_abs_score_diff"], parity["max_abs_pair_diff"]) <= TOLERANCE
+    graph = onnx.load(str(tmp_path / "model" / "encoder.onnx")).graph
+    weights = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
+    table = next(weights[node.input[0]] for node in graph.node if node.op_type == "Gather" and node.input[0] in weights)
+    first_lstm = next(node for node in graph.node if node.op_type == "LSTM")
+    assert table.shape == (manifest["tokenizer"]["vocab_size"], 3) and weights[first_lstm.input[1]].shape[-1] == 3
+    assert not any(node.op_type == "MatMul" and weights.get(node.input[1], np.empty(0)).shape == (8, 3)
+                   for node in graph.node)
+
+
 def test_export_calibrates_scores_on_validation_and_reports_the_error(tiny_run: Path, tiny_model: Path) -> None:
     """Platt scaling fitted on the validation split; the stored threshold predicts what the run's threshold did
     on raw scores; the calibration error and the reliability diagram are in the manifest and the card."""

@@ -61,6 +61,10 @@ def main() -> int:
                         default=defaults.trainable_embeddings,
                         help="fine-tune the char vectors after the warm-up "
                              "(frozen, as the notebook, generalized better)")
+    parser.add_argument("--projection", type=int, default=defaults.projection,
+                        help="project the char vectors to this width before the first BiLSTM (a learned, bias-free "
+                             "map folded into the embedding table at export: the first BiLSTM's input work shrinks "
+                             "by that width over the vectors')")
     parser.add_argument("--lstm-units", type=int, nargs="+", default=list(defaults.lstm_units))
     parser.add_argument("--head", choices=["manhattan", "euclidean", "cosine", "mlp"], default=defaults.head,
                         help="similarity: exp(-L1) with BCE (the notebook's), exp(-L2) with contrastive loss, cosine, "

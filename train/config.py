@@ -40,6 +40,7 @@ class TrainConfig:
     embedding_dim: int = 300
     vector_epochs: int = 20
     trainable_embeddings: bool = False
+    projection: int | None = None  # width the char vectors are projected to before the first BiLSTM
     lstm_units: tuple[int, ...] = (128, 32)
     dropout: tuple[float, ...] = (0.5, 0.0)
     pair_dropout: float = 0.3

@@ -12,6 +12,7 @@ from siamese_runtime.heads import EPSILON  # one epsilon for the Keras and numpy
 
 ENCODER = "encoder"
 EMBEDDING = "char_embedding"
+PROJECTION = "char_projection"
 
 
 @keras.saving.register_keras_serializable(package="siamese")
@@ -131,6 +132,7 @@ def build_encoder(
     trainable_embeddings: bool = True,
     export_graph: bool = False,
     pooling: str = "last",
+    projection: int | None = None,
 ) -> keras.Model:
     """Token ids [batch, seq] -> encoding [batch, 2 * lstm_units[-1]] (pooling "last": the final states, as the
     notebook) or [batch, 4 * lstm_units[-1]] ("max-mean": max and mean over all states of the last BiLSTM).
@@ -139,6 +141,10 @@ def build_encoder(
     model would drop a mask handed in from outside). `export_graph=True` builds the same weights without
     mask and dropout, the last BiLSTM returning its final states: tf2onnx turns that into native ONNX LSTM
     ops, to which export/ adds the true sequence lengths.
+
+    `projection`: a bias-free linear map of the char vectors to that width before the first BiLSTM, which
+    then does a fraction of the work per character; being linear on a lookup, export folds it into the
+    embedding table (export.convert.rebuild_encoder), so the exported graph only has a narrower table.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling {pooling!r}: expected one of {', '.join(POOLINGS)}")
@@ -155,6 +161,8 @@ def build_encoder(
     x = embedding(token_ids)
     # assigned, not passed as a Constant initializer, which .keras files would store as a huge JSON list
     embedding.embeddings.assign(embeddings)
+    if projection is not None:
+        x = layers.Dense(projection, use_bias=False, name=PROJECTION)(x)
     *inner, last = lstm_units
     for depth, (units, rate) in enumerate(zip(inner, dropout), start=1):
         x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name=f"bilstm_{depth}")(x)
@@ -172,6 +180,12 @@ def build_encoder(
     if not export_graph:
         x = layers.Dropout(dropout[-1], name=f"dropout_{len(lstm_units)}")(x)
     return keras.Model(token_ids, x, name=ENCODER)
+
+
+def encoder_projection(encoder: keras.Model) -> np.ndarray | None:
+    """The kernel [char vector width, projection width] of an encoder's char projection, or None."""
+    names = {layer.name for layer in encoder.layers}
+    return keras.ops.convert_to_numpy(encoder.get_layer(PROJECTION).kernel) if PROJECTION in names else None
 
 
 def encoder_pooling(encoder: keras.Model) -> str:

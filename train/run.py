@@ -57,7 +57,7 @@ def train_run(config: TrainConfig) -> Path:
         train_pairs = train_pairs.extended(implied)
 
     encoder = build_encoder(embeddings, config.lstm_units, config.dropout, config.trainable_embeddings,
-                            pooling=config.pooling)
+                            pooling=config.pooling, projection=config.projection)
     model = build_pair_model(encoder, config.head, config.pair_dropout, config.head_units, config.head_dropout)
     train_weights = balanced_weights(train_pairs, config.file_weights) if config.class_balance else None
     validation_weights = balanced_weights(validation_pairs, config.file_weights) if config.class_balance else None
