@@ -16,9 +16,9 @@ from .batching import chunked
 from .checkpoint import Checkpoint, InputPrefix, Progress, Saved, fingerprint, kernels
 from .errors import BadRowError, InputError, ModelOutputError, ResumeError, UsageError, os_error_text
 from .inputs import int_at_least
-from .io.columns import Selection, select_columns
+from .io.columns import PREDICTED, SCORE, Selection, name_key, select_columns
 from .io.formats import format_of
-from .io.readers import Position, Record, Table, display_name, known_header, open_table
+from .io.readers import Position, Record, Table, display_name, open_table
 from .io.safe_output import (
     STDIO,
     AtomicFile,
@@ -32,7 +32,7 @@ from .io.safe_output import (
     sidecar_path,
     signals_held,
 )
-from .io.writers import PREDICTED, SCORE, ParquetSink, ScoredRow, TextSink, open_sink
+from .io.writers import ParquetSink, ScoredRow, TextSink, open_sink
 from .scorer import EncodeStats, Scorer
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,8 @@ def _score_table(
     """Stream the table's records into the output and reject files, then commit them; the progress at the end."""
     options, checkpoint, resuming = plan.options, plan.checkpoint, progress.rows > 0
     selection = _selection(table, options)
-    _warn_of_a_guessed_header(table, plan)
+    if table.header_doubt:
+        log.warning("%s: %s", display_name(options.input), table.header_doubt)
     with ExitStack() as opened:
         output = open_sink(options.output, plan.out_format, table.columns, table.header, options.predict,
                            progress.output if resuming else None)
@@ -396,19 +397,12 @@ def _selection(table: Table, options: JobOptions) -> Selection:
         chosen = select_columns(table.columns, table.header, options.left, options.right, options.id_column)
     except UsageError as error:
         raise UsageError(f"{display_name(options.input)}: {error}") from None
-    replaced = [table.columns[i] for i in (chosen.left, chosen.right) if table.columns[i] in (SCORE, PREDICTED)]
+    replaced = [table.columns[i] for i in (chosen.left, chosen.right)
+                if name_key(table.columns[i]) in (SCORE, PREDICTED)]
     if replaced:
         raise UsageError(f"{display_name(options.input)}: the sentence column {replaced[0]!r} would be replaced by the "
                          "output's own column of that name; rename it in the input")
     return chosen
-
-
-def _warn_of_a_guessed_header(table: Table, plan: _Plan) -> None:
-    """A header found by its shape, not by known column names, may be a data row: say so."""
-    guessed = table.header and plan.options.header_choice is None and plan.in_format in ("tsv", "csv")
-    if guessed and not known_header(table.columns):
-        log.warning("%s: the first row was taken as a header (%s); if it is data, rerun with --no-header",
-                    display_name(plan.options.input), ", ".join(table.columns))
 
 
 def _score_chunk(

@@ -418,6 +418,14 @@ def test_a_header_guessed_from_its_shape_is_announced(tmp_path: Path) -> None:
     assert "taken as a header" not in stderr_of(run_cli("score", str(named), "-o", str(tmp_path / "named_out.tsv")))
 
 
+def test_a_first_row_read_as_data_that_holds_a_column_name_is_announced(tmp_path: Path) -> None:
+    source = tmp_path / "in.tsv"
+    source.write_text("sentence1\t问题二\tx\n借呗额度\t借呗的额度\ty\n", encoding="utf-8")
+    result = run_cli("score", str(source), "-o", str(tmp_path / "out.tsv"))
+    assert result.returncode == 0 and len((tmp_path / "out.tsv").read_text(encoding="utf-8").splitlines()) == 2
+    assert f"{source}: the first row holds column names (sentence1) but was read as data" in stderr_of(result)
+
+
 def test_a_sentence_column_named_like_an_output_column_is_refused(tmp_path: Path) -> None:
     source = tmp_path / "in.tsv"
     source.write_text("score\tb\n花呗\t借呗\n", encoding="utf-8")

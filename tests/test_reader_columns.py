@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from siamese_runtime.errors import InputError, UsageError
-from siamese_runtime.io.columns import PAIR_NAMES, resolve_column, select_columns
+from siamese_runtime.io.columns import ID_NAME, PAIR_NAMES, find_named, resolve_column, select_columns
 from siamese_runtime.io.formats import pyarrow_parquet
 from siamese_runtime.io.readers import open_table
 
@@ -106,6 +106,52 @@ def test_a_header_known_in_any_spelling_is_detected_and_its_columns_chosen(
     chosen = select_columns(columns, detected)
     assert detected and (chosen.left, chosen.right, chosen.id) == tuple(header.index(n) for n in names[:3])
     assert columns == [*header, *(f"column{len(header) + i + 1}" for i in range(trailing))]
+
+
+OTHER_NAMES = st.lists(st.sampled_from(["source", "备注", "score", "Predicted", "label"]), max_size=3, unique=True)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(PAIR_NAMES), st.sampled_from(SPELLINGS), OTHER_NAMES, st.integers(0, 2),
+       st.randoms(use_true_random=False), st.sampled_from(["tsv", "csv"]))
+def test_a_known_pair_of_names_makes_a_header_whatever_stands_beside_it(
+    pair: tuple[str, str], spell: Callable[[str], str], others: list[str], empty: int, shuffle, fmt: str,
+) -> None:
+    """Beside sentence1/sentence2 (any spelling) may stand unknown text columns, empty header cells (between
+    the names too) and our own output's score column left empty by --on-bad-row null: the row is a header."""
+    header = [spell(pair[0]), spell(pair[1]), *others, *[""] * empty]
+    shuffle.shuffle(header)
+    delimiter = "\t" if fmt == "tsv" else ","
+    data = [["" if cell.lower() in ("", "score", "predicted") else f"句子{n}{i}" for i, cell in enumerate(header)]
+            for n in range(3)]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"pairs.{fmt}"
+        path.write_text("".join(delimiter.join(row) + "\n" for row in [header, *data]), encoding="utf-8")
+        columns, detected, rows = read(path)
+    chosen = select_columns(columns, detected)
+    assert detected and len(rows) == 3
+    assert (columns[chosen.left], columns[chosen.right]) == (spell(pair[0]), spell(pair[1]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([ID_NAME, *(name for pair in PAIR_NAMES for name in pair)]),
+       st.lists(st.sampled_from(SPELLINGS[1:]), min_size=1, max_size=3, unique=True), st.booleans(),
+       st.randoms(use_true_random=False))
+def test_a_name_spelled_exactly_wins_and_two_alike_are_ambiguous(
+    name: str, spellings: list[Callable[[str], str]], exact: bool, shuffle,
+) -> None:
+    """find_named, which the default columns and --left/--right/--id-column go through: the column spelled as
+    asked wins over one only alike ('Sentence1' beside 'sentence1'); two alike and none exact is an error."""
+    alike = list(dict.fromkeys(spell(name) for spell in spellings if spell(name) != name))
+    columns = [*alike, *([name] if exact else []), "other"]
+    shuffle.shuffle(columns)
+    if exact:
+        assert find_named(name, columns) == columns.index(name)
+    elif len(alike) == 1:
+        assert find_named(name, columns) == columns.index(alike[0])
+    else:
+        with pytest.raises(UsageError, match=rf"{len(alike)} columns match {name!r}"):
+            find_named(name, columns)
 
 
 @pytest.mark.parametrize(("spec", "expected"), [("2", 1), (" 2 ", 1), ("b", 1), ("B ", 1)])

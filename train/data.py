@@ -10,14 +10,13 @@ import numpy as np
 
 from siamese_runtime.bad_rows import bad_row_policy, pair_problem, reject_line
 from siamese_runtime.errors import BadRowError, SiameseRuntimeError
-from siamese_runtime.io.columns import Selection, resolve_column, select_columns
+from siamese_runtime.io.columns import LABEL_NAME, Selection, find_named, resolve_column, select_columns
 from siamese_runtime.io.formats import format_of
 from siamese_runtime.io.readers import open_table
 from siamese_runtime.io.safe_output import AtomicFile
 from siamese_runtime.tokenizer import normalize
 
 log = logging.getLogger(__name__)
-LABEL = "label"
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,8 @@ def load_pairs(
     rejects: list[str] = []
     for source, path in enumerate(paths):
         with open_table(path, format_of(path), columns.header) as table:
+            if table.header_doubt:
+                log.warning("%s: %s", path, table.header_doubt)
             try:
                 chosen = select_columns(table.columns, table.header, columns.left, columns.right)
                 label_at = _label_column(table.columns, table.header, columns.label)
@@ -112,7 +113,8 @@ def load_pairs(
 def _label_column(names: list[str], header: bool, spec: str | None) -> int:
     """The label column: as given, else one named 'label', else the third column."""
     if spec is None:
-        spec = LABEL if header and LABEL in names else "3"
+        found = find_named(LABEL_NAME, names) if header else None
+        spec = "3" if found is None else str(found + 1)
     return resolve_column(spec, names, header)
 
 

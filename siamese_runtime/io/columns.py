@@ -12,7 +12,8 @@ PAIR_NAMES = (
 )
 ID_NAME = "id"
 LABEL_NAME = "label"
-KNOWN_NAMES = frozenset({ID_NAME, LABEL_NAME, *(name for pair in PAIR_NAMES for name in pair)})
+SCORE, PREDICTED = "score", "predicted"  # the columns an output adds (and a rescored input's old ones)
+KNOWN_NAMES = frozenset({ID_NAME, LABEL_NAME, SCORE, PREDICTED, *(name for pair in PAIR_NAMES for name in pair)})
 
 
 def name_key(name: str) -> str:
@@ -23,6 +24,25 @@ def name_key(name: str) -> str:
 
 def is_known_name(name: str) -> bool:
     return name_key(name) in KNOWN_NAMES
+
+
+def known_pair(cells: list[str]) -> tuple[str, str] | None:
+    """The first known pair of sentence names (sentence1/sentence2, ...) among the cells, in any case."""
+    keys = {name_key(cell) for cell in cells}
+    return next((pair for pair in PAIR_NAMES if set(pair) <= keys), None)
+
+
+def find_named(name: str, columns: list[str]) -> int | None:
+    """The index of the column called `name`: the one spelled exactly so, else the one alike (trimmed, any case);
+    None when there is none; UsageError when two columns match it equally (ID and Id for 'id')."""
+    for matches in ([i for i, c in enumerate(columns) if c == name],
+                    [i for i, c in enumerate(columns) if name_key(c) == name_key(name)]):
+        if len(matches) > 1:
+            raise UsageError(f"{len(matches)} columns match {name!r} ({', '.join(columns[i] for i in matches)}); "
+                             "rename one, or choose by number")
+        if matches:
+            return matches[0]
+    return None
 
 
 @dataclass(frozen=True)
@@ -42,14 +62,14 @@ def select_columns(
     Defaults: a known pair of names (sentence1/sentence2, text_a/text_b, ..., in any case) when the table has
     names, else the first two columns; the id column is the one named 'id' (in any case) when there is one.
     """
-    keys = [name_key(name) for name in columns] if header else []
+    named = columns if header else []
     if left is None and right is None:
-        known = next((pair for pair in PAIR_NAMES if set(pair) <= set(keys)), None)
-        left, right = (columns[keys.index(name)] for name in known) if known else ("1", "2")
+        known = known_pair(named)
+        left, right = (str(find_named(name, named) + 1) for name in known) if known else ("1", "2")
     if left is None or right is None:
         raise UsageError("give both sentence columns (--left and --right), or neither")
-    if id_column is None and ID_NAME in keys:
-        id_column = columns[keys.index(ID_NAME)]
+    if id_column is None and (found := find_named(ID_NAME, named)) is not None:
+        id_column = str(found + 1)
     chosen = Selection(
         resolve_column(left, columns, header), resolve_column(right, columns, header),
         None if id_column is None else resolve_column(id_column, columns, header),
@@ -68,9 +88,7 @@ def resolve_column(spec: str, columns: list[str], header: bool) -> int:
         return number - 1
     if not header:
         raise UsageError(f"column {spec!r} is chosen by name but the input has no header (try --header)")
-    if spec in columns:
-        return columns.index(spec)
-    alike = [i for i, name in enumerate(columns) if name_key(name) == name_key(spec)]
-    if len(alike) != 1:
+    found = find_named(spec, columns)
+    if found is None:
         raise UsageError(f"no column named {spec!r}; the columns are {', '.join(columns)}")
-    return alike[0]
+    return found

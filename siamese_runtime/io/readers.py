@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from ..errors import InputError
-from .columns import is_known_name
+from .columns import is_known_name, known_pair
 from .formats import SAMPLE_BYTES, foreign_encoding, pyarrow_parquet
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ class Table:
     columns: list[str]
     header: bool
     records: Iterator[Record]
+    header_doubt: str | None = None  # why a detected header (or its absence) may be wrong, for a warning
 
 
 @contextmanager
@@ -93,10 +94,11 @@ def open_table(
         records = parse(stream, Position(0, 0))
         head = list(islice(records, PEEK_ROWS))
         if fmt == "jsonl":
-            columns, has_header = _json_keys(head), True
+            columns, has_header, doubt = _json_keys(head), True, None
         else:
             has_header = _has_header(head, header, display_name(path))
             columns = _header_names(head, display_name(path)) if has_header else _generated_names(head)
+            doubt = _header_doubt(head, has_header, columns) if header is None else None
         if start is not None:
             stream.seek(start.offset)
             records = parse(stream, start)
@@ -106,7 +108,7 @@ def open_table(
             records = (_aligned(r, columns, strict_keys) for r in records)
         else:
             records = (_width_checked(r, len(columns)) for r in records)
-        yield Table(columns, has_header, records)
+        yield Table(columns, has_header, records, doubt)
 
 
 def _check_encoding(stream: BinaryIO, path: str) -> None:
@@ -136,6 +138,18 @@ def _has_header(head: list[Record], header: bool | None, name: str) -> bool:
     if header is not None:
         return header
     return looks_like_header([r.values for r in head if r.problem is None])
+
+
+def _header_doubt(head: list[Record], has_header: bool, columns: list[str]) -> str | None:
+    """A detected header found by its shape, not by known names, may be data; a first row read as data that
+    holds a known column name may be a header: either is said."""
+    if has_header:
+        return None if known_header(columns) else (
+            f"the first row was taken as a header ({', '.join(columns)}); if it is data, rerun with --no-header")
+    first = [str(cell) for cell in head[0].values] if head and head[0].problem is None else []
+    names = [cell for cell in first if is_known_name(cell)]
+    return f"the first row holds column names ({', '.join(names)}) but was read as data; if it is a header, " \
+           "rerun with --header" if names else None
 
 
 def _header_names(head: list[Record], name: str) -> list[str]:
@@ -179,9 +193,10 @@ def _json_keys(head: list[Record]) -> list[str]:
 
 
 def known_header(cells: list[str]) -> bool:
-    """Known column names (sentence1, text_a, label, ...), but for empty cells after them: a header beyond doubt."""
+    """A header beyond doubt: a known pair of sentence names (sentence1 and sentence2, ...) beside any other
+    cells, or only known names (label, score, ...) but for empty cells after them."""
     named = _named(cells)
-    return bool(named) and all(is_known_name(cell) for cell in named)
+    return known_pair(named) is not None or bool(named) and all(is_known_name(cell) for cell in named)
 
 
 def display_name(path: str) -> str:
@@ -190,13 +205,16 @@ def display_name(path: str) -> str:
 
 
 def looks_like_header(rows: list[list[object]]) -> bool:
-    """True when the first row names columns: known column names, or names of which one is numeric in the
-    following rows (a label) but not in the first; in both, empty cells may follow the names (a trailing
-    delimiter, which the rows have too), but none may come between them. (A name twice is then refused.)"""
+    """True when the first row names columns: a known pair of sentence names beside any other cells, or else
+    known column names, or names of which one is numeric in the following rows (a label) but not in the first;
+    in the last two, empty cells may follow the names (a trailing delimiter, which the rows have too), but none
+    may come between them. (A name twice is then refused.)"""
     if not rows:
         return False
     first, rest = [str(v).strip() for v in rows[0]], [r for r in rows[1:] if len(r) == len(rows[0])]
     named = _named(first)
+    if known_pair(named) is not None:
+        return True
     if not named or not all(named):
         return False
     return known_header(named) or bool(rest) and any(

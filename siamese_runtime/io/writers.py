@@ -9,12 +9,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .columns import name_key
+from .columns import PREDICTED, SCORE, name_key
 from .formats import pyarrow_parquet
 from .safe_output import AtomicFile, Prefix
 
-SCORE = "score"
-PREDICTED = "predicted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..bad_rows import SENTENCE_LABELS, bad_row_policy, non_text_problem, pair_problem
 from ..errors import BadRowError, SiameseRuntimeError, UsageError
-from ..io.writers import PREDICTED, SCORE
+from ..io.columns import PREDICTED, SCORE
 from ..scorer import EncodeStats, Scorer
 from ..settings import ScorerSettings
 from .cluster import require_ray
