@@ -289,7 +289,9 @@ def _score_table(
             if progress.rows and progress.bad_rows == progress.rows:
                 raise InputError(_all_bad(options.input, progress.rows, first_bad))
             progress = replace(progress, output=output.sync(), rejects=rejects.sync() if rejects else progress.rejects)
-            _commit(progress, output, rejects, checkpoint, to_stream=is_stream(options.output))
+            published = [*([(rejects, is_stream(plan.rejects))] if rejects and plan.rejects else []),
+                         (output, is_stream(options.output))]
+            _commit(progress, published, checkpoint)
         except BaseException as error:
             _abort(checkpoint, progress, error, sinks)
             raise
@@ -303,13 +305,15 @@ def _all_bad(path: str, rows: int, first_bad: str | None) -> str:
     return f"{display_name(path)}: none of its {rows} rows could be scored{example}; nothing was written"
 
 
-def _commit(progress: Progress, output: TextSink | ParquetSink, rejects: AtomicFile | None,
-            checkpoint: Checkpoint | None, *, to_stream: bool) -> None:
+def _commit(progress: Progress, published: list[tuple[TextSink | ParquetSink | AtomicFile, bool]],
+            checkpoint: Checkpoint | None) -> None:
     """The job's one commit point, with stop signals held (see signals_held): the checkpoint marked as committing,
-    the reject file published, then the output (an output that exists is whole, with its rejects), then the
-    checkpoint removed. A kill in between leaves a checkpoint from which --resume finishes the commit. An output
-    to a stream is copied to it first: a stream that fails leaves no reject file published for rows it lacks."""
-    files = [file for file in ([output, rejects] if to_stream else [rejects, output]) if file is not None]
+    the files published (the reject file, then the output: an output that exists is whole, with its rejects), then
+    the checkpoint removed. A kill in between leaves a checkpoint from which --resume finishes the commit.
+    `published` pairs each sink with whether it goes to a stream: streams come after every file, as what a stream
+    received cannot be taken back (the output first), and a failure anywhere withdraws the published files."""
+    files = [sink for sink, stream in published if not stream] + [sink for sink, stream in reversed(published)
+                                                                    if stream]
     with signals_held():
         if checkpoint is not None:
             checkpoint.save(progress, committing=True)

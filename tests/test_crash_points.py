@@ -6,11 +6,13 @@ the bytes of the uninterrupted run, leaving nothing else behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -171,3 +173,27 @@ def test_a_failing_syscall_at_any_durable_step_ends_the_job_done_or_with_one_lin
         reset()
     assert outcomes[0] and outcomes[1], outcomes  # both kinds of ending were reached
     assert not failures, f"{len(failures)} of {len(points)} failure points broke the promise:\n" + "\n".join(failures)
+
+
+@pytest.mark.parametrize("failing", ["output file", "reject stream"])
+def test_a_commit_that_fails_anywhere_delivers_nothing_to_a_stream_and_leaves_no_file(
+    folder: Path, failing: str
+) -> None:
+    """Streams are committed after every file, since what a stream received cannot be taken back: an output
+    file whose publishing fails leaves a reject FIFO with nothing; a reject stream that fails (/dev/full) takes
+    the published output back."""
+    fifo = folder / "rejects.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    if failing == "output file":
+        reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+        reader.start()
+        failed = run(job(folder, "--reject-file", str(fifo)), ["-o", "/dev/null", "-e", "inject=rename:error=EIO"])
+        with contextlib.suppress(OSError):  # a job that never opened the FIFO: end the reader (ENXIO: none left)
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=30)
+        assert received == [b""], received
+    else:
+        failed = run(job(folder, "--reject-file", "/dev/full"))
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr.decode(), failed.stderr.decode()
+    assert visible(folder) == ["in.tsv", "rejects.fifo"], failed.stderr.decode()
