@@ -10,15 +10,14 @@ from collections.abc import Callable
 from types import FrameType
 from typing import NoReturn
 
-EXIT_HANGUP = 129  # SIGHUP (128 + SIGHUP): the terminal went away; like SIGTERM
-EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); a file job keeps its checkpoint for --resume
-EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM), as from a scheduler; likewise resumable
-# Each signal that stops the command: its exit code and its one-word message.
-STOP_SIGNALS: dict[int, tuple[int, str]] = {
-    signal.SIGINT: (EXIT_INTERRUPTED, "interrupted"),
-    signal.SIGTERM: (EXIT_TERMINATED, "terminated"),
-    signal.SIGHUP: (EXIT_HANGUP, "hangup"),
-}
+from ..io.safe_output import STOP_SIGNALS as HELD_SIGNALS
+
+EXIT_HANGUP = 128 + signal.SIGHUP  # 129: the terminal went away; like SIGTERM
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130: Ctrl-C; a file job keeps its checkpoint for --resume
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143: as from a scheduler; likewise resumable
+_WORDS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hangup"}
+# Each signal that stops the command (the library's set, which its commit points hold): exit code, one-word message.
+STOP_SIGNALS: dict[int, tuple[int, str]] = {signum: (128 + signum, _WORDS[signum]) for signum in HELD_SIGNALS}
 Handler = Callable[[int, FrameType | None], None]
 _received: list[int] = []  # the stop signals this process received, first first
 
