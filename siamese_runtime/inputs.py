@@ -23,7 +23,22 @@ def as_texts(values: Iterable[object], name: str = "sentence") -> list[str]:
         if is_missing(text):
             raise ValueError(f"{name} {i} is missing ({text!r})")
         raise TypeError(f"{name} {i} is {type(text).__name__}, not str; convert it explicitly")
+    _check_encodable(texts, name)  # type: ignore[arg-type]
     return texts  # type: ignore[return-value]
+
+
+def _check_encodable(texts: list[str], name: str) -> None:
+    """A lone surrogate (from surrogateescape or a bad JSON escape) is not text: ValueError naming where it is.
+    Checked for all texts in one encode, then one by one only when that fails."""
+    try:
+        "".join(texts).encode("utf-8")
+    except UnicodeEncodeError:
+        for i, text in enumerate(texts):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise ValueError(f"{name} {i} holds a lone surrogate (U+{ord(text[error.start]):04X} at character "
+                                 f"{error.start}), which is not text") from None
 
 
 def as_pairs(left: Iterable[object], right: Iterable[object] | None) -> tuple[list[str], list[str]]:

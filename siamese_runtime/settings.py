@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cores import usable_cores
 from .inputs import int_at_least
 from .providers import ProviderSpec
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from .model_folder import ModelFolder
 
 AUTO = "auto"
+PRECISIONS = ("fp32", "int8", "fp16")  # the encoder precisions a model folder may hold
+MAX_THREADS_PER_CORE = 64  # each onnxruntime thread reserves memory: 100,000 threads exhausted 16 GB
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,8 +39,18 @@ class ScorerSettings:
         for name in ("intra_op_num_threads", "batch_size", "token_budget"):
             if (value := getattr(self, name)) is not None:
                 object.__setattr__(self, name, int_at_least(value, name))
+        if self.intra_op_num_threads is not None and self.intra_op_num_threads > max_threads():
+            raise ValueError(f"intra_op_num_threads {self.intra_op_num_threads} is more than {MAX_THREADS_PER_CORE} "
+                             f"per core this process may use ({usable_cores()}): each thread reserves memory")
+        if self.precision not in (AUTO, *PRECISIONS):
+            raise ValueError(f"precision {self.precision!r}: expected one of {', '.join((AUTO, *PRECISIONS))}")
         object.__setattr__(self, "cache_size", int_at_least(self.cache_size, "cache_size", minimum=0))
 
     def arguments(self) -> dict[str, Any]:
         """The settings as `Scorer`'s keyword arguments."""
         return {field.name: getattr(self, field.name) for field in fields(self)}
+
+
+def max_threads() -> int:
+    """The most encoding threads a Scorer accepts here, oversubscribed or not."""
+    return MAX_THREADS_PER_CORE * usable_cores()

@@ -165,6 +165,11 @@ def test_missing_values_are_refused_as_missing() -> None:
         SCORER.score(pd.Series(["花呗"]), pd.Series([None]))
 
 
+def test_a_lone_surrogate_is_refused_as_the_command_line_refuses_it() -> None:
+    with pytest.raises(ValueError, match=r"right sentence 1 holds a lone surrogate \(U\+DC80 at character 2\)"):
+        SCORER.score(["花呗", "借呗"], ["花呗", "借呗\udc80"])
+
+
 def test_non_string_values_are_refused_with_their_type() -> None:
     with pytest.raises(TypeError, match="sentence 1 is int, not str"):
         SCORER.encode(["花呗", 12])  # type: ignore[list-item]
@@ -272,3 +277,12 @@ def test_smallest_valid_settings_score_like_the_defaults() -> None:
     )  # a token budget below every sentence's length runs each sentence alone
     np.testing.assert_allclose(smallest.score(left, right), SCORER.score(left, right), atol=1e-6)
     assert len(smallest.cache) == 0
+
+
+def test_settings_out_of_range_are_value_errors_before_any_model_loads() -> None:
+    from siamese_runtime.settings import max_threads
+
+    with pytest.raises(ValueError, match=f"intra_op_num_threads {max_threads() + 1} is more than 64 per core"):
+        Scorer(providers="cpu", intra_op_num_threads=max_threads() + 1)
+    with pytest.raises(ValueError, match="precision 'int4': expected one of auto, fp32, int8, fp16"):
+        Scorer(providers="cpu", precision="int4")

@@ -22,14 +22,13 @@ from ..model_folder import ModelFolder
 from ..providers import CPU, CUDA, DIRECTML, OPENVINO, TENSORRT
 from ..scorer import Scorer
 from ..session import default_threads
-from ..settings import ScorerSettings
+from ..settings import PRECISIONS, ScorerSettings
 from .machine import machine_info
 from .pair_files import file_label, read_pair_rows
 from .profile import profile_scoring
 
 SCHEMA_ID = "siamese-runtime-bench/1"
 PROVIDERS = (CPU, CUDA, TENSORRT, OPENVINO, DIRECTML)
-PRECISIONS = ("fp32", "int8", "fp16")
 BATCH_SIZES = (1, 8, 32, 128, 512)
 FIXED_LENGTHS = (8, 32, 128)
 REAL = "real"

@@ -20,11 +20,11 @@ from ..io.formats import FORMATS
 from ..io.safe_output import signals_held
 from ..job import JobOptions, JobSummary, run_job
 from ..model_folder import ModelFolder
-from ..precision import AUTO, choose_precision
+from ..precision import choose_precision
 from ..ray.job import CHUNK_ROWS as RAY_CHUNK_ROWS
 from ..scorer import Scorer
 from ..session import installed_onnxruntime_distributions
-from ..settings import ScorerSettings
+from ..settings import AUTO, MAX_THREADS_PER_CORE, PRECISIONS, ScorerSettings, max_threads
 from .arguments import chunk_rows, non_negative_float, non_negative_int, positive_float, positive_int
 from .bench_flags import add_arguments as add_bench_arguments
 from .bench_flags import config_from_arguments
@@ -48,7 +48,6 @@ from .signals import raise_on_stop_signals
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_ERROR", "EXIT_HANGUP", "EXIT_INTERRUPTED", "EXIT_LOCKED", "EXIT_SOFTWARE",
            "EXIT_TERMINATED", "EXIT_USAGE", "main"]
-MAX_THREADS_PER_CORE = 64
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--model", help="model folder (default: the embedded default model)")
     score.add_argument("--provider", default="auto",
                        help="auto | cpu | cuda | cuda:N (GPU N) | openvino (default: auto)")
-    score.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8", "fp16"],
+    score.add_argument("--precision", default="auto", choices=[AUTO, *PRECISIONS],
                        help="encoder precision; auto: fp16 on GPU providers when the model has it, else int8 "
                             "where the model records it costs nothing, else fp32")
     score.add_argument("--batch-size", type=positive_int,
@@ -203,7 +202,7 @@ def _check_threads(threads: int | None, oversubscribe: bool) -> None:
     if threads is not None and threads > cores and not oversubscribe:
         raise UsageError(f"--threads {threads} is more than the {cores} cores this process may use (its CPU affinity "
                          "and cgroup quota); add --oversubscribe if you mean it")
-    if threads is not None and threads > MAX_THREADS_PER_CORE * cores:
+    if threads is not None and threads > max_threads():
         raise UsageError(f"--threads {threads} is more than {MAX_THREADS_PER_CORE} per core, even with "
                          "--oversubscribe: each thread reserves memory (100,000 exhausted 16 GB)")
 

@@ -14,7 +14,6 @@ from .formats import pyarrow_parquet
 from .safe_output import AtomicFile, Prefix
 
 
-
 @dataclass(frozen=True, slots=True)
 class ScoredRow:
     """An output row: the input's values (and JSON object, for JSONL), label and score; None for a null row."""
