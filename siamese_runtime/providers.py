@@ -14,6 +14,7 @@ from .errors import ProviderUnavailableError, UnknownProviderError
 
 log = logging.getLogger(__name__)
 
+PROVIDER_SUFFIX = "ExecutionProvider"  # every onnxruntime provider name ends so
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
@@ -116,7 +117,7 @@ def resolve_providers(request: str | Sequence[ProviderSpec]) -> list[ProviderSpe
             return [with_default_options(CUDA), CPU]
         log.info("provider auto: this onnxruntime build has no CUDA (%s), using CPU", ", ".join(available))
         return [CPU]
-    requested = _alias(request) if isinstance(request, str) else list(request)
+    requested = _from_text(request) if isinstance(request, str) else list(request)
     for spec in requested:
         name = provider_name(spec)
         if name not in available:
@@ -126,6 +127,15 @@ def resolve_providers(request: str | Sequence[ProviderSpec]) -> list[ProviderSpe
                 + (f" Fix: {fix}" if fix else "")
             )
     return [with_default_options(spec) for spec in requested]
+
+
+def _from_text(request: str) -> list[ProviderSpec]:
+    """One alias (a GPU's with CPU after it), or a comma-separated list of onnxruntime provider names and
+    aliases, in that order: 'cuda', 'CUDAExecutionProvider,CPUExecutionProvider', 'openvino,cpu'."""
+    items = [item.strip() for item in request.split(",")]
+    if len(items) == 1 and not items[0].endswith(PROVIDER_SUFFIX):
+        return _alias(items[0])
+    return [item if item.endswith(PROVIDER_SUFFIX) else _alias(item)[0] for item in items]
 
 
 def _alias(request: str) -> list[ProviderSpec]:
@@ -138,7 +148,7 @@ def _alias(request: str) -> list[ProviderSpec]:
     aliases = [f"{alias}, {alias}:N (GPU number N)" if known.numbered else alias
                for known in KNOWN.values() for alias in known.aliases]
     raise UnknownProviderError(f"unknown provider {request!r}; use auto, {', '.join(aliases)} "
-                               "or a list of onnxruntime provider names")
+                               "or onnxruntime provider names, comma-separated")
 
 
 def with_default_options(spec: ProviderSpec) -> ProviderSpec:

@@ -209,3 +209,26 @@ def test_scores_go_to_stdout_by_default_and_an_output_extension_must_name_a_form
     told = run_cli("score", str(pairs), "-o", str(tmp_path / "scores.xlsx"), "--output-format", "csv")
     assert told.returncode == 0
     assert (tmp_path / "scores.xlsx").read_bytes() == run_cli("score", str(pairs), "--output-format", "csv").stdout
+
+
+@pytest.mark.parametrize(("flags", "said"), [
+    (["--header", "--no-header"], "argument --no-header: not allowed with argument --header"),
+    (["--actors", "2"], "--actors is for --engine ray"),
+    (["--cpus-per-actor", "2", "--ray-address", "auto"], "--cpus-per-actor, --ray-address are for --engine ray"),
+    (["--provider", "cpu,nowhere"], "unknown provider 'nowhere'"),
+])
+def test_flags_that_contradict_or_do_nothing_are_usage_errors(tmp_path: Path, flags: list[str], said: str) -> None:
+    source = tmp_path / "in.tsv"
+    source.write_text("花呗\t借呗\n", encoding="utf-8")
+    result = run_cli("score", str(source), *flags)
+    assert result.returncode == 2 and said in result.stderr.decode(), result.stderr.decode()
+    assert not result.stdout
+
+
+def test_providers_are_taken_as_a_comma_separated_list_of_onnxruntime_names(tmp_path: Path) -> None:
+    source = tmp_path / "in.tsv"
+    source.write_text("花呗\t借呗\n", encoding="utf-8")
+    by_alias = run_cli("score", str(source), "--provider", "cpu")
+    by_name = run_cli("score", str(source), "--provider", "CPUExecutionProvider")
+    assert by_alias.returncode == by_name.returncode == 0 and by_alias.stdout == by_name.stdout
+    assert "on CPU fp32" in by_name.stderr.decode()

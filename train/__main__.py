@@ -10,6 +10,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Light imports only until the arguments are parsed: `--help` and usage errors never load TensorFlow.
+from siamese_runtime.cli.arguments import add_header_flags  # noqa: E402
 from siamese_runtime.cli.exits import run_command  # noqa: E402
 
 from .config import TrainConfig, default_train_files  # noqa: E402
@@ -28,8 +29,7 @@ def main() -> int:
     parser.add_argument("--left", dest="left_column", help="first sentence column: name or number from 1")
     parser.add_argument("--right", dest="right_column", help="second sentence column: name or number from 1")
     parser.add_argument("--label", dest="label_column", help="label column (default: 'label', else the third)")
-    parser.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
-                        help="TSV/CSV files have a header row (default: detected)")
+    add_header_flags(parser, "TSV/CSV training files")
     parser.add_argument("--on-bad-row", choices=["stop", "skip"], default="stop",
                         help="stop at a malformed row with file:line:reason, or skip it into rejected_rows.jsonl")
     parser.add_argument("--file-weights", type=float, nargs="+",

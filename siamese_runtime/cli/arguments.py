@@ -1,4 +1,5 @@
-"""Number types for argparse flags: each refuses what the runtime could not use, with the reason."""
+"""Flags shared by the commands: number types that refuse what the runtime could not use, with the reason, and
+--header/--no-header."""
 
 from __future__ import annotations
 
@@ -31,3 +32,12 @@ chunk_rows = _number(int, 1, "a whole number of at least 1", MAX_CHUNK_ROWS)
 non_negative_int = _number(int, 0, "a whole number of at least 0")
 non_negative_float = _number(float, 0, "a number of at least 0")
 positive_float = _number(float, 1e-9, "a number above 0")
+
+
+def add_header_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    """--header or --no-header (not both; neither: detected) into `header`; `what` names the files concerned."""
+    header = parser.add_mutually_exclusive_group()
+    header.add_argument("--header", action="store_true", default=None,
+                        help=f"{what}: the first row names the columns (default: detected)")
+    header.add_argument("--no-header", dest="header", action="store_false", default=None,
+                        help=f"{what}: the first row is data")

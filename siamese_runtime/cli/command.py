@@ -25,7 +25,7 @@ from ..ray.job import CHUNK_ROWS as RAY_CHUNK_ROWS
 from ..scorer import Scorer
 from ..session import installed_onnxruntime_distributions
 from ..settings import AUTO, MAX_THREADS_PER_CORE, PRECISIONS, ScorerSettings, max_threads
-from .arguments import chunk_rows, non_negative_float, non_negative_int, positive_float, positive_int
+from .arguments import add_header_flags, chunk_rows, non_negative_float, non_negative_int, positive_float, positive_int
 from .bench_flags import add_arguments as add_bench_arguments
 from .bench_flags import config_from_arguments
 from .exits import (
@@ -92,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
                             "default '-': stdout, TSV unless told")
     score.add_argument("--model", help="model folder (default: the embedded default model)")
     score.add_argument("--provider", default="auto",
-                       help="auto | cpu | cuda | cuda:N (GPU N) | openvino (default: auto)")
+                       help="auto | cpu | cuda | cuda:N (GPU N) | openvino, or onnxruntime provider names "
+                            "comma-separated, in order (CUDAExecutionProvider,CPUExecutionProvider) (default: auto)")
     score.add_argument("--precision", default="auto", choices=[AUTO, *PRECISIONS],
                        help="encoder precision; auto: fp16 on GPU providers when the model has it, else int8 "
                             "where the model records it costs nothing, else fp32")
@@ -107,8 +108,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="encodings kept across chunks; 0: off")
     score.add_argument("--input-format", choices=FORMATS, help="default: from the extension, else tsv")
     score.add_argument("--output-format", choices=FORMATS, help="default: from the extension, else tsv")
-    score.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
-                       help="TSV/CSV: the first row names the columns (default: detected)")
+    add_header_flags(score, "TSV/CSV")
     score.add_argument("--columns", help="LEFT,RIGHT: the two sentence columns, by name or number from 1")
     score.add_argument("--left", help="first sentence column, by name or number from 1 (default: 1)")
     score.add_argument("--right", help="second sentence column, by name or number from 1 (default: 2)")
@@ -126,8 +126,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="also print the seconds spent reading, tokenizing, encoding, in the head and writing")
     score.add_argument("--engine", choices=("local", "ray"), default="local",
                        help="local (default): this process; ray: an actor pool on a Ray cluster, Parquet out")
-    score.add_argument("--actors", type=positive_int, default=1, help="ray: scoring actors, one model session each")
-    score.add_argument("--cpus-per-actor", type=positive_float, default=1, help="ray: CPUs per actor (default: 1)")
+    score.add_argument("--actors", type=positive_int, help="ray: scoring actors, one model session each (default: 1)")
+    score.add_argument("--cpus-per-actor", type=positive_float, help="ray: CPUs per actor (default: 1)")
     score.add_argument("--gpus-per-actor", type=non_negative_float,
                        help="ray: GPUs per actor (default: 1 with a GPU --provider, cuda or cuda:N, else 0)")
     score.add_argument("--ray-address", help="ray: the cluster to join (default: RAY_ADDRESS, else a local one)")
@@ -146,11 +146,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+RAY_FLAGS = ("--actors", "--cpus-per-actor", "--gpus-per-actor", "--ray-address")
+
+
 def _score(args: argparse.Namespace) -> int:
     options = _job_options(args)
     _check_threads(args.threads, args.oversubscribe)
     if args.engine == "ray":
         return _score_on_ray(args, options)
+    given = [flag for flag in RAY_FLAGS if getattr(args, flag.removeprefix("--").replace("-", "_")) is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --engine ray")
     scorer = Scorer.from_settings(_scorer_settings(args))
     logging.getLogger(__name__).info("precision %s (%s); provider options %s", scorer.precision,
                                      scorer.encoder.precision_reason, scorer.provider_options)
@@ -212,13 +218,14 @@ def _score_on_ray(args: argparse.Namespace, options: JobOptions) -> int:
     from ..ray.job import ClusterOptions, run_ray_job
 
     scorer = _scorer_settings(args)
+    actors = args.actors or 1
     cluster = ClusterOptions.for_scorer(scorer, num_gpus=args.gpus_per_actor, address=args.ray_address,
-                                        actors=args.actors, num_cpus=args.cpus_per_actor)
+                                        actors=actors, num_cpus=args.cpus_per_actor or 1)
     if not args.verbose:
         quiet_ray_data()
     summary = run_ray_job(scorer, options, cluster)
     bad = f", {summary.bad_rows} bad rows in {summary.rejects}" if summary.rejects else ""
-    say(f"scored {summary.rows} rows{bad} on Ray with {args.actors} actors; {summary.seconds:.2f} s, "
+    say(f"scored {summary.rows} rows{bad} on Ray with {actors} actors; {summary.seconds:.2f} s, "
         f"{summary.pairs_per_second:.0f} pairs/s")
     return 0
 
