@@ -65,7 +65,7 @@ def select_columns(
     named = columns if header else []
     if left is None and right is None:
         known = known_pair(named)
-        left, right = (str(find_named(name, named) + 1) for name in known) if known else ("1", "2")
+        left, right = known or ("1", "2")
     if left is None or right is None:
         raise UsageError("give both sentence columns (--left and --right), or neither")
     if id_column is None and (found := find_named(ID_NAME, named)) is not None:
