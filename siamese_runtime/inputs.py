@@ -44,12 +44,28 @@ def _check_encodable(texts: list[str], name: str) -> None:
 def as_pairs(left: Iterable[object], right: Iterable[object] | None) -> tuple[list[str], list[str]]:
     """Two aligned lists of sentences, from (sentence1, sentence2) pairs or from two sequences."""
     if right is None:
-        pairs = [as_pair(pair, i) for i, pair in enumerate(left)]
+        pairs = [as_pair(pair, i) for i, pair in enumerate(pair_rows(left))]
         left, right = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
     left_texts, right_texts = as_texts(left, "left sentence"), as_texts(right, "right sentence")
     if len(left_texts) != len(right_texts):
         raise ValueError(f"left has {len(left_texts)} sentences, right has {len(right_texts)}")
     return left_texts, right_texts
+
+
+def pair_rows(value: Iterable[object]) -> Iterable[object]:
+    """The rows of what was passed as pairs: a two-column pandas DataFrame's rows; the iterable itself otherwise.
+    TypeError for a single str (its characters are no pairs) and for a DataFrame of another width."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"expected pairs, got a single {type(value).__name__} {_preview(value)}; call "
+                        "score([(left, right)]) or score([left], [right])")
+    pandas = sys.modules.get("pandas")  # looked at only when the caller has imported it
+    if pandas is None or not isinstance(value, pandas.DataFrame):
+        return value
+    if value.shape[1] != 2:
+        names = ", ".join(map(repr, value.columns[:6]))
+        raise TypeError(f"expected pairs, got a DataFrame of {value.shape[1]} columns ({names}); pass the two "
+                        "sentence columns: score(df[[left, right]]) or score(df[left], df[right])")
+    return zip(value.iloc[:, 0], value.iloc[:, 1])
 
 
 def as_pair(value: object, index: int) -> tuple[object, object]:

@@ -16,7 +16,7 @@ import onnxruntime as ort
 from .batching import EncodingCache, chunked, distinct
 from .encoder import Encoder
 from .errors import ModelOutputError
-from .inputs import as_pairs, as_texts, int_at_least
+from .inputs import as_pairs, as_texts, int_at_least, pair_rows
 from .model_folder import ModelFolder
 from .providers import ProviderSpec
 from .settings import AUTO, ScorerSettings
@@ -139,7 +139,7 @@ class Scorer:
 
     def score_stream(self, pairs: Iterable[tuple[str, str]], chunk_size: int = 8192) -> Iterator[float]:
         """Scores of a stream of pairs, in order, holding at most `chunk_size` (>= 1, checked now) pairs at a time."""
-        return self._score_chunks(chunked(pairs, int_at_least(chunk_size, "chunk_size")))
+        return self._score_chunks(chunked(pair_rows(pairs), int_at_least(chunk_size, "chunk_size")))
 
     def _score_chunks(self, chunks: Iterable[list[tuple[str, str]]]) -> Iterator[float]:
         stats = EncodeStats()

@@ -231,6 +231,27 @@ def test_strings_mappings_and_sets_are_not_taken_for_pairs(call: str, not_pairs:
         PAIR_CALLS[call](not_pairs)
 
 
+@pytest.mark.parametrize("call", PAIR_CALLS)
+@pytest.mark.parametrize("text", ["花呗", b"ab"])
+def test_a_single_text_passed_as_pairs_is_named_as_such(call: str, text: str | bytes) -> None:
+    with pytest.raises(TypeError, match=f"^expected pairs, got a single {type(text).__name__} "):
+        PAIR_CALLS[call](text)
+
+
+def test_a_two_column_dataframe_is_pairs_and_other_widths_are_refused_with_their_columns() -> None:
+    import pandas as pd
+
+    sentences = owned_sentences(40)
+    frame = pd.DataFrame({"q1": sentences[:20], "q2": sentences[20:]}, index=range(100, 120))
+    expected = SCORER.score(sentences[:20], sentences[20:])
+    np.testing.assert_array_equal(SCORER.score(frame), expected)
+    np.testing.assert_array_equal(np.array(list(SCORER.score_stream(frame, chunk_size=3))), expected)
+    np.testing.assert_array_equal(SCORER.predict(frame), expected >= SCORER.threshold)
+    for wrong in (frame.assign(label=1), frame[["q1"]]):
+        with pytest.raises(TypeError, match=rf"DataFrame of {wrong.shape[1]} columns \('q1'.*score\(df\[\[left"):
+            SCORER.score(wrong)
+
+
 def test_pairs_of_the_wrong_length_are_refused_with_their_index() -> None:
     with pytest.raises(ValueError, match=re.escape("pair 1 has 3 items, not 2 (sentence1, sentence2)")):
         SCORER.score([("花呗", "借呗"), ("花呗", "借呗", "额度")])
