@@ -261,7 +261,7 @@ def _score_table(
         log.warning("%s: %s", display_name(options.input), table.header_doubt)
     with ExitStack() as opened:
         output = open_sink(options.output, plan.out_format, table.columns, table.header, options.predict,
-                           progress.output if resuming else None)
+                           progress.output if resuming else None, table.types)
         opened.callback(output.close)
         rejects = AtomicFile(plan.rejects, progress.rejects if resuming else None) if plan.rejects else None
         if rejects is not None:

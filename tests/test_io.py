@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -134,6 +135,49 @@ def test_parquet_reads_rows_and_resumes_after_a_row_count(tmp_path: Path) -> Non
     columns, rows = read(path, "parquet")
     assert columns == ["q", "c"] and rows == [(1, ["a", "x"], None), (2, ["b", None], None), (3, ["c", "z"], None)]
     assert read(path, "parquet", start=Position(2, 2))[1] == [(3, ["c", "z"], None)]
+
+
+def arrow_columns_of_every_kind() -> dict[str, object]:
+    """One column per kind of pyarrow type, with a null in each, three rows."""
+    import datetime
+    import decimal
+
+    import numpy as np
+    import pyarrow as pa
+
+    utc = datetime.timezone.utc
+    return {
+        "id": pa.array([7, None, 2**63 - 1], pa.int64()), "u8": pa.array([0, 255, None], pa.uint8()),
+        "half": pa.array(np.array([1.5, 0, 2], np.float16)), "real": pa.array([0.1, None, float("nan")]),
+        "flag": pa.array([True, None, False]), "cost": pa.array([decimal.Decimal("1.25"), None, None],
+                                                                pa.decimal128(5, 2)),
+        "day": pa.array([datetime.date(2020, 1, 1), None, datetime.date(1, 1, 1)]),
+        "at": pa.array([datetime.datetime(2020, 1, 1, tzinfo=utc), None, None], pa.timestamp("us", "Asia/Shanghai")),
+        "took": pa.array([1, None, 3], pa.duration("ms")), "clock": pa.array([1, None, 3], pa.time64("us")),
+        "raw": pa.array([b"\x00\xff", None, b""]), "big": pa.array(["x", None, "大"], pa.large_string()),
+        "kind": pa.array(["a", "b", None]).dictionary_encode(), "tags": pa.array([[1, 2], None, []]),
+        "meta": pa.array([{"a": 1, "b": "x"}, None, {"a": None, "b": None}]),
+        "map": pa.array([[("k", 1)], None, []], pa.map_(pa.string(), pa.int64())), "none": pa.nulls(3),
+        "sentence1": pa.array(["花呗怎么还款", "额度", None], pa.large_string()),
+        "sentence2": pa.array(["花呗如何还钱", "还款", "借呗"]).dictionary_encode(),
+    }
+
+
+def test_parquet_to_parquet_keeps_every_column_of_its_type_and_values(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    source = pa.table(arrow_columns_of_every_kind())
+    pyarrow_parquet().write_table(source, tmp_path / "in.parquet")
+    result = subprocess.run([sys.executable, "-m", "siamese_runtime", "score", "in.parquet", "-o", "out.parquet",
+                             "--on-bad-row", "null", "--predict"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    scored = pyarrow_parquet().read_table(tmp_path / "out.parquet")
+    assert scored.column_names == [*source.column_names, "predicted", "score"]
+    for name in source.column_names:
+        assert scored.schema.field(name).type == source.schema.field(name).type, name
+        assert scored.column(name).to_pylist() == source.column(name).to_pylist() or name == "real", name
+    assert scored.column("real").to_pylist()[:2] == [0.1, None]  # NaN is no value equal to itself
+    assert scored.column("score").null_count == 1  # the row without sentence1, kept as null under --on-bad-row null
 
 
 def test_missing_pyarrow_is_an_error_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

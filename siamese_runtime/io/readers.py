@@ -69,6 +69,7 @@ class Table:
     header: bool
     records: Iterator[Record]
     header_doubt: str | None = None  # why a detected header (or its absence) may be wrong, for a warning
+    types: list[Any] | None = None  # the columns' pyarrow types, where the file has them (Parquet)
 
 
 @contextmanager
@@ -460,7 +461,7 @@ def _parquet_table(path: str, start: Position | None, filesystem: FileSystem | N
                 yield Record(number, Position(number, number), values, problem=problem)
             row += batch.num_rows
 
-    return Table(columns, True, records())
+    return Table(columns, True, records(), types=list(parquet_file.schema_arrow.types))
 
 
 def _parquet_rows(batch: Any) -> list[tuple[list[Any], str | None]]:

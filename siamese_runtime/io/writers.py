@@ -153,27 +153,29 @@ class TextSink:
 
 
 class ParquetSink:
-    """Scored rows to a Parquet file, one row group per write: input columns as text, label, score.
+    """Scored rows to a Parquet file, one row group per write: input columns (of their input types where the
+    input has them, as from Parquet; else text), label, score.
 
     A Parquet file is only readable once closed, so it appears whole at the end but cannot resume.
     """
 
-    def __init__(self, target: str, columns: Sequence[str], predict: bool) -> None:
+    def __init__(self, target: str, columns: Sequence[str], predict: bool, types: Sequence[Any] | None = None
+                 ) -> None:
         parquet = pyarrow_parquet()
         import pyarrow
 
         self._pyarrow = pyarrow
         self.columns, self.predict = list(columns), predict
         self.kept = kept_columns(columns)
-        names = [columns[i] for i in self.kept]
-        fields = [pyarrow.field(name, pyarrow.string()) for name in names]
+        self._cell = text_cell if types is None else _as_is
+        fields = [pyarrow.field(columns[i], pyarrow.string() if types is None else types[i]) for i in self.kept]
         fields += [pyarrow.field(PREDICTED, pyarrow.bool_())] if predict else []
         self.schema = pyarrow.schema([*fields, pyarrow.field(SCORE, pyarrow.float32())])
         self.file = AtomicFile(target)
         self._writer = parquet.ParquetWriter(self.file.stream, self.schema)
 
     def write(self, rows: Sequence[ScoredRow]) -> None:
-        data: dict[str, list[object]] = {self.columns[i]: [text_cell(row.values[i]) for row in rows] for i in self.kept}
+        data = {self.columns[i]: [self._cell(row.values[i]) for row in rows] for i in self.kept}
         if self.predict:
             data[PREDICTED] = [row.predicted for row in rows]
         data[SCORE] = [row.score for row in rows]
@@ -197,10 +199,16 @@ class ParquetSink:
         self.discard()  # an unfinished Parquet file cannot be resumed
 
 
+def _as_is(value: object) -> object:
+    return value
+
+
 def open_sink(
-    target: str, fmt: str, columns: Sequence[str], header: bool, predict: bool, resume_at: Prefix | None = None
+    target: str, fmt: str, columns: Sequence[str], header: bool, predict: bool, resume_at: Prefix | None = None,
+    types: Sequence[Any] | None = None,
 ) -> TextSink | ParquetSink:
-    """Where a job writes its scored rows: `target` in format `fmt`, written atomically."""
+    """Where a job writes its scored rows: `target` in format `fmt`, written atomically; `types`: the input
+    columns' pyarrow types, which a Parquet output keeps."""
     if fmt == "parquet":
-        return ParquetSink(target, columns, predict)
+        return ParquetSink(target, columns, predict, types)
     return TextSink(target, TextRows(fmt, columns, header, predict), resume_at)
