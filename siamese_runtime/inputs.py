@@ -6,6 +6,7 @@ import math
 import sys
 from collections.abc import Iterable, Sequence
 from numbers import Integral
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def as_pairs(left: Iterable[object], right: Iterable[object] | None) -> tuple[li
     return left_texts, right_texts
 
 
-def pair_rows(value: Iterable[object]) -> Iterable[object]:
+def pair_rows(value: Iterable[Any]) -> Iterable[Any]:
     """The rows of what was passed as pairs: a two-column pandas DataFrame's rows; the iterable itself otherwise.
     TypeError for a single str (its characters are no pairs) and for a DataFrame of another width."""
     if isinstance(value, (str, bytes)):
