@@ -85,12 +85,19 @@ def _has_smt() -> bool:
         return False
 
 
+def onnxruntime_log_severity() -> int:
+    """What onnxruntime itself logs: its warnings where this runtime logs details (`-v`: this logger at INFO),
+    else nothing below fatal, since each error it would print reaches the caller as the runtime's own one-line
+    error (a provider that cannot start, a model that cannot load)."""
+    return 2 if log.isEnabledFor(logging.INFO) else 4
+
+
 def default_session_options(intra_op_num_threads: int | None = None) -> ort.SessionOptions:
     """The runtime's defaults: one thread per physical core (or as given), one inter-op thread, quiet logs."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_num_threads or default_threads()
     options.inter_op_num_threads = 1
-    options.log_severity_level = 3
+    options.log_severity_level = onnxruntime_log_severity()
     return options
 
 
@@ -116,6 +123,7 @@ def _create_session(
     capture = any(provider_name(spec) != CPU for spec in providers)
     try:
         options = options or default_session_options()
+        ort.set_default_logger_severity(onnxruntime_log_severity())  # the process-wide logger: provider libraries
         with contextlib.redirect_stdout(said) if capture else contextlib.nullcontext():
             session = ort.InferenceSession(source, sess_options=options, providers=list(providers))
     except Exception as error:  # onnxruntime raises several unrelated types for unreadable models

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -141,3 +142,26 @@ def test_a_provider_that_names_nothing_is_a_usage_error_on_the_command_line(tmp_
     result = run_cli("score", str(pairs), "-o", str(output), "--provider", "cuda:x")
     assert result.returncode == 2 and b"unknown provider 'cuda:x'" in result.stderr
     assert not output.exists()
+
+
+ORT_WARNING = r'''
+import logging, sys
+import numpy as np, onnx, onnx.helper as h
+from siamese_runtime.session import new_session
+if sys.argv[1] == "-v":
+    logging.basicConfig(level=logging.INFO)
+x, y = (h.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [1]) for name in "xy")
+unused = onnx.numpy_helper.from_array(np.zeros(1, np.float32), "unused")  # onnxruntime warns it removes it
+graph = h.make_graph([h.make_node("Identity", ["x"], ["y"])], "g", [x], [y], [unused])
+model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
+new_session(model.SerializeToString())
+'''
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_onnxruntime_logs_its_warnings_only_where_the_runtime_logs_details(verbose: bool) -> None:
+    pytest.importorskip("onnx")
+    flag = "-v" if verbose else "-q"
+    result = subprocess.run([sys.executable, "-c", ORT_WARNING, flag], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert ("[W:onnxruntime" in result.stderr and "Removing initializer 'unused'" in result.stderr) == verbose
