@@ -57,6 +57,7 @@ class JobOptions:
     reject_file: str | None = None
     chunk_rows: int = 8192
     resume: bool = False
+    stream: bool = False  # rows to a stream output as each chunk is scored, giving up whole-or-nothing
 
     def __post_init__(self) -> None:
         """Checked once, at construction: the policy, and a chunk of at least one row."""
@@ -164,6 +165,10 @@ def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
     check_no_overlap(options.input, targets)
     resumable = (is_regular_input(options.input) and not any(is_stream(path) for path in targets.values())
                  and out_format != "parquet")
+    if options.stream and not (is_stream(options.output) and out_format != "parquet"):
+        why = "Parquet is readable only once whole" if out_format == "parquet" else "a file output appears whole"
+        raise UsageError(f"--stream writes TSV, CSV or JSONL rows to stdout or a pipe as they are scored; {why} "
+                         "(drop --stream)")
     if options.resume and not resumable:
         raise UsageError("--resume needs an input file, a TSV, CSV or JSONL output file and a reject file that are "
                          "not streams")
@@ -261,7 +266,7 @@ def _score_table(
         log.warning("%s: %s", display_name(options.input), table.header_doubt)
     with ExitStack() as opened:
         output = open_sink(options.output, plan.out_format, table.columns, table.header, options.predict,
-                           progress.output if resuming else None, table.types)
+                           progress.output if resuming else None, table.types, live=options.stream)
         opened.callback(output.close)
         rejects = AtomicFile(plan.rejects, progress.rejects if resuming else None) if plan.rejects else None
         if rejects is not None:
@@ -294,6 +299,9 @@ def _score_table(
             _commit(progress, published, checkpoint)
         except BaseException as error:
             _abort(checkpoint, progress, error, sinks)
+            if options.stream:
+                log.warning("--stream: %s already has the output of the first %d input rows",
+                            "stdout" if options.output == STDIO else options.output, progress.rows)
             raise
     return progress
 

@@ -68,6 +68,45 @@ def test_a_fifo_output_receives_the_whole_output_and_stays_a_fifo(
     assert files_in(tmp_path) == ["in.tsv", "out.fifo"]
 
 
+@pytest.mark.parametrize(("bad_line", "chunk_rows"), [(1, 50), (121, 50), (500, 64), (333, 1)])
+def test_stream_hands_out_every_chunk_scored_before_a_failure_and_only_those(
+    pairs: Path, reference: bytes, bad_line: int, chunk_rows: int
+) -> None:
+    lines = pairs.read_bytes().splitlines(keepends=True)
+    lines[bad_line - 1] = b"\t" + lines[bad_line - 1].split(b"\t", 1)[1]  # sentence1 empty: the job stops there
+    pairs.write_bytes(b"".join(lines))
+    scored_before = (bad_line - 1) // chunk_rows * chunk_rows
+    for stream in (True, False):
+        result = run_cli("score", str(pairs), "--chunk-rows", str(chunk_rows), *(["--stream"] if stream else []))
+        assert result.returncode == EXIT_ERROR and f"in.tsv:{bad_line}: sentence1 is empty" in stderr_of(result)
+        expected = b"".join(reference.splitlines(keepends=True)[:scored_before]) if stream else b""
+        assert result.stdout == expected
+        assert (f"stdout already has the output of the first {scored_before} input rows" in stderr_of(result)
+                ) == stream
+
+
+def test_stream_gives_the_whole_output_to_stdout_and_a_fifo(pairs: Path, tmp_path: Path, reference: bytes) -> None:
+    result = run_cli("score", str(pairs), "--stream", "--chunk-rows", "7")
+    assert result.returncode == 0 and result.stdout == reference, stderr_of(result)
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = run_cli("score", str(pairs), "-o", str(fifo), "--stream")
+    reader.join(timeout=60)
+    assert result.returncode == 0 and received == [reference], stderr_of(result)
+
+
+@pytest.mark.parametrize("flags", [["-o", "out.tsv"], ["--output-format", "parquet"], ["--resume"],
+                                   ["--engine", "ray", "-o", "out.parquet"]])
+def test_stream_is_refused_where_it_cannot_stream(pairs: Path, tmp_path: Path, flags: list[str]) -> None:
+    flags = [str(tmp_path / flag) if flag.startswith("out.") else flag for flag in flags]
+    result = run_cli("score", str(pairs), "--stream", *flags)
+    assert result.returncode == EXIT_USAGE and result.stdout == b"" and "stream" in stderr_of(result)
+    assert files_in(tmp_path) == ["in.tsv"]
+
+
 def test_a_character_device_output_stays_a_device(pairs: Path, tmp_path: Path) -> None:
     device = tmp_path / "null"
     try:

@@ -122,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="rows read, scored and checkpointed at a time (default: 8192; ray: rows per actor call, "
                             f"default {RAY_CHUNK_ROWS})")
     score.add_argument("--resume", action="store_true", help="go on from the checkpoint of an interrupted job")
+    score.add_argument("--stream", action="store_true",
+                       help="write rows to stdout (or a pipe) as they are scored, for pipelines (| head); gives up "
+                            "whole-or-nothing: rows already written stay when the job fails later")
     score.add_argument("--profile", action="store_true",
                        help="also print the seconds spent reading, tokenizing, encoding, in the head and writing")
     score.add_argument("--engine", choices=("local", "ray"), default="local",
@@ -198,7 +201,7 @@ def _job_options(args: argparse.Namespace) -> JobOptions:
     return JobOptions(
         args.input, args.output, input_format=args.input_format, output_format=args.output_format,
         header=args.header, left=left, right=right, id_column=args.id_column, predict=args.predict,
-        on_bad_row=args.on_bad_row, reject_file=args.reject_file, resume=args.resume,
+        on_bad_row=args.on_bad_row, reject_file=args.reject_file, resume=args.resume, stream=args.stream,
         chunk_rows=args.chunk_rows or (RAY_CHUNK_ROWS if args.engine == "ray" else JobOptions.chunk_rows),
     )
 

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -290,18 +290,26 @@ class AtomicFile:
     `resume_at` reopens an existing partial file cut back to that prefix (what a checkpoint recorded), after
     checking that the partial file still begins with exactly those bytes.
     A stream target (stdout, a FIFO, a device) is spooled and copied to it by `commit`: nothing to resume.
-    Every OSError raised while writing names the file it concerns.
+    `live` gives that up: a stream target receives each write at once (a pipeline's `| head` sees rows as they
+    come), and a failure cannot take back what it received. Every OSError raised while writing names the file
+    it concerns.
     """
 
-    def __init__(self, target: str, resume_at: Prefix | None = None) -> None:
+    def __init__(self, target: str, resume_at: Prefix | None = None, live: bool = False) -> None:
         self.target = target
         self.partial: Path | None = None
         self._published = False
         self._digest = hashlib.sha256()
         self._stream: IO[bytes]
+        self._live: ExitStack | None = None
         if is_stream(target):
             if resume_at is not None:
                 raise UnsafeOutputError(f"{target} is a stream; a job writing to it cannot resume")
+            if live:
+                self._live = ExitStack()
+                with _naming(target):
+                    self._stream = self._live.enter_context(_opened_stream(target))
+                return
             self._stream = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (closed by commit/discard)
             return
         self.partial = partial_path(target)
@@ -337,6 +345,8 @@ class AtomicFile:
         data = text.encode("utf-8")
         with _naming(self.partial or self.target):
             self._stream.write(data)
+            if self._live is not None:
+                self._stream.flush()
         self._digest.update(data)
 
     def sync(self) -> Prefix:
@@ -349,7 +359,12 @@ class AtomicFile:
             return Prefix(self._stream.tell(), self._digest.hexdigest())
 
     def commit(self) -> None:
-        """Make the complete file visible under its name, whole; or copy it to the stream."""
+        """Make the complete file visible under its name, whole; or copy it to the stream (a live one has it)."""
+        if self._live is not None:
+            with _naming(self.target):
+                self._stream.flush()
+                self._live.close()
+            return
         if self.partial is None:
             self._stream.seek(0)
             with _naming(self.target), _opened_stream(self.target) as out:
@@ -373,12 +388,16 @@ class AtomicFile:
 
     def discard(self) -> None:
         """Remove the partial file (a job that failed and cannot be resumed)."""
-        self._stream.close()
+        self.close()
         if self.partial is not None:
             self.partial.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Close without removing anything: a resumable partial file stays for `--resume`."""
+        if self._live is not None:
+            with suppress(OSError):  # closing after a failure: what went wrong is being raised
+                self._live.close()
+            return
         self._stream.close()
 
 

@@ -125,11 +125,11 @@ def _one_line(text: str) -> str:
 
 
 class TextSink:
-    """Scored rows as TSV, CSV or JSONL text in an AtomicFile; resumable from a synced prefix."""
+    """Scored rows as TSV, CSV or JSONL text in an AtomicFile (live: see there); resumable from a synced prefix."""
 
-    def __init__(self, target: str, rows: TextRows, resume_at: Prefix | None = None) -> None:
+    def __init__(self, target: str, rows: TextRows, resume_at: Prefix | None = None, live: bool = False) -> None:
         self.rows = rows
-        self.file = AtomicFile(target, resume_at)
+        self.file = AtomicFile(target, resume_at, live)
         if resume_at is None:
             self.file.write(rows.header_text())
 
@@ -205,10 +205,10 @@ def _as_is(value: object) -> object:
 
 def open_sink(
     target: str, fmt: str, columns: Sequence[str], header: bool, predict: bool, resume_at: Prefix | None = None,
-    types: Sequence[Any] | None = None,
+    types: Sequence[Any] | None = None, live: bool = False,
 ) -> TextSink | ParquetSink:
-    """Where a job writes its scored rows: `target` in format `fmt`, written atomically; `types`: the input
-    columns' pyarrow types, which a Parquet output keeps."""
+    """Where a job writes its scored rows: `target` in format `fmt`, written atomically (unless `live`, for a
+    text stream: AtomicFile); `types`: the input columns' pyarrow types, which a Parquet output keeps."""
     if fmt == "parquet":
         return ParquetSink(target, columns, predict, types)
-    return TextSink(target, TextRows(fmt, columns, header, predict), resume_at)
+    return TextSink(target, TextRows(fmt, columns, header, predict), resume_at, live)

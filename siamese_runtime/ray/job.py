@@ -90,6 +90,8 @@ def run_ray_job(scorer: ScorerSettings, options: JobOptions, cluster: ClusterOpt
 def _check(options: JobOptions) -> None:
     if options.resume:
         raise UsageError("--resume is for the local engine; rerun a failed ray job from the start")
+    if options.stream:
+        raise UsageError("--stream is for the local engine; the ray engine writes Parquet")
     if options.input == "-" or options.output == "-":
         raise UsageError("the ray engine reads and writes files, not stdin or stdout")
     if options.output_format not in (None, "parquet") or Path(options.output).suffix.lower() in TEXT_OUTPUTS:
