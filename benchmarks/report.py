@@ -10,6 +10,7 @@ from typing import Any
 import fastjsonschema
 
 from siamese_runtime.bench.report import (
+    machine_title,
     markdown_table,
     op_profile_markdown,
     plot_bars,
@@ -33,14 +34,15 @@ def write(results: Mapping[str, Any], out: Path, plots: bool = True) -> list[Pat
     paths = [write_json(results, out / f"{stem}.json"), out / f"{stem}.md"]
     paths[1].write_text(markdown(results), encoding="utf-8")
     if plots:
-        paths.append(plot_latency(results["runtime"]["rows"], out / f"{stem}-latency.png"))
-        paths.append(plot_end_to_end(results, out / f"{stem}-end-to-end.png"))
+        title = machine_title(results["machine"], results["created"])
+        paths.append(plot_latency(results["runtime"]["rows"], out / f"{stem}-latency.png", title))
+        paths.append(plot_end_to_end(results, out / f"{stem}-end-to-end.png", title))
         paths.append(plot_bars(_matrix_throughputs(results), out / f"{stem}-throughput.png", "pairs/s",
-                               "siamese-runtime bench: best batch size on the real-length profile"))
+                               f"siamese-runtime bench: best batch size on the real-length profile\n{title}"))
     return paths
 
 
-def plot_end_to_end(results: Mapping[str, Any], path: Path) -> Path:
+def plot_end_to_end(results: Mapping[str, Any], path: Path, title: str) -> Path:
     """Bars grouped by file, one colour per way, pairs/s on a plain axis, each bar's speed-up over (a) on it."""
     import matplotlib
 
@@ -50,7 +52,7 @@ def plot_end_to_end(results: Mapping[str, Any], path: Path) -> Path:
 
     ways, rows = results["ways"], results["files"]
     width = 0.8 / len(ways)
-    figure, axis = plt.subplots(figsize=(2.2 + 3.2 * len(rows), 6))
+    figure, axis = plt.subplots(figsize=(2.2 + 3.2 * len(rows), 6), layout="constrained")
     for index, (key, label) in enumerate(ways.items()):
         positions = [group + (index - (len(ways) - 1) / 2) * width for group in range(len(rows))]
         speeds = [row["pairs_per_second"][key] for row in rows]
@@ -60,12 +62,10 @@ def plot_end_to_end(results: Mapping[str, Any], path: Path) -> Path:
     axis.set_xticks(range(len(rows)), [f"{row['file']}\n{row['pairs']:,} pairs" for row in rows])
     axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     axis.set(ylabel="pairs/s, file in -> scores out (best of repeats)",
-             title=f"End to end on {results['machine']['cpu_model']}, {results['machine']['logical_cores']} cores; "
-                   "labels: speed-up over (a)")
+             title=f"End to end (labels: speed-up over (a))\n{title}")
     axis.margins(y=0.12)
     axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8, frameon=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path

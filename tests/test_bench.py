@@ -31,6 +31,28 @@ def test_bench_quick_writes_a_valid_report_with_every_profile(pairs_500: Path, t
     assert (tmp_path / report_path.name.replace(".json", ".md")).is_file()
 
 
+@pytest.mark.parametrize(("repeats", "shown"), [(3, {"p50"}), (12, {"p50", "p90"}), (100, {"p50", "p90", "p99"})])
+def test_percentiles_are_reported_only_from_samples_that_reach_beyond_them(
+    tmp_path: Path, repeats: int, shown: set[str]
+) -> None:
+    result = run_cli("bench", "--quick", "--batch-sizes", "1", "--precisions", "fp32", "--repeats", str(repeats),
+                     "--out", str(tmp_path), "--no-plots")
+    assert result.returncode == 0, result.stderr.decode()
+    [row] = json.loads(next(tmp_path.glob("runtime-*.json")).read_text())["rows"]
+    assert {q for q, value in row["latency_ms"].items() if value is not None} == shown and row["spread"] >= 0
+
+
+def test_noise_warnings_name_a_busy_machine_and_exactly_the_rows_that_vary() -> None:
+    from siamese_runtime.bench.matrix import NOISY_SPREAD, noise_warnings
+
+    row = {"provider": "CPUExecutionProvider", "precision": "fp32", "profile": "fixed:8", "batch_size": 8}
+    rows = [{**row, "spread": spread} for spread in (0.0, NOISY_SPREAD, NOISY_SPREAD * 1.01, 3.0)]
+    assert noise_warnings(rows[:2], load_average=0.4, cores=2) == []
+    [busy, varying] = noise_warnings(rows, load_average=1.5, cores=2)
+    assert busy.startswith("the machine was busy: load average 1.50 over 2 cores")
+    assert varying.startswith("2 of 4 rows vary by more than 25%") and "worst 300%: CPU fp32 fixed:8 batch 8" in varying
+
+
 def test_fixed_lengths_beyond_max_length_are_truncated_and_reported(tmp_path: Path) -> None:
     result = run_cli("bench", "--quick", "--lengths", "100", "--batch-sizes", "2", "--precisions", "fp32",
                      "--out", str(tmp_path), "--no-plots")
@@ -57,8 +79,9 @@ def test_latency_plot_is_a_png(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr.decode()
     [plot] = tmp_path.glob("runtime-*-latency.png")
     assert plot.read_bytes().startswith(PNG_MAGIC)
+    assert next(tmp_path.glob("runtime-*-throughput.png")).read_bytes().startswith(PNG_MAGIC)
     rows = json.loads(next(tmp_path.glob("runtime-*.json")).read_text())["rows"]
-    assert plot_latency(rows, tmp_path / "again.png").read_bytes().startswith(PNG_MAGIC)
+    assert plot_latency(rows, tmp_path / "again.png", "title").read_bytes().startswith(PNG_MAGIC)
 
 
 @pytest.mark.slow

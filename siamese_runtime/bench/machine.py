@@ -15,12 +15,14 @@ from ..session import default_threads, installed_onnxruntime_distributions
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model, cores, memory, OS, Python, GPUs (when nvidia-smi answers) and the onnxruntime build."""
+    """CPU model, cores, memory, the 1-minute load average now, OS, Python, GPUs (when nvidia-smi answers) and the
+    onnxruntime build."""
     return {
         "cpu_model": _cpu_model(),
         "logical_cores": os.cpu_count(),
         "default_threads": default_threads(),
         "memory_gib": round(_meminfo_kib("MemTotal") / 2**20, 1),
+        "load_average": os.getloadavg()[0],
         "platform": platform.platform(),
         "python": platform.python_version(),
         "gpus": _nvidia_gpus(),

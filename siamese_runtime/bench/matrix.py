@@ -32,6 +32,8 @@ PROVIDERS = (CPU, CUDA, TENSORRT, OPENVINO, DIRECTML)
 BATCH_SIZES = (1, 8, 32, 128, 512)
 FIXED_LENGTHS = (8, 32, 128)
 REAL = "real"
+NOISY_LOAD = 0.25  # load average per core before a run above which its ratios are flagged
+NOISY_SPREAD = 0.25  # interquartile range over median of one row's timings above which it is flagged
 Pair = tuple[str, str]
 
 
@@ -79,6 +81,7 @@ class Variant:
 def run_bench(config: BenchConfig) -> dict[str, Any]:
     """Measure every configuration; the report is a JSON-ready dict (see report.schema.json)."""
     model = ModelFolder.load(config.model)
+    machine = machine_info()  # its load average before the run, too
     skipped: list[dict[str, str]] = []
     profiles = _profiles(model, config, skipped)
     rows: list[dict[str, Any]] = []
@@ -107,12 +110,13 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     return {
         "schema": SCHEMA_ID,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        "machine": machine,
         "model": {"path": str(model.path), "name": model.name, "max_length": model.tokenizer.max_length},
         "config": asdict(config),
         "rows": rows,
         "skipped": skipped,
         "op_profile": op_profile,
+        "warnings": noise_warnings(rows, machine["load_average"], machine["logical_cores"]),
     }
 
 
@@ -185,17 +189,46 @@ def _measure(
         if index >= config.warmup:
             latencies.append(time.perf_counter() - started)
     milliseconds = np.asarray(latencies) * 1e3
+    quartiles = np.percentile(milliseconds, [25, 50, 75])
     return {
         **asdict(variant),
         "profile": profile.name,
         "batch_size": batch_size,
         "mean_tokens": float(np.mean(tokens)),
         "repeats": len(latencies),
-        "latency_ms": {q: float(np.percentile(milliseconds, int(q[1:]))) for q in ("p50", "p90", "p99")},
+        "latency_ms": latency_percentiles(milliseconds),
+        "spread": float((quartiles[2] - quartiles[0]) / quartiles[1]),
         "pairs_per_second": batch_size * len(latencies) / float(np.sum(latencies)),
         "peak_rss_mib": _peak_rss_kib() / 1024,
         "peak_rss_scope": peak_scope,
     }
+
+
+def latency_percentiles(milliseconds: np.ndarray) -> dict[str, float | None]:
+    """p50 always; p90 and p99 only from a sample that has a value beyond them (10 and 100 timings), else None:
+    the p99 of 3 timings would be their maximum under another name."""
+    return {f"p{q}": float(np.percentile(milliseconds, q)) if len(milliseconds) >= needed else None
+            for q, needed in ((50, 1), (90, 10), (99, 100))}
+
+
+def noise_warnings(rows: list[dict[str, Any]], load_average: float, cores: int) -> list[str]:
+    """What makes a report's ratios doubtful: a machine busy before the run (its 1-minute load average per
+    core above NOISY_LOAD), and rows whose timings vary more than NOISY_SPREAD between repeats."""
+    warnings = []
+    if load_average > NOISY_LOAD * cores:
+        warnings.append(f"the machine was busy: load average {load_average:.2f} over {cores} cores before the run; "
+                        "other work shares the cores, so ratios may be noise")
+    if noisy := [row for row in rows if row["spread"] > NOISY_SPREAD]:
+        worst = max(noisy, key=lambda row: row["spread"])
+        warnings.append(f"{len(noisy)} of {len(rows)} rows vary by more than {NOISY_SPREAD:.0%} between repeats "
+                        f"(interquartile range over median; worst {worst['spread']:.0%}: {_row_name(worst)}); "
+                        "repeat them before comparing")
+    return warnings
+
+
+def _row_name(row: dict[str, Any]) -> str:
+    return (f"{row['provider'].removesuffix('ExecutionProvider')} {row['precision']} {row['profile']} "
+            f"batch {row['batch_size']}")
 
 
 def _reset_peak_rss() -> str:

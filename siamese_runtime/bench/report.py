@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..schemas import validate
+
+log = logging.getLogger(__name__)
 
 
 def validate_bench_report(report: Mapping[str, Any]) -> None:
@@ -40,11 +43,12 @@ def runtime_markdown(report: Mapping[str, Any]) -> str:
     runtime = machine["onnxruntime"]
     gpus = ", ".join(f"{g['name']} (driver {g['driver']})" for g in machine["gpus"]) or "none"
     headers = ["provider", "precision", "threads", "profile", "batch", "tokens/sentence", "p50 ms", "p90 ms", "p99 ms",
-               "pairs/s", "session s", "peak RSS MiB"]
+               "spread", "pairs/s", "session s", "peak RSS MiB"]
     table = markdown_table(headers, (
         [row["provider"].removesuffix("ExecutionProvider"), row["precision"], row["threads"], row["profile"],
          row["batch_size"], row["mean_tokens"], row["latency_ms"]["p50"], row["latency_ms"]["p90"],
-         row["latency_ms"]["p99"], row["pairs_per_second"], row["session_seconds"], row["peak_rss_mib"]]
+         row["latency_ms"]["p99"], f"{row['spread']:.0%}" if "spread" in row else None, row["pairs_per_second"],
+         row["session_seconds"], row["peak_rss_mib"]]
         for row in report["rows"]
     ))
     config = report["config"]
@@ -52,11 +56,13 @@ def runtime_markdown(report: Mapping[str, Any]) -> str:
         f"Machine: {machine['cpu_model']}, {machine['logical_cores']} logical cores, {machine['memory_gib']} GiB; "
         f"GPU: {gpus}; onnxruntime {runtime['version']} ({', '.join(runtime['available_providers'])}).",
         f"Model: {report['model']['name']} (max_length {report['model']['max_length']}). Batch = pairs per "
-        f"`Scorer.score` call; {config['warmup']} warm-up and {config['repeats']} timed calls per row.",
+        f"`Scorer.score` call; {config['warmup']} warm-up and {config['repeats']} timed calls per row (p90 is "
+        "shown from 10 calls, p99 from 100; spread: interquartile range over median).",
         "",
         table,
     ]
     text += [f"- skipped {s['provider']} / {s['precision']}: {s['reason']}" for s in report["skipped"]]
+    text += [f"- **warning**: {warning}" for warning in report.get("warnings", [])]
     if report.get("op_profile"):
         text += ["", op_profile_markdown(report["op_profile"])]
     return "\n".join(text) + "\n"
@@ -74,36 +80,72 @@ def op_profile_markdown(profile: Mapping[str, Any]) -> str:
     return head + markdown_table(["op type", "ms", "share of kernel time", "node runs"], rows)
 
 
-def plot_latency(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
+def machine_title(machine: Mapping[str, Any], created: str) -> str:
+    """What a plot was measured on: CPU (and GPUs), cores, onnxruntime version, date."""
+    gpus = "".join(f", {gpu['name']}" for gpu in machine.get("gpus", []))
+    return (f"{machine['cpu_model']}{gpus}, {machine['logical_cores']} cores, "
+            f"onnxruntime {machine['onnxruntime']['version']}, {created[:10]}")
+
+
+def plot_latency(rows: Sequence[Mapping[str, Any]], path: Path, title: str) -> Path:
     """Median latency against batch size: one panel per length profile, one line per provider/precision/threads."""
+    return _plot_per_profile(rows, path, lambda row: row["latency_ms"]["p50"], "p50 latency (ms)", "log",
+                             f"Latency per Scorer.score call\n{title}")
+
+
+def plot_throughput(rows: Sequence[Mapping[str, Any]], path: Path, title: str) -> Path:
+    """Pairs per second against batch size, as a batch user reads it: one panel per length profile."""
+    return _plot_per_profile(rows, path, lambda row: row["pairs_per_second"], "pairs/s", "linear",
+                             f"Throughput against batch size\n{title}")
+
+
+def _plot_per_profile(rows: Sequence[Mapping[str, Any]], path: Path, value: Callable[[Mapping[str, Any]], float],
+                      ylabel: str, yscale: str, title: str) -> Path:
     plt = _pyplot()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     profiles = list(dict.fromkeys(row["profile"] for row in rows))
-    figure, axes = plt.subplots(1, len(profiles), figsize=(4.5 * len(profiles), 4), squeeze=False, sharey=True)
+    figure, axes = plt.subplots(1, len(profiles), figsize=(max(4.5 * len(profiles), 7), 4.6), squeeze=False,
+                                sharey=yscale == "log", layout="constrained")
     for axis, profile in zip(axes[0], profiles):
         lines: dict[str, list[tuple[int, float]]] = {}
         for row in rows:
             if row["profile"] == profile:
-                label = f"{row['provider'].removesuffix('ExecutionProvider')} {row['precision']}"
-                label += f" {row['threads']}t" if row["threads"] else ""
-                lines.setdefault(label, []).append((row["batch_size"], row["latency_ms"]["p50"]))
+                lines.setdefault(_variant_label(row), []).append((row["batch_size"], value(row)))
         for label, points in lines.items():
             axis.plot(*zip(*sorted(points)), marker="o", label=label)
-        axis.set(xscale="log", yscale="log", title=profile, xlabel="batch size (pairs)")
-        axis.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel("p50 latency (ms)")
+        sizes = sorted({row["batch_size"] for row in rows if row["profile"] == profile})
+        axis.set_xscale("log")
+        axis.set_xticks(sizes, [f"{size:,}" for size in sizes])  # the measured sizes only: no colliding labels
+        axis.xaxis.set_minor_locator(LogLocator(subs="all"))
+        axis.xaxis.set_minor_formatter(NullFormatter())
+        axis.set(yscale=yscale, title=profile, xlabel="batch size (pairs per call)")
+        axis.yaxis.set_major_formatter(FuncFormatter(lambda number, _: f"{number:,.6g}"))
+        axis.grid(True, which="major", alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
     axes[0][-1].legend(fontsize="small")
+    figure.suptitle(title, fontsize="medium")
     return _save(figure, path)
 
 
-def plot_bars(values: Mapping[str, float], path: Path, ylabel: str, title: str) -> Path:
-    """A horizontal bar per label, its value written beside it."""
+def _variant_label(row: Mapping[str, Any]) -> str:
+    label = f"{row['provider'].removesuffix('ExecutionProvider')} {row['precision']}"
+    return label + (f" {row['threads']}t" if row["threads"] else "")
+
+
+def plot_bars(values: Mapping[str, float], path: Path, xlabel: str, title: str) -> Path:
+    """A horizontal bar per label, its value written beside it in plain digits."""
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(8, 0.45 * len(values) + 1.5))
+    from matplotlib.ticker import FuncFormatter
+
+    figure, axis = plt.subplots(figsize=(9, 0.45 * len(values) + 1.8), layout="constrained")
     labels = list(values)
     bars = axis.barh(labels, [values[label] for label in labels])
-    axis.bar_label(bars, fmt="%.4g", padding=3)
+    axis.bar_label(bars, labels=[f"{values[label]:,.0f}" for label in labels], padding=3)
     axis.invert_yaxis()
-    axis.set(xlabel=ylabel, title=title)
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda number, _: f"{number:,.0f}"))
+    axis.set(xlabel=xlabel)
+    figure.suptitle(title, fontsize="medium")
     axis.margins(x=0.15)
     return _save(figure, path)
 
@@ -121,18 +163,30 @@ def _pyplot():
 
 def _save(figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
     figure.savefig(path, dpi=110)
     _pyplot().close(figure)
     return path
 
 
 def write_runtime_report(report: Mapping[str, Any], out: Path, plots: bool = True) -> list[Path]:
-    """Validate a bench report and write it as `runtime-DATE.json`, `.md` and `-latency.png` under `out`."""
+    """Validate a bench report and write it as `runtime-DATE.json`, `.md`, `-latency.png` and `-throughput.png`
+    under `out`; without matplotlib the plots are skipped with a warning, the results kept."""
     validate_bench_report(report)
     stem = f"runtime-{report['created'][:10]}"
     paths = [write_json(report, out / f"{stem}.json"), out / f"{stem}.md"]
     paths[1].write_text(f"# siamese-runtime bench\n\n{runtime_markdown(report)}", encoding="utf-8")
-    if plots:
-        paths.append(plot_latency(report["rows"], out / f"{stem}-latency.png"))
+    if plots and plotting_available():
+        title = machine_title(report["machine"], report["created"])
+        paths.append(plot_latency(report["rows"], out / f"{stem}-latency.png", title))
+        paths.append(plot_throughput(report["rows"], out / f"{stem}-throughput.png", title))
     return paths
+
+
+def plotting_available() -> bool:
+    """Whether matplotlib imports; where it does not, a warning naming the extra."""
+    try:
+        _pyplot()
+    except ImportError as error:
+        log.warning("%s; plots skipped, results written", error)
+        return False
+    return True

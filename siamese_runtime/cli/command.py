@@ -268,6 +268,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     report = run_bench(config_from_arguments(args))
     print(runtime_markdown(report))
+    for warning in report["warnings"]:
+        logging.getLogger(__name__).warning("%s", warning)
     for path in write_runtime_report(report, Path(args.out), plots=not args.no_plots):
         say(f"wrote {path}")
     return 0
