@@ -94,15 +94,45 @@ def test_the_unpacked_wheel_scores_and_names_what_it_does_not_ship(cpu_wheel: Pa
 def test_the_test_extra_alone_collects_every_test(tmp_path: Path) -> None:
     """With only `[test]` installed (the training, export and Ray libraries made unimportable here), every test
     module still imports: the ones that need an extra skip, saying which, instead of breaking collection."""
-    blocked = ["tensorflow", "keras", "tf2onnx", "onnx", "onnxconverter_common", "gensim", "pandas", "scipy", "ray"]
-    (tmp_path / "sitecustomize.py").write_text(
+    env = without_modules(tmp_path, ["tensorflow", "keras", "tf2onnx", "onnx", "onnxconverter_common", "gensim",
+                                     "pandas", "scipy", "ray"])
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                             str(REPO / "tests")], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert result.returncode == 0 and "ERROR" not in result.stdout, result.stdout[-3000:]
+
+
+def without_modules(folder: Path, blocked: list[str]) -> dict[str, str]:
+    """An environment in which the top-level modules `blocked` cannot be imported, as where their extra is not
+    installed (a sitecustomize in `folder`), and the repository is importable."""
+    (folder / "sitecustomize.py").write_text(
         "import sys\n"
         "class Blocked:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         f"        if name.split('.')[0] in {blocked!r}:\n"
-        "            raise ModuleNotFoundError(f'No module named {name!r} (blocked: not in the [test] extra)')\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r} (blocked: its extra is not installed)')\n"
         "sys.meta_path.insert(0, Blocked())\n", encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
-    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                             str(REPO / "tests")], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
-    assert result.returncode == 0 and "ERROR" not in result.stdout, result.stdout[-3000:]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), str(REPO)])}
+
+
+def test_a_missing_extra_is_one_line_naming_it_and_work_that_needs_none_goes_on(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"s1": ["花呗"], "s2": ["借呗"]}), tmp_path / "in.parquet")
+    (tmp_path / "in.tsv").write_text("花呗\t借呗\n", encoding="utf-8")
+    env = without_modules(tmp_path, ["pyarrow", "matplotlib"])
+
+    def command(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "siamese_runtime", *args], capture_output=True, text=True,
+                              cwd=tmp_path, env=env, timeout=300)
+
+    for args in (["in.parquet"], ["in.tsv", "-o", "out.parquet"]):
+        result = command("score", *args)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        [line] = result.stderr.splitlines()
+        assert "pip install 'siamese-runtime[parquet]'" in line
+    result = command("bench", "--quick", "--batch-sizes", "1", "--precisions", "fp32", "--out", "bench")
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'siamese-runtime[bench]'; plots skipped, results written" in result.stderr
+    assert sorted(path.suffix for path in (tmp_path / "bench").iterdir()) == [".json", ".md"]
+    assert not (tmp_path / "out.parquet").exists()

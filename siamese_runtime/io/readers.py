@@ -433,9 +433,9 @@ def _width_checked(record: Record, width: int) -> Record:
 def _parquet_table(path: str, start: Position | None, filesystem: FileSystem | None) -> Table:
     if path == "-":
         raise InputError("Parquet cannot be read from stdin; give a file path")
+    parquet = pyarrow_parquet()  # first: without pyarrow, the error naming the extra
     import pyarrow
 
-    parquet = pyarrow_parquet()
     try:
         parquet_file = parquet.ParquetFile(filesystem.open_input_file(path) if filesystem else path)
     except pyarrow.ArrowException as error:
