@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Literal, cast
 
-from .errors import UsageError
+from .errors import BadRowError, UsageError
 from .inputs import is_blank, is_missing
 from .io.writers import text_cell
 
@@ -23,6 +23,15 @@ def bad_row_policy(value: str, allowed: tuple[str, ...] = POLICIES) -> BadRowPol
     if value not in allowed:
         raise UsageError(f"unknown bad-row policy {value!r}; use {', '.join(allowed)}")
     return cast(BadRowPolicy, value)
+
+
+def keeps_bad_row(policy: BadRowPolicy, source: str, line: int | str, problem: str) -> bool:
+    """What `policy` does with a bad row (at `source`:`line`, for `problem`), the one place it is decided:
+    BadRowError under stop; else the row goes to the reject file, and stays in the output (empty score) only
+    under null: True there, False under skip."""
+    if policy == "stop":
+        raise BadRowError(source, line, problem)
+    return policy == "null"
 
 
 def text_problem(value: object, name: str) -> str | None:

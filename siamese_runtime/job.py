@@ -11,7 +11,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import KW_ONLY, dataclass, replace
 from typing import cast
 
-from .bad_rows import BadRowPolicy, bad_row_policy, pair_problem, reject_line
+from .bad_rows import BadRowPolicy, bad_row_policy, keeps_bad_row, pair_problem, reject_line
 from .batching import chunked
 from .checkpoint import Checkpoint, InputPrefix, Progress, Saved, fingerprint, kernels
 from .errors import BadRowError, InputError, ModelOutputError, ResumeError, UsageError, os_error_text
@@ -432,11 +432,10 @@ def _score_chunk(
             score = next(scores)
             rows.append(ScoredRow(record.values, record.source, score >= scorer.threshold, score))
             continue
-        if options.policy == "stop":
-            raise BadRowError(display_name(options.input), record.line, problem)
+        kept = keeps_bad_row(options.policy, display_name(options.input), record.line, problem)
         row_id = record.values[selection.id] if selection.id is not None and selection.id < len(record.values) else None
         rejected.append(reject_line(record.line, row_id, problem, record.values))
-        if options.policy == "null":
+        if kept:
             values = (record.values + [None] * len(columns))[: len(columns)]
             rows.append(ScoredRow(values, record.source, None, None))
     return rows, rejected

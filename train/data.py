@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from siamese_runtime.bad_rows import bad_row_policy, pair_problem, reject_line
-from siamese_runtime.errors import BadRowError, SiameseRuntimeError
+from siamese_runtime.bad_rows import bad_row_policy, keeps_bad_row, pair_problem, reject_line
+from siamese_runtime.errors import SiameseRuntimeError
 from siamese_runtime.io.columns import LABEL_NAME, Selection, find_named, resolve_column, select_columns
 from siamese_runtime.io.formats import format_of
 from siamese_runtime.io.readers import open_table
@@ -75,7 +75,7 @@ def load_pairs(
     A bad row (wrong column count, missing or empty sentence, label not 0/1) raises BadRowError with
     file:line:reason; with on_bad_row="skip" it is left out, counted, and written to `reject_file`.
     """
-    bad_row_policy(on_bad_row, ("stop", "skip"))
+    policy = bad_row_policy(on_bad_row, ("stop", "skip"))
     left: list[str] = []
     right: list[str] = []
     labels: list[int] = []
@@ -93,8 +93,7 @@ def load_pairs(
             for record in table.records:
                 problem = _labeled_problem(record.problem, record.values, chosen, label_at)
                 if problem is not None:
-                    if on_bad_row == "stop":
-                        raise BadRowError(path, record.line, problem)
+                    keeps_bad_row(policy, path, record.line, problem)  # raises under stop; skip keeps none
                     rejects.append(reject_line(record.line, None, problem, record.values, path))
                     continue
                 left.append(str(record.values[chosen.left]))

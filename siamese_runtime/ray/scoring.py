@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from ..bad_rows import SENTENCE_LABELS, bad_row_policy, non_text_problem, pair_problem
-from ..errors import BadRowError, SiameseRuntimeError, UsageError
+from ..bad_rows import SENTENCE_LABELS, bad_row_policy, keeps_bad_row, non_text_problem, pair_problem
+from ..errors import SiameseRuntimeError, UsageError
 from ..io.columns import PREDICTED, SCORE
 from ..scorer import EncodeStats, Scorer
 from ..settings import ScorerSettings
@@ -93,7 +93,8 @@ class _PairScorer:
         self, scorer: ScorerSettings, columns: PairColumns, predict: bool, on_bad_row: str, source: str
     ) -> None:
         self.scorer = Scorer.from_settings(scorer)
-        self.columns, self.predict, self.on_bad_row, self.source = columns, predict, on_bad_row, source
+        self.columns, self.predict, self.source = columns, predict, source
+        self.policy = bad_row_policy(on_bad_row)
         self.stats = EncodeStats()
         self.warned = False
 
@@ -109,9 +110,8 @@ class _PairScorer:
         good = np.array([problem is None for problem in problems], dtype=bool)
         if not good.all():
             first = int(np.argmin(good))
-            if self.on_bad_row == "stop":
-                raise BadRowError(*_row_name(batch, first, self.columns, self.source), str(problems[first]))
-            if self.on_bad_row == "skip":
+            where = _row_name(batch, first, self.columns, self.source)
+            if not keeps_bad_row(self.policy, *where, str(problems[first])):
                 batch, good = batch.filter(pyarrow.array(good)), good[good]
         scores = np.zeros(batch.num_rows, np.float32)
         if good.any():
