@@ -173,17 +173,28 @@ def _move_into_place(staging: Path, target: Path) -> None:
         log.warning("the replaced model folder could not be removed entirely: %s", backup)
 
 
+def portable(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's config as a manifest records it, without the training machine's paths: data files by their place
+    in the data folder ('bq/dev.tsv'), the run and its teachers by their folder's name."""
+    named = {key: Path(config[key]).name for key in ("out",) if config.get(key)}
+    files = {key: [file_label(file) for file in config[key]] for key in ("train_files",) if config.get(key)}
+    teachers = {"teachers": [Path(teacher).name for teacher in config["teachers"]]} if config.get("teachers") else {}
+    return {**config, **named, **files, **teachers}
+
+
 class _Folder:
     """The files and metrics of a model folder being built; each write re-validates the manifest."""
 
     def __init__(self, path: Path, name: str, run: RunDirectory, tokenizer: Tokenizer, encoding_dim: int) -> None:
-        self.path, self.name, self.source_run, self.tokenizer = path, name, str(run.path), tokenizer
-        self.config, self.head, self.threshold, self.encoding_dim = run.config(), run.head, run.threshold, encoding_dim
+        self.path, self.name, self.source_run, self.tokenizer = path, name, run.path.name, tokenizer
+        self.config, self.head, self.threshold = portable(run.config()), run.head, run.threshold
+        self.encoding_dim = encoding_dim
         self.files: dict[str, dict[str, Any]] = {}
         self.calibration: Calibration | None = None
         self.metrics: dict[str, Any] = {
             "training_validation": run.validation_metrics,
-            "training_validation_per_file": run.validation_metrics_per_file,
+            "training_validation_per_file": {file_label(file): metrics
+                                             for file, metrics in run.validation_metrics_per_file.items()},
         }
 
     def add(self, file: str, role: str, precision: str) -> None:

@@ -53,6 +53,23 @@ def test_manifest_lists_every_file_with_its_checksum_and_recorded_parity(tiny_ru
     assert max(parity["max_abs_encoding_diff"], parity["max_abs_score_diff"], parity["max_abs_pair_diff"]) <= TOLERANCE
 
 
+def strings_in(value: object) -> list[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in (key, *strings_in(item))]
+    if isinstance(value, list):
+        return [text for item in value for text in strings_in(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_the_manifest_and_card_hold_no_path_of_the_machine_that_built_them(tiny_run: Path, tiny_model: Path) -> None:
+    built_under = str(tiny_run.parents[1])  # the test session's temporary folder: the "machine" here
+    manifest = json.loads((tiny_model / "manifest.json").read_text(encoding="utf-8"))
+    assert [text for text in strings_in(manifest) if built_under in text or text.startswith("/")] == []
+    assert built_under not in (tiny_model / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert manifest["training_config"]["train_files"] == ["owned/train.tsv"] and manifest["source_run"] == "tiny"
+
+
 @pytest.mark.parametrize("precision", ["int8", "fp16"])
 def test_variants_load_score_close_to_fp32_and_record_their_bound(
     tiny_model: Path, precision: str, pairs_500: Path
