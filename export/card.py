@@ -59,7 +59,9 @@ validation split weighted to balanced classes, as calibrated, and as drawn):
 ![reliability diagram]({report['diagram']})"""
 
 
-POOLINGS = {"last": "its last BiLSTM's final states", "max-mean": "max and mean over its last BiLSTM's states"}
+POOLINGS = {"last": "its last BiLSTM's final states", "max-mean": "max and mean over its last BiLSTM's states",
+            "max-mean-attention": "max, mean and an attention-weighted mean (within the sentence) over its last "
+                                  "BiLSTM's states"}
 
 
 def write_model_card(folder: Path, manifest: dict[str, Any]) -> None:

@@ -195,6 +195,34 @@ def test_a_char_projection_is_folded_into_the_embedding_table_with_parity(
                    for node in graph.node)
 
 
+def test_attention_pooling_exports_with_parity_and_encodes_a_sentence_the_same_in_any_batch(
+    owned_pairs: Callable[..., Path], tmp_path: Path
+) -> None:
+    """max-mean-attention: a [batch, 6 d] encoding through the same pipeline, its weights trained under the
+    same layer name the export graph reads; a sentence's bits do not depend on what it is batched with."""
+    from export.folder import export_run
+    from train.run import TrainConfig, train_run
+
+    pairs = owned_pairs(800, seed=9)
+    run = train_run(TrainConfig(
+        out=str(tmp_path / "run"), train_files=[str(pairs)], max_pairs=800, epochs=1, warmup_epochs=0,
+        embedding_dim=8, projection=3, lstm_units=(8, 4), pooling="max-mean-attention", head="mlp", head_units=6,
+    ))
+    manifest = export_run(run, tmp_path / "model", report_files=[])
+    parity = manifest["metrics"]["parity"]
+    assert max(parity["max_abs_encoding_diff"], parity["max_abs_score_diff"], parity["max_abs_pair_diff"]) <= TOLERANCE
+    scorer = Scorer(tmp_path / "model", providers="cpu", cache_size=0)
+    assert scorer.model.encoding_dim == 6 * 4 and "attention" in (tmp_path / "model" / "MODEL_CARD.md").read_text()
+    sentences = list(dict.fromkeys(line.split("\t")[0] for line in pairs.read_text(encoding="utf-8").splitlines()))
+    sentences = sentences[:97] + ["好", "花" * 64]  # the shortest and a full-length one among them
+    together = scorer.encode(sentences)
+    alone = np.concatenate([scorer.encode([sentence]) for sentence in sentences])
+    in_sevens = Scorer(tmp_path / "model", providers="cpu", cache_size=0, batch_size=7).encode(sentences[::-1])
+    np.testing.assert_array_equal(together, alone)
+    np.testing.assert_array_equal(together, in_sevens[::-1])
+    assert np.isfinite(together).all() and np.ptp(together[:, -8:], axis=0).max() > 0  # the attended part varies
+
+
 def test_export_calibrates_scores_on_validation_and_reports_the_error(tiny_run: Path, tiny_model: Path) -> None:
     """Platt scaling fitted on the validation split; the stored threshold predicts what the run's threshold did
     on raw scores; the calibration error and the reliability diagram are in the manifest and the card."""

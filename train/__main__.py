@@ -72,9 +72,9 @@ def main() -> int:
     parser.add_argument("--head-units", type=int, default=defaults.head_units, help="relu units of the mlp head")
     parser.add_argument("--head-dropout", type=float, default=defaults.head_dropout,
                         help="dropout on the mlp head's relu units (training only)")
-    parser.add_argument("--pooling", choices=["last", "max-mean"], default=defaults.pooling,
-                        help="encoding: the last BiLSTM's final states (the notebook's), or max and mean over "
-                             "all its states")
+    parser.add_argument("--pooling", choices=["last", "max-mean", "max-mean-attention"], default=defaults.pooling,
+                        help="encoding: the last BiLSTM's final states (the notebook's), max and mean over all its "
+                             "states, or those and an attention-weighted mean within the sentence")
     parser.add_argument("--dropout", type=float, nargs="+", default=list(defaults.dropout),
                         help="dropout rate after each BiLSTM, one per --lstm-units (the notebook used 0.5 0.5; "
                              "the last one draws a different mask for each side of a pair, so training saw identical "

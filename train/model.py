@@ -13,6 +13,7 @@ from siamese_runtime.heads import EPSILON  # one epsilon for the Keras and numpy
 ENCODER = "encoder"
 EMBEDDING = "char_embedding"
 PROJECTION = "char_projection"
+POOLING = "pooling"
 
 
 @keras.saving.register_keras_serializable(package="siamese")
@@ -106,6 +107,43 @@ class MaxMeanPooling(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="siamese")
+class MaxMeanAttentionPooling(MaxMeanPooling):
+    """Max, mean and an attention-weighted mean of a BiLSTM's states over each sentence's real characters:
+    [batch, 3 d]. The attention stays inside one sentence (weights softmax(v . tanh(W h_t + b)) over its own
+    characters), so each distinct sentence is still encoded once, alone.
+
+    Batch-invariant by construction, as MaxMeanPooling: every reduction runs over time as the leading axis
+    (onnxruntime reduces a leading axis row by row, in order), padding gets weight exactly 0, and the softmax
+    is normalized after the weighted sum.
+    """
+
+    def __init__(self, attention_units: int = 64, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.attention_units = attention_units
+
+    def build(self, input_shape) -> None:
+        width = input_shape[0][-1]
+        self.kernel = self.add_weight(name="kernel", shape=(width, self.attention_units), initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(self.attention_units,), initializer="zeros")
+        self.query = self.add_weight(name="query", shape=(self.attention_units, 1), initializer="glorot_uniform")
+
+    def call(self, inputs, mask=None):
+        states, token_ids = inputs
+        max_mean = super().call(inputs)
+        by_time = ops.transpose(states, (1, 0, 2))  # [time, batch, d]
+        real = ops.transpose(ops.cast(ops.greater(token_ids, 0), states.dtype))  # [time, batch]
+        scores = ops.squeeze(ops.matmul(ops.tanh(ops.matmul(by_time, self.kernel) + self.bias), self.query), -1)
+        top = ops.max(ops.where(real > 0, scores, -1e9), axis=0)
+        weights = ops.exp(ops.minimum(scores - top, 0.0)) * real  # <= 1 where real, exactly 0 on padding
+        attended = ops.sum(by_time * ops.expand_dims(weights, -1), axis=0)
+        attended = attended / ops.expand_dims(ops.maximum(ops.sum(weights, axis=0), 1e-9), -1)
+        return ops.concatenate([max_mean, attended], axis=-1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "attention_units": self.attention_units}
+
+
+@keras.saving.register_keras_serializable(package="siamese")
 class PairFeatures(layers.Layer):
     """(|u - v|, u * v): features of a pair of encodings that do not depend on which side is which."""
 
@@ -119,7 +157,9 @@ HEADS: dict[str, type[layers.Layer]] = {
 }
 LEARNED_HEAD = "mlp"  # (|u - v|, u * v) -> Dense(relu) -> Dense(sigmoid); weights exported to the model folder
 HEAD_NAMES = (*HEADS, LEARNED_HEAD)
-POOLINGS = ("last", "max-mean")
+POOLING_LAYERS: dict[str, type[MaxMeanPooling]] = {"max-mean": MaxMeanPooling,
+                                                  "max-mean-attention": MaxMeanAttentionPooling}
+POOLINGS = ("last", *POOLING_LAYERS)
 LOSSES = {"manhattan": "binary_crossentropy", "euclidean": contrastive_loss, "cosine": "binary_crossentropy",
           LEARNED_HEAD: "binary_crossentropy"}
 HIDDEN, OUTPUT = "head_hidden", "head_output"
@@ -135,7 +175,8 @@ def build_encoder(
     projection: int | None = None,
 ) -> keras.Model:
     """Token ids [batch, seq] -> encoding [batch, 2 * lstm_units[-1]] (pooling "last": the final states, as the
-    notebook) or [batch, 4 * lstm_units[-1]] ("max-mean": max and mean over all states of the last BiLSTM).
+    notebook), [batch, 4 * lstm_units[-1]] ("max-mean": max and mean over all states of the last BiLSTM) or
+    [batch, 6 * lstm_units[-1]] ("max-mean-attention": and an attention-weighted mean, within each sentence).
 
     The masked Embedding lives inside the encoder, so padding never reaches the LSTMs (a nested Keras 3
     model would drop a mask handed in from outside). `export_graph=True` builds the same weights without
@@ -169,9 +210,11 @@ def build_encoder(
         if not export_graph:
             x = layers.Dropout(rate, name=f"dropout_{depth}")(x)
     name = f"bilstm_{len(lstm_units)}"
-    if pooling == "max-mean":
+    if pooling in POOLING_LAYERS:
         states = layers.Bidirectional(layers.LSTM(last, return_sequences=True), name=name)(x)
-        x = MaxMeanPooling(name="encoding" if export_graph else "pooling")([states, token_ids])
+        x = POOLING_LAYERS[pooling](name=POOLING)([states, token_ids])
+        if export_graph:
+            x = layers.Identity(name="encoding")(x)  # the graph's output name; the weights stay under POOLING
     elif export_graph:
         _, forward_h, _, backward_h, _ = layers.Bidirectional(layers.LSTM(last, return_state=True), name=name)(x)
         x = layers.Concatenate(name="encoding")([forward_h, backward_h])
@@ -190,7 +233,8 @@ def encoder_projection(encoder: keras.Model) -> np.ndarray | None:
 
 def encoder_pooling(encoder: keras.Model) -> str:
     """The pooling an encoder built by build_encoder uses."""
-    return "max-mean" if any(isinstance(layer, MaxMeanPooling) for layer in encoder.layers) else "last"
+    kinds = {layer: name for name, layer in POOLING_LAYERS.items()}
+    return next((kinds[type(layer)] for layer in encoder.layers if type(layer) in kinds), "last")
 
 
 def pair_head_name(pair_model: keras.Model) -> str:
