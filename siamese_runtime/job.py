@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import KW_ONLY, dataclass, replace
 from typing import cast
 
@@ -33,6 +33,7 @@ from .io.safe_output import (
     signals_held,
 )
 from .io.writers import ParquetSink, ScoredRow, TextSink, open_sink
+from .prefetch import prefetched
 from .scorer import EncodeStats, Scorer
 
 log = logging.getLogger(__name__)
@@ -276,9 +277,11 @@ def _score_table(
             read = InputPrefix(options.input, progress.input)
             opened.callback(read.close)
         sinks = [output, *([rejects] if rejects else [])]
+        # the next chunk is read and parsed on a thread while this one is encoded (onnxruntime frees the GIL)
+        chunks = opened.enter_context(closing(prefetched(chunked(table.records, options.chunk_rows))))
         first_bad: str | None = None
         try:
-            for chunk in _timed_chunks(table.records, options.chunk_rows, stats):
+            for chunk in _waited_for(chunks, stats):
                 rows, rejected = _score_chunk(scorer, chunk, selection, table.columns, options, stats)
                 first_bad = first_bad or next(iter(rejected), None)
                 warned = progress.truncated > 0
@@ -383,9 +386,9 @@ def _abort(
         checkpoint.remove()
 
 
-def _timed_chunks(records: Iterator[Record], size: int, stats: EncodeStats) -> Iterator[list[Record]]:
-    """`records` in chunks of `size`, the time spent reading (and parsing) them added to `stats` as 'read'."""
-    chunks = chunked(records, size)
+def _waited_for(chunks: Iterator[list[Record]], stats: EncodeStats) -> Iterator[list[Record]]:
+    """`chunks`, the time spent waiting for each (reading and parsing it, where not done ahead) added to `stats`
+    as 'read'."""
     while True:
         with stats.timed("read"):
             chunk = next(chunks, None)
