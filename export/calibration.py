@@ -28,6 +28,19 @@ def class_balanced_weights(labels: np.ndarray) -> np.ndarray:
     return weights
 
 
+def domain_balanced_weights(labels: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """Weights giving every source file (domain) the same total weight, and within each both classes the same
+    (mean 1): a fit under them serves a small domain (LCQMC-like questions among banking ones) as much as a
+    large one, instead of calibrating the mix the split happened to draw."""
+    weights = np.zeros(len(labels))
+    present = np.unique(sources)
+    for source in present:
+        members = sources == source
+        balanced = class_balanced_weights(labels[members])
+        weights[members] = balanced * len(labels) / (len(present) * balanced.sum())
+    return weights
+
+
 def fit_platt(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> Calibration:
     """The slope and intercept minimizing the weighted log loss of sigmoid(slope * logit(score) + intercept)."""
     clipped = np.clip(scores.astype(np.float64), EPSILON, 1 - EPSILON)

@@ -28,6 +28,7 @@ from train.run_directory import MODEL_FILE, VOCAB_FILE, RunDirectory
 from .calibration import (
     DIAGRAM_FILE,
     class_balanced_weights,
+    domain_balanced_weights,
     expected_calibration_error,
     fit_platt,
     reliability_curve,
@@ -139,7 +140,7 @@ def _build(
     accuracy = _accuracy_by_variant(scores, datasets, folder.stored_threshold)
     for precision, change in _score_change_by_batching(staging, validation, scores).items():
         accuracy["variant_bounds"].setdefault(precision, {})["max_score_change_by_batching"] = change
-    calibration = _calibration_report(staging, scores["fp32"], datasets)
+    calibration = _calibration_report(staging, scores["fp32"], datasets, folder.config.get("train_files", []))
     folder.metrics.update({"parity": parity.as_dict(), "optimization": optimization, **accuracy,
                            "calibration": calibration})
     manifest = folder.write()
@@ -206,7 +207,7 @@ class _Folder:
     def write(self) -> dict[str, Any]:
         calibration = None if self.calibration is None else {
             "method": "platt", "slope": self.calibration.slope, "intercept": self.calibration.intercept,
-            "fitted_on": "validation split, classes balanced (a 50/50 prior)"}
+            "fitted_on": "validation split, every training file and within it both classes weighted the same"}
         return write_manifest(self.path, self.name, self.source_run, self.tokenizer, VOCAB_FILE, self.head,
                               self.stored_threshold, self.encoding_dim, self.files, self.metrics, self.config,
                               HEAD_FILE if self.head == LEARNED else None, calibration)
@@ -221,7 +222,8 @@ class _Folder:
         self.calibration = None
         self.write()
         scores = Scorer(self.path, providers="cpu").score(validation.left, validation.right)
-        self.calibration = fit_platt(scores, validation.labels, class_balanced_weights(validation.labels))
+        self.calibration = fit_platt(scores, validation.labels,
+                                     domain_balanced_weights(validation.labels, validation.sources))
         self.write()
 
 
@@ -296,20 +298,28 @@ def _accuracy_by_variant(
     return {"accuracy": results, "variant_bounds": bounds}
 
 
-def _calibration_report(folder: Path, scores: dict[str, np.ndarray], datasets: dict[str, Pairs]) -> dict[str, Any]:
+def _calibration_report(folder: Path, scores: dict[str, np.ndarray], datasets: dict[str, Pairs],
+                        train_files: list[str]) -> dict[str, Any]:
     """Expected calibration error and reliability curve of the fp32 `scores` on each dataset, and the diagram
     (written into `folder`).
 
-    Validation is judged as calibrated for: classes balanced; the test files (50/50 already) as they are.
+    Validation is judged as it was fitted (every domain, and within it both classes, weighted the same), and
+    each training file's part of it on its own, classes balanced; the test files (50/50 already) as they are.
     """
     errors, curves = {}, {}
     for label, pairs in datasets.items():
         probabilities = scores[label].astype(np.float64)
-        weights = class_balanced_weights(pairs.labels) if label == "validation" else None
+        weights = domain_balanced_weights(pairs.labels, pairs.sources) if label == "validation" else None
         errors[label] = expected_calibration_error(probabilities, pairs.labels, weights)
         curves[label] = reliability_curve(probabilities, pairs.labels, weights)
-        if label == "validation":
-            errors["validation (as drawn, unbalanced)"] = expected_calibration_error(probabilities, pairs.labels)
+        if label != "validation":
+            continue
+        errors["validation (as drawn, unbalanced)"] = expected_calibration_error(probabilities, pairs.labels)
+        for source, name in enumerate(train_files):
+            part = pairs.sources == source
+            if part.any():
+                errors[f"validation: {name}"] = expected_calibration_error(
+                    probabilities[part], pairs.labels[part], class_balanced_weights(pairs.labels[part]))
     save_reliability_diagram(curves, errors, folder / DIAGRAM_FILE)
     return {"expected_calibration_error": errors, "reliability": curves, "diagram": DIAGRAM_FILE}
 

@@ -7,8 +7,12 @@ import pytest
 
 pytest.importorskip("scipy", reason="calibration at export needs the [train] extra")
 
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
 from export.calibration import (  # noqa: E402
     class_balanced_weights,
+    domain_balanced_weights,
     expected_calibration_error,
     fit_platt,
     reliability_curve,
@@ -41,6 +45,41 @@ def test_class_balanced_weights_give_both_classes_equal_mass() -> None:
     weights = class_balanced_weights(labels)
     assert weights[labels == 1].sum() == pytest.approx(weights[labels == 0].sum())
     assert weights.mean() == pytest.approx(1.0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 1)), min_size=1, max_size=60))
+def test_domain_balanced_weights_give_every_domain_and_each_class_within_it_equal_mass(
+    rows: list[tuple[int, int]]
+) -> None:
+    sources = np.array([source for source, _ in rows])
+    labels = np.array([label for _, label in rows], np.float32)
+    weights = domain_balanced_weights(labels, sources)
+    assert weights.mean() == pytest.approx(1.0) and (weights > 0).all()
+    totals = [weights[sources == source].sum() for source in np.unique(sources)]
+    assert np.allclose(totals, totals[0])
+    for source in np.unique(sources):
+        part = sources == source
+        if len(np.unique(labels[part])) == 2:
+            assert weights[part & (labels == 1)].sum() == pytest.approx(weights[part & (labels == 0)].sum())
+
+
+def test_a_domain_balanced_fit_calibrates_a_small_domain_better_than_a_pooled_one() -> None:
+    """A large domain whose scores are over-confident beside a small one whose scores are already calibrated:
+    the pooled fit corrects for the large one and spoils the small one; the balanced fit serves both."""
+    large_scores, large_labels = overconfident_scores(20_000)
+    true_logits = RNG.normal(scale=1.5, size=1_000)
+    small_labels = (RNG.random(1_000) < 1 / (1 + np.exp(-true_logits))).astype(np.float32)
+    small_scores = (1 / (1 + np.exp(-true_logits))).astype(np.float32)
+    scores, labels = np.concatenate([large_scores, small_scores]), np.concatenate([large_labels, small_labels])
+    sources = np.repeat([0, 1], [20_000, 1_000])
+    pooled = fit_platt(scores, labels, class_balanced_weights(labels))
+    balanced = fit_platt(scores, labels, domain_balanced_weights(labels, sources))
+
+    def small_error(calibration: Calibration) -> float:
+        return expected_calibration_error(calibration(small_scores).astype(np.float64), small_labels)
+
+    assert small_error(balanced) < small_error(pooled) - 0.02
 
 
 def test_calibration_error_of_a_perfect_and_of_a_constant_forecast() -> None:
