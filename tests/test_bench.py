@@ -120,3 +120,14 @@ def test_bench_on_an_empty_pairs_file_is_one_clear_error(tmp_path: Path) -> None
     result = run_cli("bench", "--quick", "--pairs", str(empty), "--out", str(tmp_path / "out"))
     assert result.returncode == 1 and result.stderr.decode().endswith(f"error: {empty}: no pairs to measure "
                                                                        "(an empty file)\n"), result.stderr
+
+
+def test_stage_split_compares_two_revisions_on_the_same_pairs(data: Path, tmp_path: Path) -> None:
+    from benchmarks.stage_split import main
+
+    results = main([str(tmp_path), "--before", "HEAD", "--pairs", "300"])
+    assert results["same_output"] and set(results["best"]) == {"before", "after"}
+    for best in results["best"].values():
+        assert {"read", "encode", "write"} <= set(best["stage_seconds"]) and 0 < best["outside_encoder"] < 1
+        assert best["peak_rss_mib"] > 10
+    assert "| after |" in (tmp_path / "stage-split.md").read_text(encoding="utf-8")
