@@ -9,7 +9,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 _DONE = object()
-JOIN_SECONDS = 10.0  # how long a closed prefetcher waits for its thread to finish the item under way
+JOIN_SECONDS = 0.25  # how long a closed prefetcher waits for its thread (a daemon) to finish the item under way
 
 
 def prefetched(items: Iterator[T], ahead: int = 1) -> Generator[T, None, None]:
