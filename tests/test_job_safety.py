@@ -446,6 +446,28 @@ def test_an_interrupted_job_exits_cleanly_and_resumes(
     assert files_in(tmp_path) == ["big.tsv", "out.tsv", "whole.tsv"]
 
 
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_job_waiting_on_a_quiet_stdin_stops_at_once_and_writes_nothing(
+    pairs: Path, tmp_path: Path, sent: int, code: int
+) -> None:
+    """The reader (a thread reading ahead) may sit in a read that never returns: a stop signal still ends the
+    job promptly, with its code and no output."""
+    out = tmp_path / "out.tsv"
+    job = subprocess.Popen(cli_command("score", "-", "-o", str(out), "--chunk-rows", "10"), cwd=REPO,
+                           env={**os.environ, "PYTHONPATH": str(REPO)}, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                           start_new_session=True)  # its own session: SIGINT is not ignored as in a background job
+    assert job.stdin is not None
+    job.stdin.write(b"".join(pairs.read_bytes().splitlines(keepends=True)[:25]))
+    job.stdin.flush()  # 25 rows, then silence with the pipe left open
+    time.sleep(3)
+    job.send_signal(sent)
+    started = time.monotonic()
+    assert job.wait(timeout=30) == code
+    assert time.monotonic() - started < 2.5
+    job.stdin.close()
+    assert not out.exists() and files_in(tmp_path) == ["in.tsv"]
+
+
 def test_a_header_guessed_from_its_shape_is_announced(tmp_path: Path) -> None:
     source = tmp_path / "in.tsv"
     source.write_text("花呗怎么还款\t花呗如何还钱\tx\n借呗额度\t借呗的额度\t1\n信用卡\t还款\t0\n", encoding="utf-8")
