@@ -80,7 +80,7 @@ def export_run(
         raise ExportError(f"{target}: exists and is not a folder; give a model folder to write or replace")
     tokenizer = run.tokenizer()
     pair_model = keras.models.load_model(run.model_path, safe_mode=True, compile=False)
-    validation = load_pairs([str(run.validation_path)])
+    validation = with_sources(load_pairs([str(run.validation_path)]), run.config().get("train_files", []))
     held_out = sample(validation, PARITY_PAIRS, seed)
 
     created = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
@@ -172,6 +172,23 @@ def _move_into_place(staging: Path, target: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
     if backup.exists():
         log.warning("the replaced model folder could not be removed entirely: %s", backup)
+
+
+def with_sources(validation: Pairs, train_files: Sequence[str]) -> Pairs:
+    """`validation` with each pair's source: the index of the training file it came from (validation.tsv does not
+    say), found by its two sentences; where no file can be read (a run from another machine), every pair's
+    source stays 0, which a calibration fit then reads as one domain, as it was before sources were known."""
+    where: dict[tuple[str, str], int] = {}
+    for index, recorded in enumerate(train_files):
+        path = recorded if Path(recorded).is_file() else str(data_file(file_label(recorded)))
+        if not Path(path).is_file():
+            log.warning("%s: not found, so validation pairs are not told apart by training file", recorded)
+            return validation
+        pairs = load_pairs([path], on_bad_row="skip")
+        for pair in zip(pairs.left, pairs.right):
+            where.setdefault(pair, index)
+    sources = np.array([where.get(pair, 0) for pair in zip(validation.left, validation.right)], np.int64)
+    return Pairs(validation.left, validation.right, validation.labels, sources, validation.skipped)
 
 
 def portable(config: dict[str, Any]) -> dict[str, Any]:

@@ -223,6 +223,26 @@ def test_attention_pooling_exports_with_parity_and_encodes_a_sentence_the_same_i
     assert np.isfinite(together).all() and np.ptp(together[:, -8:], axis=0).max() > 0  # the attended part varies
 
 
+def test_validation_pairs_are_told_apart_by_the_training_file_they_came_from(
+    owned_pairs: Callable[..., Path], tmp_path: Path
+) -> None:
+    """validation.tsv holds no source: export finds each pair's file by its sentences (as read from one file,
+    every pair's source is 0)."""
+    from export.folder import with_sources
+    from train.data import load_pairs
+
+    files = [owned_pairs(300, seed=21), owned_pairs(200, seed=22)]
+    both = [load_pairs([str(file)]) for file in files]
+    picks = [(1, 7), (0, 5), (1, 0), (0, 299)]
+    text = "".join(f"{both[source].left[row]}\t{both[source].right[row]}\t{int(both[source].labels[row])}\n"
+                   for source, row in picks)
+    (tmp_path / "validation.tsv").write_text(text, encoding="utf-8")
+    validation = load_pairs([str(tmp_path / "validation.tsv")])
+    assert validation.sources.tolist() == [0, 0, 0, 0]
+    assert with_sources(validation, [str(file) for file in files]).sources.tolist() == [1, 0, 1, 0]
+    assert with_sources(validation, [str(tmp_path / "gone.tsv")]).sources.tolist() == [0, 0, 0, 0]
+
+
 def test_export_calibrates_scores_on_validation_and_reports_the_error(tiny_run: Path, tiny_model: Path) -> None:
     """Platt scaling fitted on the validation split; the stored threshold predicts what the run's threshold did
     on raw scores; the calibration error and the reliability diagram are in the manifest and the card."""
