@@ -28,6 +28,15 @@ TINY_PAIRS = 3000
 TINY_REPORTS = ("owned/report-a.tsv", "owned/report-b.tsv")
 
 
+def strings_in(value: object) -> list[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in (key, *strings_in(item))]
+    if isinstance(value, list):
+        return [text for item in value for text in strings_in(item)]
+    return [value] if isinstance(value, str) else []
+
+
 def head_of(source: Path, lines: int, destination: Path) -> Path:
     """The first `lines` lines of a pair file, copied to `destination`."""
     with source.open(encoding="utf-8") as stream:

@@ -22,7 +22,7 @@ from export.parity import TOLERANCE, check_parity  # noqa: E402
 from export.sequence_lengths import FORBIDDEN_OPS, op_types  # noqa: E402
 from train.data import load_pairs  # noqa: E402
 
-from .conftest import DEFAULT_MODEL, TINY_REPORTS  # noqa: E402
+from .conftest import DEFAULT_MODEL, TINY_REPORTS, strings_in  # noqa: E402
 
 # Every test here trains: the session's tiny run and model on first use, or a run of its own.
 pytestmark = pytest.mark.slow
@@ -51,15 +51,6 @@ def test_manifest_lists_every_file_with_its_checksum_and_recorded_parity(tiny_ru
     parity = model.manifest["metrics"]["parity"]
     assert parity["pairs"] == len((tiny_run / "validation.tsv").read_text(encoding="utf-8").splitlines())
     assert max(parity["max_abs_encoding_diff"], parity["max_abs_score_diff"], parity["max_abs_pair_diff"]) <= TOLERANCE
-
-
-def strings_in(value: object) -> list[str]:
-    """Every string in a JSON value, keys included."""
-    if isinstance(value, dict):
-        return [text for key, item in value.items() for text in (key, *strings_in(item))]
-    if isinstance(value, list):
-        return [text for item in value for text in strings_in(item)]
-    return [value] if isinstance(value, str) else []
 
 
 def test_the_manifest_and_card_hold_no_path_of_the_machine_that_built_them(tiny_run: Path, tiny_model: Path) -> None:

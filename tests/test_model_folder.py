@@ -13,7 +13,7 @@ import pytest
 from siamese_runtime import ModelFolder, ModelLoadError, Scorer
 from siamese_runtime.model_folder import default_model_path, sha256_of
 
-from .conftest import DEFAULT_MODEL
+from .conftest import DEFAULT_MODEL, strings_in
 
 
 @pytest.fixture
@@ -36,6 +36,12 @@ def test_default_model_loads_and_verifies_every_checksum() -> None:
     encoding = np.ones((1, model.encoding_dim), np.float32)
     assert model.similarity()(encoding, -encoding).shape == (1,)
     assert model.encoder_path().is_file()
+
+
+def test_the_shipped_model_names_no_path_of_the_machine_that_built_it() -> None:
+    manifest = json.loads((DEFAULT_MODEL / "manifest.json").read_text(encoding="utf-8"))
+    assert [text for text in strings_in(manifest) if text.startswith(("/", "~")) or ":\\" in text] == []
+    assert not re.search(r"`/(tmp|work|home)/", (DEFAULT_MODEL / "MODEL_CARD.md").read_text(encoding="utf-8"))
 
 
 def test_missing_manifest_names_the_file(tmp_path: Path) -> None:
