@@ -18,7 +18,14 @@ import ray  # noqa: E402
 
 from siamese_runtime import BadRowError, Scorer, ScorerSettings, SiameseRuntimeError  # noqa: E402
 from siamese_runtime.job import JobOptions, run_job  # noqa: E402
-from siamese_runtime.ray import PairColumns, read_pairs, require_ray, score_dataset  # noqa: E402
+from siamese_runtime.ray import (  # noqa: E402
+    PairColumns,
+    RejectCollector,
+    read_pairs,
+    rejected_rows,
+    require_ray,
+    score_dataset,
+)
 from siamese_runtime.ray.job import ClusterOptions, run_ray_job  # noqa: E402
 
 from .conftest import head_of, run_cli  # noqa: E402
@@ -93,6 +100,20 @@ def test_skip_and_null_write_the_local_jobs_rejects(broken: Path, tmp_path: Path
     assert all(
         (scored[k]["score"] is None) if v is None else abs(scored[k]["score"] - v) <= 1e-6 for k, v in expected.items()
     )
+
+
+@pytest.mark.parametrize("policy", ["skip", "null"])
+def test_rejects_collected_in_the_scoring_pass_are_those_of_a_pass_of_their_own(broken: Path, policy: str) -> None:
+    """The differential check of the one-pass rejects: the same rows and reasons as rejected_rows' own read of
+    the file, once each and in input order, though 2 actors met them in 64-row batches in any order."""
+    pairs, columns = read_pairs(str(broken), 64), PairColumns("column2", "column3", "column1")
+    collector = RejectCollector()
+    scored = score_dataset(pairs, columns, CPU, actors=2, batch_size=64, on_bad_row=policy, rejects=collector)
+    assert scored.count() == 501 - 4 * (policy == "skip")
+    collector.add(collector.collected(columns).slice(0, 2))  # a retried batch hands its rows over again
+    collected, separate = collector.collected(columns).to_pylist(), rejected_rows(pairs, columns).take_all()
+    assert len(collected) == 4 and collected == sorted(separate, key=lambda row: int(row["line"]))
+    assert [row["line"] for row in collected] == sorted(row["line"] for row in collected)
 
 
 def test_dataset_api_with_an_id_column_and_predict() -> None:

@@ -5,13 +5,20 @@ Importing this package needs no Ray; its functions import Ray and name the extra
 
 from .cluster import connected, require_ray
 from .files import LINE, PATH, PairFiles, find_pair_files, read_pairs, write_parquet
-from .scoring import PairColumns, ScorerOptions, rejected_rows, score_dataset  # ScorerOptions: an alias, 0.1's name
+from .scoring import (  # ScorerOptions: an alias, 0.1's name
+    PairColumns,
+    RejectCollector,
+    ScorerOptions,
+    rejected_rows,
+    score_dataset,
+)
 
 __all__ = [
     "LINE",
     "PATH",
     "PairColumns",
     "PairFiles",
+    "RejectCollector",
     "ScorerOptions",
     "connected",
     "find_pair_files",

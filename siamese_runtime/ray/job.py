@@ -16,11 +16,11 @@ from ..job import JobOptions, per_second
 from ..providers import is_gpu_request
 from ..settings import ScorerSettings
 from .cluster import connected
-from .files import LINE, PATH, RAW_VALUES, arrow_batches, find_pair_files, read_pairs, write_parquet
-from .scoring import REASON, PairColumns, rejected_rows, score_dataset
+from .files import LINE, PATH, RAW_VALUES, find_pair_files, read_pairs, write_parquet
+from .scoring import REASON, PairColumns, RejectCollector, score_dataset
 
 if TYPE_CHECKING:
-    from ray.data import Dataset
+    import pyarrow
 
 TEXT_OUTPUTS = (".tsv", ".txt", ".csv", ".jsonl", ".ndjson")
 CHUNK_ROWS = 1024  # rows per actor call by default: small batches spread even one file over many actors
@@ -72,16 +72,20 @@ def run_ray_job(scorer: ScorerSettings, options: JobOptions, cluster: ClusterOpt
         columns = PairColumns(files.columns[selection.left], files.columns[selection.right],
                               None if selection.id is None else files.columns[selection.id])
         pairs = read_pairs(files, options.chunk_rows)
+        collector = RejectCollector() if options.rejects else None
         scored = score_dataset(
             pairs, columns, scorer, actors=cluster.actors, batch_size=options.chunk_rows, num_cpus=cluster.num_cpus,
             num_gpus=cluster.num_gpus, predict=options.predict, on_bad_row=options.on_bad_row, source=options.input,
+            rejects=collector,
         )
         try:
             written = write_parquet(scored, options.output)
         except BadRowError as error:  # raised in an actor: Ray's wrapper carries the remote traceback
             raise BadRowError(error.source, error.line, error.reason) from None
         rejects = options.rejects
-        bad = _write_rejects(rejected_rows(pairs, columns), rejects, files.columns, columns) if rejects else 0
+        bad = 0
+        if collector is not None and rejects:
+            bad = _write_rejects(collector.collected(columns), rejects, files.columns, columns)
     rows = written + bad if options.on_bad_row == "skip" else written
     return RayJobSummary(rows=rows, written=written, bad_rows=bad, seconds=time.perf_counter() - started,
                          rejects=rejects)
@@ -102,19 +106,16 @@ def _check(options: JobOptions) -> None:
     check_distinct(options.input, [(label, path) for label, path in targets if path and "://" not in path])
 
 
-def _write_rejects(rejects: Dataset, path: str, input_columns: list[str], columns: PairColumns) -> int:
-    """Bad rows as the local job's reject file (JSONL: line, id, reason, values), in input order."""
-    rejects.context.execution_options.preserve_order = True
-    file, count = AtomicFile(path), 0
+def _write_rejects(rejects: pyarrow.Table, path: str, input_columns: list[str], columns: PairColumns) -> int:
+    """Bad rows (in input order) as the local job's reject file (JSONL: line, id, reason, values)."""
+    file = AtomicFile(path)
     try:
-        for batch in arrow_batches(rejects):
-            file.write("".join(_reject_line(row, input_columns, columns) for row in batch.to_pylist()))
-            count += batch.num_rows
+        file.write("".join(_reject_line(row, input_columns, columns) for row in rejects.to_pylist()))
     except BaseException:
         file.discard()
         raise
     file.commit()
-    return count
+    return rejects.num_rows
 
 
 def _reject_line(row: dict, input_columns: list[str], columns: PairColumns) -> str:

@@ -50,6 +50,7 @@ def score_dataset(
     predict: bool = False,
     on_bad_row: str = "stop",
     source: str = "dataset",
+    rejects: RejectCollector | None = None,
 ) -> Dataset:
     """`dataset` with a float32 `score` column last (and bool `predicted` before it): one row per input row.
 
@@ -58,7 +59,8 @@ def score_dataset(
     known by `columns.id`, else by `line` (and `path`) from read_pairs, which are then kept in the output. A bad row
     (missing or empty text, or unparseable in its file), when the result is consumed: "stop" raises
     BadRowError naming `source` (or its path) and its line or id; "skip" leaves it out; "null" keeps it with
-    null `score` and `predicted`. `rejected_rows` lists the bad rows for a reject file.
+    null `score` and `predicted`. The bad rows for a reject file: `rejects` (a RejectCollector) receives them as
+    they are met, in the scoring pass; or `rejected_rows` lists them, in a pass of their own.
     """
     ray = require_ray()
     bad_row_policy(on_bad_row)
@@ -72,7 +74,7 @@ def score_dataset(
         compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=num_cpus, num_gpus=num_gpus,
         fn_constructor_kwargs={
             "scorer": replace(scorer, intra_op_num_threads=threads), "columns": columns,
-            "predict": predict, "on_bad_row": on_bad_row, "source": source,
+            "predict": predict, "on_bad_row": on_bad_row, "source": source, "rejects": rejects,
         },
     )
     scored.context.raise_original_map_exception = True  # BadRowError itself, not Ray's wrapper
@@ -86,14 +88,53 @@ def rejected_rows(dataset: Dataset, columns: PairColumns = PairColumns()) -> Dat
                                fn_kwargs={"columns": columns})
 
 
+class RejectCollector:
+    """The bad rows met by a pool of scoring actors (each batch's sent as it is scored), held by one Ray actor."""
+
+    def __init__(self) -> None:
+        self.actor = require_ray().remote(_Rejects).remote()
+
+    def add(self, rejects: pyarrow.Table) -> None:
+        """Hand over a batch's bad rows; returns once they are held, so a finished pass has handed over all."""
+        require_ray().get(self.actor.add.remote(rejects))
+
+    def collected(self, columns: PairColumns) -> pyarrow.Table:
+        """Every bad row handed over, once each (a retried batch sends its rows again), in input order."""
+        import pyarrow
+
+        tables = require_ray().get(self.actor.tables.remote())
+        if not tables:
+            return pyarrow.table({REASON: pyarrow.array([], pyarrow.string())})
+        table = pyarrow.concat_tables(tables, promote_options="default")
+        key = [name for name in (PATH, LINE) if name in table.column_names] or ([columns.id] if columns.id else [])
+        table = table.sort_by([(name, "ascending") for name in key])
+        keys = list(zip(*(table[name].to_pylist() for name in key)))
+        first = [index == 0 or keys[index] != keys[index - 1] for index in range(len(keys))]
+        return table.filter(pyarrow.array(first))
+
+
+class _Rejects:
+    """The Ray actor behind a RejectCollector."""
+
+    def __init__(self) -> None:
+        self.held: list[pyarrow.Table] = []
+
+    def add(self, rejects: pyarrow.Table) -> None:
+        self.held.append(rejects)
+
+    def tables(self) -> list[pyarrow.Table]:
+        return self.held
+
+
 class _PairScorer:
     """One actor of the pool: loads its Scorer (one onnxruntime session) once, then scores batches."""
 
     def __init__(
-        self, scorer: ScorerSettings, columns: PairColumns, predict: bool, on_bad_row: str, source: str
+        self, scorer: ScorerSettings, columns: PairColumns, predict: bool, on_bad_row: str, source: str,
+        rejects: RejectCollector | None,
     ) -> None:
         self.scorer = Scorer.from_settings(scorer)
-        self.columns, self.predict, self.source = columns, predict, source
+        self.columns, self.predict, self.source, self.rejects = columns, predict, source, rejects
         self.policy = bad_row_policy(on_bad_row)
         self.stats = EncodeStats()
         self.warned = False
@@ -111,7 +152,10 @@ class _PairScorer:
         if not good.all():
             first = int(np.argmin(good))
             where = _row_name(batch, first, self.columns, self.source)
-            if not keeps_bad_row(self.policy, *where, str(problems[first])):
+            keep = keeps_bad_row(self.policy, *where, str(problems[first]))
+            if self.rejects is not None:
+                self.rejects.add(_bad_rows(batch, problems))
+            if not keep:
                 batch, good = batch.filter(pyarrow.array(good)), good[good]
         scores = np.zeros(batch.num_rows, np.float32)
         if good.any():
@@ -165,9 +209,13 @@ def _row_name(batch: pyarrow.Table, row: int, columns: PairColumns, source: str)
 
 
 def _rejected(batch: pyarrow.Table, columns: PairColumns) -> pyarrow.Table:
+    return _bad_rows(batch, batch_problems(batch, columns))
+
+
+def _bad_rows(batch: pyarrow.Table, problems: list[str | None]) -> pyarrow.Table:
+    """The rows of `batch` with a problem, with it as their `reason`."""
     import pyarrow
 
-    problems = batch_problems(batch, columns)
     bad = pyarrow.array([problem is not None for problem in problems])
     table = batch.filter(bad)
     table = table.drop_columns([name for name in HIDDEN if name in table.column_names])
