@@ -113,7 +113,7 @@ def test_rejects_collected_in_the_scoring_pass_are_those_of_a_pass_of_their_own(
     collector.add(collector.collected(columns).slice(0, 2))  # a retried batch hands its rows over again
     collected, separate = collector.collected(columns).to_pylist(), rejected_rows(pairs, columns).take_all()
     assert len(collected) == 4 and collected == sorted(separate, key=lambda row: int(row["line"]))
-    assert [row["line"] for row in collected] == sorted(row["line"] for row in collected)
+    assert [row["line"] for row in collected] == sorted(int(row["line"]) for row in collected)
 
 
 def test_dataset_api_with_an_id_column_and_predict() -> None:
