@@ -68,40 +68,67 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 class EncodingCache:
-    """A bounded, thread-safe LRU map from sentence to its encoding; size 0 turns it off."""
+    """A bounded, thread-safe LRU map from sentence to its encoding; size 0 turns it off.
+
+    The encodings are rows of one array (grown as it fills, up to the size), so a chunk's are stored and read
+    with one copy each way instead of one array per sentence; an evicted sentence's row is reused.
+    """
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = int_at_least(max_entries, "cache size", minimum=0)
-        self._entries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._slots: OrderedDict[str, int] = OrderedDict()  # sentence -> its row, least recently used first
+        self._rows: np.ndarray | None = None
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._slots)
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            self._slots.clear()
+            self._rows = None
 
-    def get_many(self, sentences: Iterable[str]) -> dict[str, np.ndarray]:
-        """The cached encodings among `sentences`, each marked as recently used."""
-        if not self.max_entries:
-            return {}
-        found: dict[str, np.ndarray] = {}
+    def get_many(self, sentences: Sequence[str]) -> tuple[list[int], np.ndarray | None]:
+        """The positions in `sentences` of the cached ones, each marked as recently used, and their encodings
+        (a copy, one row each; None when none is cached)."""
+        hits: list[int] = []
+        slots: list[int] = []
         with self._lock:
-            for sentence in sentences:
-                encoding = self._entries.get(sentence)
-                if encoding is not None:
-                    self._entries.move_to_end(sentence)
-                    found[sentence] = encoding
-        return found
+            if not self._slots:
+                return hits, None
+            for position, sentence in enumerate(sentences):
+                slot = self._slots.get(sentence)
+                if slot is not None:
+                    self._slots.move_to_end(sentence)
+                    hits.append(position)
+                    slots.append(slot)
+            return hits, (self._rows[slots] if hits and self._rows is not None else None)
 
     def put_many(self, sentences: Sequence[str], encodings: np.ndarray) -> None:
-        """Remember encodings (copied, so a batch array is not kept alive), evicting the least recently used."""
-        if not self.max_entries:
+        """Remember encodings (copied), evicting the least recently used."""
+        if not self.max_entries or not len(sentences):
             return
+        sentences, encodings = sentences[-self.max_entries :], encodings[-self.max_entries :]
         with self._lock:
-            for sentence, encoding in zip(sentences[-self.max_entries :], encodings[-self.max_entries :]):
-                self._entries[sentence] = encoding.copy()
-                self._entries.move_to_end(sentence)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            slots = [self._slot_for(sentence) for sentence in sentences]
+            rows = self._grown(max(slots) + 1, encodings)
+            rows[slots] = encodings
+
+    def _slot_for(self, sentence: str) -> int:
+        """The row for `sentence`, now the most recently used: its own, a free one, or the least recent's."""
+        slot = self._slots.pop(sentence, None)
+        if slot is None:
+            slot = len(self._slots) if len(self._slots) < self.max_entries else self._slots.popitem(last=False)[1]
+        self._slots[sentence] = slot
+        return slot
+
+    def _grown(self, needed: int, like: np.ndarray) -> np.ndarray:
+        """The rows array with at least `needed` rows (doubling, at most max_entries)."""
+        rows = self._rows
+        if rows is None or len(rows) < needed:
+            size = min(self.max_entries, max(needed, 2 * (0 if rows is None else len(rows))))
+            grown = np.empty((size, *like.shape[1:]), like.dtype)
+            if rows is not None:
+                grown[: len(rows)] = rows
+            self._rows = rows = grown
+        return rows

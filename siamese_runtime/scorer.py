@@ -179,19 +179,17 @@ class Scorer:
 
     def _encodings(self, sentences: list[str], stats: EncodeStats | None) -> np.ndarray:
         unique, positions = distinct(sentences)
-        cached = self.cache.get_many(unique)
         encodings = np.empty((len(unique), self.model.encoding_dim), np.float32)
-        missing = []
-        for i, sentence in enumerate(unique):
-            if sentence in cached:
-                encodings[i] = cached[sentence]
-            else:
-                missing.append(i)
-        if missing:
+        hits, cached = self.cache.get_many(unique)
+        if cached is not None:
+            encodings[hits] = cached
+        missing = np.setdiff1d(np.arange(len(unique)), hits, assume_unique=True)
+        if missing.size:
             texts = [unique[i] for i in missing]
             call_stats = stats if stats is not None else EncodeStats()
-            encodings[missing] = self._run_encoder(texts, call_stats)
-            self.cache.put_many(texts, encodings[missing])
+            encoded = self._run_encoder(texts, call_stats)
+            encodings[missing] = encoded
+            self.cache.put_many(texts, encoded)
             if stats is None:
                 _warn_truncated(call_stats, self.model.tokenizer.max_length)
         return encodings[positions]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from siamese_runtime.batching import EncodingCache, chunked, distinct, length_batches, run_concurrently
@@ -31,33 +32,66 @@ def test_chunked_streams_a_generator_in_order() -> None:
     assert list(chunked((i for i in range(7)), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
 
 
+def cached(cache: EncodingCache, sentences: list[str]) -> dict[str, list[float]]:
+    """What the cache holds of `sentences` (marking them used)."""
+    hits, rows = cache.get_many(sentences)
+    return {sentences[hit]: row.tolist() for hit, row in zip(hits, rows if rows is not None else [])}
+
+
 def test_cache_evicts_the_least_recently_used() -> None:
     cache = EncodingCache(2)
     rows = np.arange(6, dtype=np.float32).reshape(3, 2)
     cache.put_many(["a", "b"], rows[:2])
-    assert list(cache.get_many(["a"])) == ["a"]  # a is now the most recently used
+    assert list(cached(cache, ["a"])) == ["a"]  # a is now the most recently used
     cache.put_many(["c"], rows[2:])
-    assert sorted(cache.get_many(["a", "b", "c"])) == ["a", "c"] and len(cache) == 2
-    np.testing.assert_array_equal(cache.get_many(["c"])["c"], rows[2])
+    assert cached(cache, ["a", "b", "c"]) == {"a": [0, 1], "c": [4, 5]} and len(cache) == 2
 
 
-def test_cache_copies_rows_and_size_zero_turns_it_off() -> None:
+def test_cache_copies_rows_both_ways_and_size_zero_turns_it_off() -> None:
     cache, off = EncodingCache(10), EncodingCache(0)
     rows = np.ones((2, 3), np.float32)
     cache.put_many(["a", "b"], rows)
     off.put_many(["a", "b"], rows)
     rows[:] = 0
-    assert cache.get_many(["a"])["a"].tolist() == [1, 1, 1] and cache.get_many(["a"])["a"].base is None
-    assert off.get_many(["a", "b"]) == {} and len(off) == 0
+    _, got = cache.get_many(["a"])
+    assert got is not None and got.tolist() == [[1, 1, 1]]
+    got[:] = 5
+    assert cached(cache, ["a"]) == {"a": [1, 1, 1]}
+    assert off.get_many(["a", "b"]) == ([], None) and len(off) == 0
     with pytest.raises(ValueError, match="cache size must be 0"):
         EncodingCache(-1)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(1, 4), st.lists(st.tuples(st.booleans(), st.lists(st.sampled_from("abcdef"), max_size=5)), max_size=30))
+def test_cache_is_an_lru_map(size: int, calls: list[tuple[bool, list[str]]]) -> None:
+    """Against an independent LRU (an OrderedDict of each sentence's value): every get and put, in any order,
+    with repeats and more sentences than fit, gives what the reference holds."""
+    cache, reference = EncodingCache(size), OrderedDict[str, float]()
+    for step, (is_put, sentences) in enumerate(calls):
+        if is_put:
+            distinct_sentences = list(dict.fromkeys(sentences))
+            values = np.array([step * 10 + i for i, _ in enumerate(distinct_sentences)], np.float32).reshape(-1, 1)
+            cache.put_many(distinct_sentences, values)
+            for sentence, value in zip(distinct_sentences[-size:], values[-size:, 0].tolist()):
+                reference[sentence] = value
+                reference.move_to_end(sentence)
+            while len(reference) > size:
+                reference.popitem(last=False)
+        else:
+            expected = {s: [reference[s]] for s in sentences if s in reference}
+            for sentence in sentences:
+                if sentence in reference:
+                    reference.move_to_end(sentence)
+            assert cached(cache, sentences) == expected
+        assert len(cache) == len(reference)
 
 
 def test_cache_clear_forgets_every_encoding() -> None:
     cache = EncodingCache(10)
     cache.put_many(["花呗", "借呗"], np.ones((2, 3), np.float32))
     cache.clear()
-    assert len(cache) == 0 and cache.get_many(["花呗", "借呗"]) == {}
+    assert len(cache) == 0 and cache.get_many(["花呗", "借呗"]) == ([], None)
 
 
 @pytest.mark.parametrize("workers", [1, 2, 5])
