@@ -62,8 +62,11 @@ def test_cache_copies_rows_both_ways_and_size_zero_turns_it_off() -> None:
         EncodingCache(-1)
 
 
+CACHE_CALLS = st.lists(st.tuples(st.booleans(), st.lists(st.sampled_from("abcdef"), max_size=5)), max_size=30)
+
+
 @settings(max_examples=400, deadline=None)
-@given(st.integers(1, 4), st.lists(st.tuples(st.booleans(), st.lists(st.sampled_from("abcdef"), max_size=5)), max_size=30))
+@given(st.integers(1, 4), CACHE_CALLS)
 def test_cache_is_an_lru_map(size: int, calls: list[tuple[bool, list[str]]]) -> None:
     """Against an independent LRU (an OrderedDict of each sentence's value): every get and put, in any order,
     with repeats and more sentences than fit, gives what the reference holds."""
