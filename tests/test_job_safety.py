@@ -280,13 +280,24 @@ def test_planted_links_at_the_partial_and_checkpoint_paths_are_never_followed(pa
     assert files_in(tmp_path) == ["in.tsv", "out.tsv", "victim.txt"]
 
 
-def test_a_planted_link_at_the_lock_path_is_refused(pairs: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("link", ["symbolic", "hard"])
+@pytest.mark.parametrize("lock", [".out.tsv.lock", ".out.tsv.rejects.jsonl.lock"])
+def test_a_planted_link_at_a_lock_path_is_refused_and_the_file_it_names_kept(
+    pairs: Path, tmp_path: Path, link: str, lock: str
+) -> None:
+    """A link at the output's or the reject file's lock path, to a victim file or to the input itself: refused
+    before any work (a lock is opened in place, so a hard link there would make its pid overwrite the file)."""
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
-    (tmp_path / ".out.tsv.lock").symlink_to(victim)
-    result = run_cli("score", str(pairs), "-o", str(tmp_path / "out.tsv"))
-    assert result.returncode == EXIT_USAGE and ".out.tsv.lock is a symbolic link" in stderr_of(result)
-    assert victim.read_text() == "precious\n" and not (tmp_path / "out.tsv").exists()
+    for target in (victim, pairs):
+        planted = tmp_path / lock
+        planted.unlink(missing_ok=True)
+        before = target.read_bytes()
+        planted.symlink_to(target) if link == "symbolic" else planted.hardlink_to(target)
+        result = run_cli("score", str(pairs), "-o", str(tmp_path / "out.tsv"), "--on-bad-row", "skip")
+        reason = "is a symbolic link" if link == "symbolic" else "has another name (a hard link)"
+        assert result.returncode == EXIT_USAGE and f"{lock} {reason}" in stderr_of(result), stderr_of(result)
+        assert target.read_bytes() == before and not (tmp_path / "out.tsv").exists()
 
 
 # 9. and 10. text that no output could hold; CSV the parser refuses

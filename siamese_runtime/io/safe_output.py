@@ -140,7 +140,8 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def _open_private(path: Path, flags: int) -> int:
-    """A descriptor of `path` opened without following a link at its last component; a regular file only."""
+    """A descriptor of `path` opened without following a link at its last component; a regular file with no other
+    name only (a hard link would make a write here a write to another file, the input perhaps)."""
     try:
         descriptor = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, NEW_FILE_MODE)
     except OSError as error:
@@ -148,9 +149,11 @@ def _open_private(path: Path, flags: int) -> int:
             raise
         raise UnsafeOutputError(f"{path} is a symbolic link; a job never follows one for its own files: "
                                 "remove it") from None
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+    opened = os.fstat(descriptor)
+    if not stat.S_ISREG(opened.st_mode) or opened.st_nlink > 1:
         os.close(descriptor)
-        raise UnsafeOutputError(f"{path} is not a regular file; remove it")
+        what = "is not a regular file" if not stat.S_ISREG(opened.st_mode) else "has another name (a hard link)"
+        raise UnsafeOutputError(f"{path} {what}; a job writes its own files only: remove it")
     return descriptor
 
 
