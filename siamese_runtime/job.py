@@ -23,6 +23,7 @@ from .io.safe_output import (
     STDIO,
     AtomicFile,
     check_no_overlap,
+    file_identity,
     holds,
     is_regular_input,
     is_stream,
@@ -121,6 +122,7 @@ class _Plan:
     out_format: str
     rejects: str | None
     checkpoint: Checkpoint | None
+    input_identity: dict[str, int] | None  # the input file as the job found it (None: stdin or a stream)
 
 
 def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[Progress], None] | None = None) -> JobSummary:
@@ -157,6 +159,7 @@ def run_job(scorer: Scorer, options: JobOptions, on_progress: Callable[[Progress
 def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
     if options.reject_file is not None and options.policy == "stop":
         log.warning("--reject-file is not used: --on-bad-row stop writes no reject file (try skip or null)")
+    input_identity = file_identity(options.input)
     in_format = format_of(options.input, options.input_format)
     out_format = format_of(options.output, options.output_format, output=True)
     rejects = options.rejects
@@ -185,7 +188,8 @@ def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
     if resumable:
         identity = fingerprint(options.input, settings)
         checkpoint = Checkpoint(options.output, identity, byte_positions=in_format != "parquet")
-    return _Plan(options=options, in_format=in_format, out_format=out_format, rejects=rejects, checkpoint=checkpoint)
+    return _Plan(options=options, in_format=in_format, out_format=out_format, rejects=rejects, checkpoint=checkpoint,
+                 input_identity=input_identity)
 
 
 def _saved_progress(plan: _Plan) -> Saved | None:
@@ -296,6 +300,7 @@ def _score_table(
                     on_progress(progress)
             if progress.rows and progress.bad_rows == progress.rows:
                 raise InputError(_all_bad(options.input, progress.rows, first_bad))
+            _check_input_unchanged(plan)
             progress = replace(progress, output=output.sync(), rejects=rejects.sync() if rejects else progress.rejects)
             published = [*([(rejects, is_stream(plan.rejects))] if rejects and plan.rejects else []),
                          (output, is_stream(options.output))]
@@ -307,6 +312,24 @@ def _score_table(
                             "stdout" if options.output == STDIO else options.output, progress.rows)
             raise
     return progress
+
+
+def _check_input_unchanged(plan: _Plan) -> None:
+    """Before the commit point: the input is the file the job started on, unwritten since (rows read while
+    another program rewrote or appended to it could be part old, part new: nothing of them is published)."""
+    if plan.input_identity is None:
+        return
+    try:
+        now = file_identity(plan.options.input)
+    except OSError as error:
+        now, why = None, os_error_text(error)
+    else:
+        why = ""
+    changed = [name for name, value in plan.input_identity.items() if now is None or now.get(name) != value]
+    if changed:
+        raise InputError(f"{display_name(plan.options.input)} changed while the job read it "
+                         f"({why or ', '.join(changed)}): its rows may be part old, part new, so nothing was "
+                         "written; rerun once nothing writes to it")
 
 
 def _all_bad(path: str, rows: int, first_bad: str | None) -> str:

@@ -95,6 +95,48 @@ def test_resume_is_refused_when_the_input_or_options_changed(pairs_500: Path, tm
     assert summary.resumed_rows == 0 and len(read_scored(out)[0]) == 500
 
 
+def _appended(path: Path) -> None:
+    with path.open("ab") as stream:
+        stream.write(path.read_bytes()[:200])
+
+
+def _rewritten_in_place_with_its_time_put_back(path: Path) -> None:
+    before = path.stat()
+    with path.open("r+b") as stream:
+        stream.seek(before.st_size // 2)
+        stream.write(b"x" * 40)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def _replaced(path: Path) -> None:
+    other = path.with_name("other.tsv")
+    other.write_bytes(path.read_bytes()[::-1].replace(b"\t\n", b"\n"))
+    os.replace(other, path)
+
+
+@pytest.mark.parametrize("change", [_appended, _rewritten_in_place_with_its_time_put_back, _replaced])
+@pytest.mark.parametrize("to_stdout", [False, True])
+def test_an_input_changed_while_the_job_reads_it_publishes_nothing(
+    pairs_500: Path, tmp_path: Path, change: Callable[[Path], None], to_stdout: bool
+) -> None:
+    """Another program writing to the input mid-job (rows read part old, part new): the job refuses at its commit
+    point, whatever else it was told, and leaves no output, partial file or checkpoint to resume from."""
+    source = tmp_path / "in.tsv"
+    source.write_bytes(pairs_500.read_bytes())
+    out = "-" if to_stdout else str(tmp_path / "out.tsv")
+    changed: list[int] = []
+
+    def change_once(progress: object) -> None:
+        if not changed:
+            changed.append(1)
+            change(source)
+
+    with pytest.raises(SiameseRuntimeError, match=r"in\.tsv changed while the job read it \(.+\): .*nothing was"):
+        run_job(SCORER, JobOptions(str(source), out, chunk_rows=100, on_bad_row="skip",
+                                   reject_file=str(tmp_path / "rejects.jsonl")), on_progress=change_once)
+    assert changed and sorted(p.name for p in tmp_path.iterdir()) == ["in.tsv"]
+
+
 def test_resume_needs_files_and_starts_over_without_a_checkpoint(pairs_500: Path, tmp_path: Path) -> None:
     with pytest.raises(SiameseRuntimeError, match="--resume needs an input file"):
         run_job(SCORER, JobOptions(str(pairs_500), "-", resume=True))

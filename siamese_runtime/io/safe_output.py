@@ -73,6 +73,16 @@ def is_regular_input(path: str) -> bool:
     return path != STDIO and stat.S_ISREG(os.stat(path).st_mode)
 
 
+def file_identity(path: str) -> dict[str, int] | None:
+    """What a rewrite, an append or a replacement of a regular file changes (its device, inode, size, and the
+    times of its last write and last change, the second not settable by a user); None for stdin or a stream."""
+    if not is_regular_input(path):
+        return None
+    info = os.stat(path)
+    return {"device": info.st_dev, "inode": info.st_ino, "size": info.st_size, "written_ns": info.st_mtime_ns,
+            "changed_ns": info.st_ctime_ns}
+
+
 def check_target(label: str, path: str) -> None:
     """Refuse a file target that is a directory, a symbolic link or a block device, or has no folder."""
     if path == STDIO or is_stream(path):
