@@ -341,29 +341,40 @@ def _all_bad(path: str, rows: int, first_bad: str | None) -> str:
 
 def _commit(progress: Progress, published: list[tuple[TextSink | ParquetSink | AtomicFile, bool]],
             checkpoint: Checkpoint | None) -> None:
-    """The job's one commit point, with stop signals held (see signals_held): the checkpoint marked as committing,
-    the files published (the reject file, then the output: an output that exists is whole, with its rejects), then
-    the checkpoint removed. A kill in between leaves a checkpoint from which --resume finishes the commit.
-    `published` pairs each sink with whether it goes to a stream: streams come after every file, as what a stream
-    received cannot be taken back (the output first), and a failure anywhere withdraws the published files."""
-    files = [sink for sink, stream in published if not stream] + [sink for sink, stream in reversed(published)
-                                                                    if stream]
+    """The job's one commit point: the checkpoint marked as committing, the files published (the reject file, then
+    the output: an output that exists is whole, with its rejects), then the checkpoint removed, all with stop
+    signals held (see signals_held). A kill in between leaves a checkpoint from which --resume finishes the commit.
+    `published` pairs each sink with whether it goes to a stream. Streams come after every file, as what a stream
+    received cannot be taken back (the output first), and with signals not held: a reader that stalls or never
+    comes must not make the job unkillable. A failure anywhere, a stop signal included, withdraws the files."""
+    files = [sink for sink, stream in published if not stream]
+    streams = [sink for sink, stream in reversed(published) if stream]
+    assert checkpoint is None or not streams  # a job writing to a stream cannot resume
     with signals_held():
         if checkpoint is not None:
             checkpoint.save(progress, committing=True)
-        try:
-            for file in files:
-                file.commit()
-        except BaseException:
-            for file in files:
-                _withdrawn(file)
-            raise
+        _published(files, files)
         if checkpoint is not None:  # past the commit point: the files are complete whatever happens now
             try:
                 checkpoint.remove()
             except OSError as error:
                 log.warning("the output is complete, but its checkpoint could not be removed (%s); remove it, or a "
                             "--resume finds the job done", os_error_text(error))
+    _published(streams, files)
+
+
+def _published(sinks: list[TextSink | ParquetSink | AtomicFile],
+               withdrawn: list[TextSink | ParquetSink | AtomicFile]) -> None:
+    """Each sink committed in turn; on any failure, the `withdrawn` files back at their partial paths (with stop
+    signals held until they are, then delivered) and the failure raised."""
+    try:
+        for sink in sinks:
+            sink.commit()
+    except BaseException:
+        with signals_held(deliver=True):
+            for file in withdrawn:
+                _withdrawn(file)
+        raise
 
 
 def _withdrawn(file: TextSink | ParquetSink | AtomicFile) -> None:

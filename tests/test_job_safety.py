@@ -457,6 +457,36 @@ def test_an_interrupted_job_exits_cleanly_and_resumes(
     assert files_in(tmp_path) == ["big.tsv", "out.tsv", "whole.tsv"]
 
 
+@pytest.mark.parametrize("reader", ["a FIFO no one opens", "a pipe no one reads"])
+def test_a_job_waiting_on_its_output_stream_at_the_end_stops_at_a_signal(
+    pairs: Path, tmp_path: Path, reader: str
+) -> None:
+    """Every row scored, the reject file published, the output waiting on a stream's reader that never comes:
+    SIGTERM still ends the job promptly, with its code, and withdraws the reject file (its output is not whole)."""
+    source = repeated(pairs, 4, tmp_path / "big.tsv")  # more output than a pipe's buffer holds
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    target = str(fifo) if reader.startswith("a FIFO") else "-"
+    rejects = tmp_path / "rejects.jsonl"
+    job = subprocess.Popen(cli_command("score", str(source), "-o", target, "--on-bad-row", "skip", "--reject-file",
+                                       str(rejects)), cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not rejects.exists() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)  # the reject file is published just before the output goes to its stream
+    assert rejects.exists(), job.stderr.read().decode() if job.stderr else ""
+    time.sleep(0.2)
+    job.send_signal(signal.SIGTERM)
+    try:
+        code = job.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        raise AssertionError(f"writing to {reader}, the job ignored SIGTERM") from None
+    text = job.stderr.read().decode() if job.stderr else ""
+    assert code == 143 and "Traceback" not in text and "terminated" in text, text
+    assert files_in(tmp_path) == ["big.tsv", "in.tsv", "out.fifo"]
+
+
 @pytest.mark.parametrize(("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_job_waiting_on_a_quiet_stdin_stops_at_once_and_writes_nothing(
     pairs: Path, tmp_path: Path, sent: int, code: int

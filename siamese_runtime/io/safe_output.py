@@ -233,11 +233,13 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextmanager
-def signals_held() -> Iterator[None]:
-    """Stop signals received inside the block wait for its end. If the block fails they are delivered then; if
-    it succeeds they are logged and dropped: a block that commits a job's files leaves nothing to stop, and a
-    signal must not turn a finished job into a failed one ("stopped; --resume goes on") with its files complete.
-    Python runs handlers in the main thread only, so elsewhere this does nothing; SIGKILL cannot be held."""
+def signals_held(deliver: bool = False) -> Iterator[None]:
+    """Stop signals received inside the block wait for its end. If the block fails, or with `deliver`, they are
+    delivered then; if it succeeds they are logged and dropped: a block that commits a job's files leaves nothing
+    to stop, and a signal must not turn a finished job into a failed one ("stopped; --resume goes on") with its
+    files complete. Python runs handlers in the main thread only, so elsewhere this does nothing; SIGKILL cannot
+    be held. Hold signals only around steps that end by themselves (renames, small writes, fsyncs), never around
+    a write to a stream, which waits as long as its reader does."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -251,14 +253,16 @@ def signals_held() -> Iterator[None]:
     try:
         yield
     except BaseException:
-        restore()
-        for number in received:
-            signal.raise_signal(number)
+        deliver = True
         raise
-    restore()
-    for number in dict.fromkeys(received):
-        log.warning("%s arrived after the job's files were committed: they are complete, and the job ends as done",
-                    signal.Signals(number).name)
+    finally:
+        restore()
+        for number in dict.fromkeys(received):
+            if deliver:
+                signal.raise_signal(number)
+            else:
+                log.warning("%s arrived after the job's files were committed: they are complete, and the job ends "
+                            "as done", signal.Signals(number).name)
 
 
 @contextmanager
