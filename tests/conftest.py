@@ -10,6 +10,7 @@ where the data folder is absent. The folder is $SIAMESE_DATA, else ../shared/dat
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -42,6 +43,13 @@ def head_of(source: Path, lines: int, destination: Path) -> Path:
     with source.open(encoding="utf-8") as stream:
         destination.write_text("".join(next(stream) for _ in range(lines)), encoding="utf-8")
     return destination
+
+
+def stop_signals_at_default() -> None:
+    """A Popen preexec_fn: the child starts with SIGINT and SIGHUP at their defaults, as from a terminal, even when
+    the tests run in the background (`&` starts every child ignoring SIGINT, nohup ignoring SIGHUP)."""
+    for number in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)
 
 
 def run_cli(*args: str, input_bytes: bytes | None = None) -> subprocess.CompletedProcess:

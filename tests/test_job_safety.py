@@ -20,7 +20,7 @@ from siamese_runtime import Scorer
 from siamese_runtime.errors import ResumeError
 from siamese_runtime.job import JobOptions, run_job
 
-from .conftest import DEFAULT_MODEL, REPO, run_cli
+from .conftest import DEFAULT_MODEL, REPO, run_cli, stop_signals_at_default
 from .test_cli import cli_command, repeated
 
 EXIT_ERROR, EXIT_USAGE, EXIT_LOCKED = 1, 2, 75
@@ -441,7 +441,8 @@ def test_an_interrupted_job_exits_cleanly_and_resumes(
     assert run_cli("score", str(source), "-o", str(whole), *args).returncode == 0
     out = tmp_path / "out.tsv"
     job = subprocess.Popen(cli_command("score", str(source), "-o", str(out), *args), cwd=REPO,
-                           env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE)
+                           env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE,
+                           preexec_fn=stop_signals_at_default)
     checkpoint = tmp_path / ".out.tsv.checkpoint.json"
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and job.poll() is None and time.monotonic() < deadline:
@@ -496,7 +497,7 @@ def test_a_job_waiting_on_a_quiet_stdin_stops_at_once_and_writes_nothing(
     out = tmp_path / "out.tsv"
     job = subprocess.Popen(cli_command("score", "-", "-o", str(out), "--chunk-rows", "10"), cwd=REPO,
                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-                           start_new_session=True)  # its own session: SIGINT is not ignored as in a background job
+                           start_new_session=True, preexec_fn=stop_signals_at_default)
     assert job.stdin is not None
     job.stdin.write(b"".join(pairs.read_bytes().splitlines(keepends=True)[:25]))
     job.stdin.flush()  # 25 rows, then silence with the pipe left open

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO
+from .conftest import REPO, stop_signals_at_default
 
 MODULE = [sys.executable, "-m", "siamese_runtime"]
 SCRIPT = [str(Path(sys.executable).with_name("siamese-runtime"))]  # the installed console script
@@ -58,7 +58,7 @@ def started(pid: int) -> bool:
 def signalled(launcher: list[str], sent: int, delay: float) -> tuple[int, str]:
     """Exit code and stderr of `score - -o -` (stdin held open, so it waits) sent `sent` `delay` s after it starts."""
     job = subprocess.Popen([*launcher, "score", "-", "-o", "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, cwd=REPO, env=ENV)
+                           stderr=subprocess.PIPE, cwd=REPO, env=ENV, preexec_fn=stop_signals_at_default)
     try:
         deadline = time.monotonic() + 30
         while job.poll() is None and not started(job.pid) and time.monotonic() < deadline:
