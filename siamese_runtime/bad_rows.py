@@ -6,6 +6,7 @@ byte-identical reject files whichever reads it.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Literal, cast
 
@@ -53,9 +54,16 @@ def pair_problem(left: object, right: object) -> str | None:
     return text_problem(left, SENTENCE_LABELS[0]) or text_problem(right, SENTENCE_LABELS[1])
 
 
-def reject_line(line: int, row_id: object, reason: str, values: list[object], path: str | None = None) -> str:
+def reject_line(line: int, row_id: object, reason: str, values: list[object], path: str | None = None,
+                raw: bytes | None = None) -> str:
     """One line of a reject file: JSON with the row's file (when several are read), line, id, reason and
-    values as text (as an output file writes them)."""
+    values as text (as an output file writes them); and where the values do not show the row whole (`raw`, the
+    bytes the file has), those bytes: as "raw" text when they are UTF-8, else as "raw_base64"."""
     entry: dict[str, object] = {"path": path} if path is not None else {}
     entry |= {"line": line, "id": text_cell(row_id), "reason": reason, "values": [text_cell(v) for v in values]}
+    if raw is not None:
+        try:
+            entry["raw"] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            entry["raw_base64"] = base64.b64encode(raw).decode("ascii")
     return json.dumps(entry, ensure_ascii=False) + "\n"

@@ -471,7 +471,7 @@ def _score_chunk(
             continue
         kept = keeps_bad_row(options.policy, display_name(options.input), record.line, problem)
         row_id = record.values[selection.id] if selection.id is not None and selection.id < len(record.values) else None
-        rejected.append(reject_line(record.line, row_id, problem, record.values))
+        rejected.append(reject_line(record.line, row_id, problem, record.values, raw=record.raw))
         if kept:
             values = (record.values + [None] * len(columns))[: len(columns)]
             rows.append(ScoredRow(values, record.source, None, None))

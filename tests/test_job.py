@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Callable
@@ -35,6 +36,8 @@ def test_skip_and_null_write_rejects_and_count_them(broken: Path, tmp_path: Path
         (11, "10", "found 2 columns, expected 4"), (21, "20", "sentence1 is empty"),
         (31, "30", "sentence2 is empty"), (501, "500", "invalid UTF-8 at byte 4"),
     ]
+    assert [sorted(set(r) - {"line", "id", "reason", "values"}) for r in rejects] == [[], [], [], ["raw_base64"]]
+    assert base64.b64decode(rejects[-1]["raw_base64"]) == broken.read_bytes().splitlines(keepends=True)[-1]
     rows = read_scored(out)[0]
     assert summary.rows == 501 and summary.bad_rows == 4 and summary.written == len(rows)
     if policy == "skip":

@@ -3,6 +3,7 @@ with every input row accounted for, no stray file, and the input untouched."""
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import tempfile
@@ -48,6 +49,29 @@ def rows_in(data: bytes) -> int:
     """Rows of a TSV or JSONL file, counted as the job must: one per line ended by LF, CRLF or a lone CR (what
     bytes.splitlines breaks at), and a last one; a byte-order mark is not a row."""
     return len(data.removeprefix(b"\xef\xbb\xbf").splitlines())
+
+
+def lost_in_rejects(fmt: str, data: bytes, rejects: list[dict]) -> list[dict]:
+    """The reject lines from which the row's bytes cannot be had back: where a reject carries "raw" or
+    "raw_base64", those must be the line as the file has it (its line break included); else a TSV row's values
+    must join to it, and a JSONL row must be one the reader read whole (its problem is a sentence's); a CSV row
+    without them was parsed, its fields its values."""
+    lines = data.removeprefix(b"\xef\xbb\xbf").splitlines(keepends=True)
+    lost = []
+    for reject in rejects:
+        line = lines[reject["line"] - 1] if fmt != "csv" else None
+        if "raw_base64" in reject or "raw" in reject:
+            raw = base64.b64decode(reject["raw_base64"]) if "raw_base64" in reject else reject["raw"].encode()
+            kept = line is None or raw == line
+        elif fmt == "tsv":
+            kept = "\t".join(reject["values"]).encode() == line.rstrip(b"\r\n") if line is not None else False
+        elif fmt == "jsonl":
+            kept = reject["reason"].startswith(("sentence", "empty line"))
+        else:
+            kept = True  # a CSV row read whole: its fields are its values
+        if not kept:
+            lost.append(reject)
+    return lost
 
 
 def lines_of(path: Path) -> int:
@@ -97,6 +121,7 @@ def test_hostile_files_keep_every_invariant_under_every_policy(file: tuple[str, 
                 bad = [json.loads(line) for line in lines]
                 header = 1 if fmt == "jsonl" and out_format == "tsv" else 0  # JSONL keys name the columns
                 outcomes[policy] = (lines_of(out) - header, len(bad))
+                assert not lost_in_rejects(fmt, data, bad), lost_in_rejects(fmt, data, bad)
                 if fmt != "csv":
                     written = outcomes[policy][0] + (len(bad) if policy == "skip" else 0)
                     assert written == rows_in(data) or rows_in(data) == 0, (policy, written, rows_in(data))

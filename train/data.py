@@ -94,7 +94,7 @@ def load_pairs(
                 problem = _labeled_problem(record.problem, record.values, chosen, label_at)
                 if problem is not None:
                     keeps_bad_row(policy, path, record.line, problem)  # raises under stop; skip keeps none
-                    rejects.append(reject_line(record.line, None, problem, record.values, path))
+                    rejects.append(reject_line(record.line, None, problem, record.values, path, record.raw))
                     continue
                 left.append(str(record.values[chosen.left]))
                 right.append(str(record.values[chosen.right]))

@@ -51,7 +51,9 @@ class Position:
 class Record:
     """One input row: its first line, the position after it, its values in column order.
 
-    `source` is the row's JSON object (JSONL only); `problem` says why the row cannot be parsed.
+    `source` is the row's JSON object (JSONL only); `problem` says why the row cannot be parsed; `raw` is the row's
+    bytes as the file has them, kept where `values` do not show them whole (invalid UTF-8, a line that is not JSON,
+    a JSON key outside the columns, unreadable CSV), for its reject line.
     """
 
     line: int
@@ -59,6 +61,7 @@ class Record:
     values: list[Any]  # text from TSV and CSV; any JSON value from JSONL and Parquet
     source: dict | None = None
     problem: str | None = None
+    raw: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -264,8 +267,8 @@ def _raw_lines(stream: BinaryIO) -> Iterator[bytes]:
         yield last
 
 
-def _decoded_lines(stream: BinaryIO, start: Position) -> Iterator[tuple[int, Position, str, str | None]]:
-    """(line number, position after it, text with its line break, invalid-UTF-8 problem or None)."""
+def _decoded_lines(stream: BinaryIO, start: Position) -> Iterator[tuple[int, Position, str, str | None, bytes]]:
+    """(line number, position after it, text with its line break, invalid-UTF-8 problem or None, its bytes)."""
     offset, line = start.offset, start.line
     for raw in _raw_lines(stream):
         text_bytes = raw[len(UTF8_BOM):] if offset == 0 and raw.startswith(UTF8_BOM) else raw
@@ -276,7 +279,7 @@ def _decoded_lines(stream: BinaryIO, start: Position) -> Iterator[tuple[int, Pos
             text, problem = text_bytes.decode("utf-8"), None
         except UnicodeDecodeError as error:
             text, problem = text_bytes.decode("utf-8", errors="replace"), f"invalid UTF-8 at byte {error.start}"
-        yield line, Position(offset, line), text, problem
+        yield line, Position(offset, line), text, problem, text_bytes
 
 
 def _content(text: str) -> str:
@@ -285,9 +288,10 @@ def _content(text: str) -> str:
 
 
 def _tsv_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
-    for line, end, text, problem in _decoded_lines(stream, start):
+    for line, end, text, problem, raw in _decoded_lines(stream, start):
         content = _content(text)
-        yield Record(line, end, content.split("\t") if content else [], problem=problem or _empty(content))
+        yield Record(line, end, content.split("\t") if content else [], problem=problem or _empty(content),
+                     raw=raw if problem else None)
 
 
 def _empty(content: object) -> str | None:
@@ -295,12 +299,12 @@ def _empty(content: object) -> str | None:
 
 
 def _csv_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
-    taken: list[tuple[Position, str | None]] = []  # the lines the CSV reader took for the record it reads
+    taken: list[tuple[Position, str | None, bytes]] = []  # the lines the CSV reader took for the record it reads
     ended = []  # holds True once the reader has taken the last line
 
     def lines() -> Iterator[str]:
-        for _, end, text, problem in _decoded_lines(stream, start):
-            taken.append((end, problem))
+        for _, end, text, problem, raw in _decoded_lines(stream, start):
+            taken.append((end, problem, raw))
             yield text  # with its line break: a quoted field keeps CR, LF or CRLF as the file has it
         ended.append(True)
 
@@ -319,9 +323,10 @@ def _csv_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
         if ended:  # only a quoted field still open needs the end of the file to end its record
             problem = f"a quote opened in this row never closes: the rest of the file (lines {first_line}-" \
                       f"{end.line}) is one field"
-        problem = problem or next((p for _, p in taken if p), None) or _empty(values)
+        problem = problem or next((p for _, p, _ in taken if p), None) or _empty(values)
+        raw = b"".join(r for _, _, r in taken) if problem and problem != EMPTY_LINE else None
         taken.clear()
-        yield Record(first_line, end, values, problem=problem)
+        yield Record(first_line, end, values, problem=problem, raw=raw)
         first_line = end.line + 1
 
 
@@ -334,11 +339,11 @@ def _csv_reason(error: csv.Error) -> str:
 
 
 def _jsonl_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
-    for line, end, text, problem in _decoded_lines(stream, start):
+    for line, end, text, problem, raw in _decoded_lines(stream, start):
         content, source = _content(text), None
         if problem is None:
             source, problem = _json_object(content) if content else (None, EMPTY_LINE)
-        yield Record(line, end, [], source, problem)
+        yield Record(line, end, [], source, problem, raw if content else None)  # raw kept until aligned
 
 
 def _json_object(text: str) -> tuple[dict | None, str | None]:
@@ -347,7 +352,7 @@ def _json_object(text: str) -> tuple[dict | None, str | None]:
         source = json.loads(text, parse_constant=_no_constant, parse_int=_json_int, parse_float=_json_float,
                             object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
-        return None, f"invalid JSON: {error.msg} at column {error.colno}"
+        return None, f"invalid JSON: {error.msg.removesuffix(' at')} at column {error.colno}"  # one "at" only
     except ValueError as error:
         return None, f"invalid JSON: {error}"
     except RecursionError:
@@ -421,7 +426,7 @@ def _aligned(record: Record, columns: list[str], strict_keys: bool) -> Record:
     extra = [key for key in record.source if key not in columns] if strict_keys else []
     problem = f"key {extra[0]!r} is not among the columns of the first rows ({', '.join(columns)})" if extra else None
     problem = record.problem or problem
-    return dataclasses.replace(record, values=values, problem=problem)
+    return dataclasses.replace(record, values=values, problem=problem, raw=record.raw if problem else None)
 
 
 def _width_checked(record: Record, width: int) -> Record:

@@ -28,7 +28,9 @@ PATH = "path"  # the file a row comes from, when several files are read
 PROBLEM = "_problem"  # why a row could not be parsed (column count, JSON, UTF-8), else null; never written out
 NON_TEXT = "_non_text"  # JSON {column: type name} of a row's non-text values (JSON numbers, lists...), else null
 RAW_VALUES = "_raw_values"  # JSON list of an unparseable row's values as read (any width), else null
+RAW_ROW = "_raw_row"  # a bad row's bytes as the file has them, where its values do not show them whole, else null
 HIDDEN = (PROBLEM, NON_TEXT)
+REJECT_ONLY = (RAW_VALUES, RAW_ROW)  # what a reject line needs of a row, dropped from the output
 ROWS_PER_OUTPUT_FILE = 100_000  # a folder output gathers the small scoring blocks into files of this many rows
 
 
@@ -61,7 +63,7 @@ def find_pair_files(
     fmt = format_of(files[0], input_format)
     with open_table(files[0], fmt, header, filesystem=filesystem) as table:
         columns, has_header = table.columns, table.header
-    taken = sorted({LINE, PATH, RAW_VALUES, *HIDDEN} & set(columns))
+    taken = sorted({LINE, PATH, *REJECT_ONLY, *HIDDEN} & set(columns))
     if taken:
         raise SiameseRuntimeError(f"the input already has a column named {', '.join(taken)}, which the ray engine adds")
     return PairFiles(files, fmt, columns, has_header, filesystem)
@@ -151,6 +153,7 @@ def _block(records: list[Record], columns: list[str], path: str | None) -> pyarr
     # a reject line shows the row as read, wider or narrower than the columns
     data[RAW_VALUES] = pyarrow.array([json.dumps([text_cell(v) for v in record.values], ensure_ascii=False)
                                       if record.problem else None for record in records], pyarrow.string())
+    data[RAW_ROW] = pyarrow.array([record.raw for record in records], pyarrow.binary())
     # the columns are text in Arrow, so remember which values were not: the local engine rejects them
     data[NON_TEXT] = pyarrow.array([_non_text(row, columns) for row in rows], pyarrow.string())
     return pyarrow.table(data)

@@ -16,7 +16,7 @@ from ..job import JobOptions, per_second
 from ..providers import is_gpu_request
 from ..settings import ScorerSettings
 from .cluster import connected
-from .files import LINE, PATH, RAW_VALUES, find_pair_files, read_pairs, write_parquet
+from .files import LINE, PATH, RAW_ROW, RAW_VALUES, find_pair_files, read_pairs, write_parquet
 from .scoring import REASON, PairColumns, RejectCollector, score_dataset
 
 if TYPE_CHECKING:
@@ -120,4 +120,5 @@ def _write_rejects(rejects: pyarrow.Table, path: str, input_columns: list[str], 
 
 def _reject_line(row: dict, input_columns: list[str], columns: PairColumns) -> str:
     values = json.loads(row[RAW_VALUES]) if row.get(RAW_VALUES) else [row[name] for name in input_columns]
-    return reject_line(row[LINE], row[columns.id] if columns.id else None, row[REASON], values, row.get(PATH))
+    return reject_line(row[LINE], row[columns.id] if columns.id else None, row[REASON], values, row.get(PATH),
+                       row.get(RAW_ROW))

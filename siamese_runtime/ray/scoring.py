@@ -15,7 +15,7 @@ from ..io.columns import PREDICTED, SCORE
 from ..scorer import EncodeStats, Scorer
 from ..settings import ScorerSettings
 from .cluster import require_ray
-from .files import HIDDEN, LINE, NON_TEXT, PATH, PROBLEM, RAW_VALUES
+from .files import HIDDEN, LINE, NON_TEXT, PATH, PROBLEM, REJECT_ONLY
 
 if TYPE_CHECKING:
     import pyarrow
@@ -164,7 +164,7 @@ class _PairScorer:
                                              [t for t, g in zip(right, good) if g],
                                              stats=self.stats)
             self._warn_truncated()
-        dropped = {*HIDDEN, RAW_VALUES, PREDICTED, SCORE, *((LINE, PATH) if self.columns.id is not None else ())}
+        dropped = {*HIDDEN, *REJECT_ONLY, PREDICTED, SCORE, *((LINE, PATH) if self.columns.id is not None else ())}
         table = batch.select([name for name in batch.column_names if name not in dropped])
         if self.predict:
             table = table.append_column(PREDICTED, pyarrow.array(scores >= self.scorer.threshold, mask=~good))
