@@ -442,15 +442,24 @@ def _selection(table: Table, options: JobOptions) -> Selection:
             raise BadRowError(display_name(options.input), first.line, first.problem or "no columns")
         raise InputError(f"{display_name(options.input)}: none of the first rows could be read (line {first.line}: "
                          f"{first.problem}), so its columns are unknown")
+    return choose_columns(table.columns, table.header, options, display_name(options.input))
+
+
+def choose_columns(columns: list[str], header: bool, options: JobOptions, name: str) -> Selection:
+    """The job's sentence and id columns among an input's `columns` (UsageError naming the input when they cannot
+    be chosen, or when a sentence column would be replaced by the output's own `score` or `predicted`); warns when
+    the input's old `predicted` column is left out because this job writes none."""
     try:
-        chosen = select_columns(table.columns, table.header, options.left, options.right, options.id_column)
+        chosen = select_columns(columns, header, options.left, options.right, options.id_column)
     except UsageError as error:
-        raise UsageError(f"{display_name(options.input)}: {error}") from None
-    replaced = [table.columns[i] for i in (chosen.left, chosen.right)
-                if name_key(table.columns[i]) in (SCORE, PREDICTED)]
+        raise UsageError(f"{name}: {error}") from None
+    replaced = [columns[i] for i in (chosen.left, chosen.right) if name_key(columns[i]) in (SCORE, PREDICTED)]
     if replaced:
-        raise UsageError(f"{display_name(options.input)}: the sentence column {replaced[0]!r} would be replaced by the "
-                         "output's own column of that name; rename it in the input")
+        raise UsageError(f"{name}: the sentence column {replaced[0]!r} would be replaced by the output's own column "
+                         "of that name; rename it in the input")
+    if header and not options.predict and (old := [c for c in columns if name_key(c) == PREDICTED]):
+        log.warning("%s: its %r column is left out of the output: it belongs to the old scores (--predict writes a "
+                    "new one)", name, old[0])
     return chosen
 
 

@@ -99,6 +99,10 @@ def test_csv_with_named_columns_to_csv_jsonl_and_parquet(pairs_500: Path, tmp_pa
     assert run_cli("score", str(parquet), "-o", str(back), "--columns", "question,answer").returncode == 0
     header = back.read_text(encoding="utf-8").splitlines()[0]
     assert header == "id\tquestion\tanswer\tlabel\tscore"  # rescored: the old score column is replaced
+    rescored = tmp_path / "rescored.csv"  # out.csv has a predicted column: without --predict it is left out, said
+    result = run_cli("score", str(out), "-o", str(rescored), "--columns", "question,answer")
+    assert result.returncode == 0 and b"'predicted' column is left out" in result.stderr
+    assert next(csv.reader(rescored.open(encoding="utf-8"))) == ["id", "question", "answer", "label", "score"]
 
 
 def test_cuda_request_fails_clearly_on_a_cpu_build(pairs_500: Path, tmp_path: Path) -> None:

@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..bad_rows import reject_line
 from ..errors import BadRowError, UsageError
-from ..io.columns import select_columns
 from ..io.safe_output import AtomicFile, check_distinct, locked
-from ..job import JobOptions, per_second
+from ..job import JobOptions, choose_columns, per_second
 from ..providers import is_gpu_request
 from ..settings import ScorerSettings
 from .cluster import connected
@@ -68,7 +67,7 @@ def run_ray_job(scorer: ScorerSettings, options: JobOptions, cluster: ClusterOpt
     _check(options)
     with locked([options.output, options.rejects]), connected(cluster.address):
         files = find_pair_files(options.input, options.input_format, options.header_choice)
-        selection = select_columns(files.columns, files.header, options.left, options.right, options.id_column)
+        selection = choose_columns(files.columns, files.header, options, options.input)
         columns = PairColumns(files.columns[selection.left], files.columns[selection.right],
                               None if selection.id is None else files.columns[selection.id])
         pairs = read_pairs(files, options.chunk_rows)
