@@ -284,13 +284,16 @@ def _score_table(
         # the next chunk is read and parsed on a thread while this one is encoded (onnxruntime frees the GIL)
         chunks = opened.enter_context(closing(prefetched(chunked(table.records, options.chunk_rows))))
         first_bad: str | None = None
+        writing = 0  # rows of the chunk being written: a live stream may have part of them
         try:
             for chunk in _waited_for(chunks, stats):
                 rows, rejected = _score_chunk(scorer, chunk, selection, table.columns, options, stats)
                 first_bad = first_bad or next(iter(rejected), None)
                 warned = progress.truncated > 0
                 with stats.timed("write"):
+                    writing = len(chunk)
                     progress = _written(progress, chunk, rows, rejected, output, rejects, read, stats)
+                    writing = 0
                     if checkpoint is not None:
                         checkpoint.save(progress)
                 if stats.truncated and not warned:
@@ -307,9 +310,10 @@ def _score_table(
             _commit(progress, published, checkpoint)
         except BaseException as error:
             _abort(checkpoint, progress, error, sinks)
-            if options.stream:
-                log.warning("--stream: %s already has the output of the first %d input rows",
-                            "stdout" if options.output == STDIO else options.output, progress.rows)
+            if options.stream and not isinstance(error, BrokenPipeError):  # a reader that left knows what it read
+                log.warning("--stream: %s already has the output of the first %d input rows%s",
+                            "stdout" if options.output == STDIO else options.output, progress.rows,
+                            f" (and perhaps some of the next {writing})" if writing else "")
             raise
     return progress
 

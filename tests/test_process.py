@@ -118,6 +118,24 @@ def test_stdout_into_a_pipe_nobody_reads_ends_silently_with_141_even_when_writte
     assert (result.returncode, result.stderr.decode()) == (141, "")
 
 
+def test_a_stream_whose_reader_stops_after_a_line_ends_silently_with_141(tmp_path: Path) -> None:
+    pairs = tmp_path / "many.tsv"  # more output than a pipe holds: the job is still writing when the reader goes
+    pairs.write_text(PAIRS * 2000, encoding="utf-8")
+    job = subprocess.Popen([*MODULE, "score", str(pairs), "--stream", "--chunk-rows", "100"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, env=ENV)
+    assert job.stdout is not None and job.stdout.readline().startswith(PAIRS.split("\n")[0].encode())
+    job.stdout.close()  # as `| head -1` does
+    _, stderr = job.communicate(timeout=60)
+    assert (job.returncode, stderr.decode()) == (141, "")
+
+
+def test_a_stream_to_a_full_device_says_how_much_it_may_have_received(pairs: Path) -> None:
+    result = run("score", str(pairs), "--stream", "-o", "/dev/full")
+    assert result.returncode == 1 and result.stderr.decode().splitlines() == [
+        f"{PROGRAM}: --stream: /dev/full already has the output of the first 0 input rows (and perhaps some of the "
+        "next 2)", f"{PROGRAM}: error: /dev/full: {os.strerror(ENOSPC)}"]
+
+
 def test_stdin_closed_is_an_error_naming_stdin(tmp_path: Path) -> None:
     result = run("score", "-", "-o", str(tmp_path / "out.tsv"), redirect="0<&-")
     assert (result.returncode, result.stderr.decode()) == (1, f"{PROGRAM}: error: <stdin>: {os.strerror(EBADF)}\n")
