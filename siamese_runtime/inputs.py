@@ -15,8 +15,8 @@ from .tokenizer import normalize
 
 def as_texts(values: Iterable[object], name: str = "sentence") -> list[str]:
     """The values as a list of str; a missing value (None, NaN, pandas NA) raises ValueError, other types TypeError."""
-    if isinstance(values, (str, bytes)):
-        raise TypeError(f"expected a sequence of {name}s, got a single {type(values).__name__}; wrap it in a list")
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"expected a sequence of {name}s, got {_a(values)}; wrap it in a list")
     texts = list(values)
     for i, text in enumerate(texts):
         if isinstance(text, str):
@@ -56,9 +56,8 @@ def as_pairs(left: Iterable[object], right: Iterable[object] | None) -> tuple[li
 def pair_rows(value: Iterable[Any]) -> Iterable[Any]:
     """The rows of what was passed as pairs: a two-column pandas DataFrame's rows; the iterable itself otherwise.
     TypeError for a single str (its characters are no pairs) and for a DataFrame of another width."""
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"expected pairs, got a single {type(value).__name__} {_preview(value)}; call "
-                        "score([(left, right)]) or score([left], [right])")
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"expected pairs, got {_a(value)}; call score([(left, right)]) or score([left], [right])")
     pandas = sys.modules.get("pandas")  # looked at only when the caller has imported it
     if pandas is None or not isinstance(value, pandas.DataFrame):
         return value
@@ -91,6 +90,11 @@ def int_at_least(value: object, name: str, minimum: int = 1, maximum: int | None
     if maximum is not None and int(value) > maximum:
         raise ValueError(f"{name} must be at most {maximum:,}, got {value}")
     return int(value)
+
+
+def _a(value: object) -> str:
+    """What a caller passed, in an error: 'None', or 'a single str 'abc''."""
+    return "None" if value is None else f"a single {type(value).__name__} {_preview(value)}"
 
 
 def _preview(value: object) -> str:

@@ -62,7 +62,10 @@ class JobOptions:
     stream: bool = False  # rows to a stream output as each chunk is scored, giving up whole-or-nothing
 
     def __post_init__(self) -> None:
-        """Checked once, at construction: the policy, and a chunk of at least one row."""
+        """Checked once, at construction: paths that name something, the policy, a chunk of at least one row."""
+        for label, path in (("input", self.input), ("output", self.output), ("reject file", self.reject_file)):
+            if path == "":
+                raise UsageError(f"the {label} path is empty" + (" (- is stdin)" if label == "input" else ""))
         bad_row_policy(self.on_bad_row)
         int_at_least(self.chunk_rows, "chunk_rows", maximum=MAX_CHUNK_ROWS)
 

@@ -117,7 +117,7 @@ def resolve_providers(request: str | Sequence[ProviderSpec]) -> list[ProviderSpe
             return [with_default_options(CUDA), CPU]
         log.info("provider auto: this onnxruntime build has no CUDA (%s), using CPU", ", ".join(available))
         return [CPU]
-    requested = _from_text(request) if isinstance(request, str) else list(request)
+    requested = requested_specs(request)
     for spec in requested:
         name = provider_name(spec)
         if name not in available:
@@ -127,6 +127,41 @@ def resolve_providers(request: str | Sequence[ProviderSpec]) -> list[ProviderSpe
                 + (f" Fix: {fix}" if fix else "")
             )
     return [with_default_options(spec) for spec in requested]
+
+
+def checked_request(request: object) -> str | tuple[ProviderSpec, ...]:
+    """A request as the runtime keeps it, checked without this build: 'auto' (None is 'auto'), text naming known
+    providers, or a non-empty list of providers (names, aliases, or (name, options) pairs) as onnxruntime names."""
+    if request is None or request == "auto":
+        return "auto"
+    specs = requested_specs(request)
+    return request if isinstance(request, str) else tuple(specs)
+
+
+def requested_specs(request: object) -> list[ProviderSpec]:
+    """An explicit request's providers as onnxruntime names them, each once (UnknownProviderError otherwise)."""
+    if isinstance(request, str):
+        specs: list[ProviderSpec] = _from_text(request)
+    elif isinstance(request, Sequence) and request:
+        specs = [_spec(item) for item in request]
+    else:
+        raise UnknownProviderError(f"providers {request!r}: give 'auto', an alias such as 'cpu' or 'cuda:1', or a "
+                                   "non-empty list of onnxruntime provider names or (name, options) pairs")
+    names = [provider_name(spec) for spec in specs]
+    if twice := next((name for i, name in enumerate(names) if name in names[:i]), None):
+        raise UnknownProviderError(f"{twice} is requested twice in {request!r}; name each provider once")
+    return specs
+
+
+def _spec(item: object) -> ProviderSpec:
+    """One item of a provider list as onnxruntime names it: a name or alias, or (name or alias, options)."""
+    if isinstance(item, str):
+        return item if item.endswith(PROVIDER_SUFFIX) else _alias(item)[0]
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], dict):
+        name = _spec(item[0])
+        return provider_name(name), {**(name[1] if isinstance(name, tuple) else {}), **item[1]}
+    raise UnknownProviderError(f"provider {item!r}: expected a name such as 'cpu' or 'CUDAExecutionProvider', or a "
+                               "(name, options) pair")
 
 
 def _from_text(request: str) -> list[ProviderSpec]:

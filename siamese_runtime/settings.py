@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cores import usable_cores
 from .inputs import int_at_least
-from .providers import ProviderSpec
+from .providers import ProviderSpec, checked_request
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -36,6 +36,7 @@ class ScorerSettings:
     session_options: ort.SessionOptions | None = None  # None: the runtime's own
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "providers", checked_request(self.providers))
         for name in ("intra_op_num_threads", "batch_size", "token_budget"):
             if (value := getattr(self, name)) is not None:
                 object.__setattr__(self, name, int_at_least(value, name))

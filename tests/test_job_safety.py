@@ -179,6 +179,7 @@ def test_a_second_job_on_the_same_output_fails_at_once_and_the_first_completes(
          "is where the output's checkpoint.json file goes"),
         (["-o", "-", "--on-bad-row", "skip", "--reject-file", "-"], "cannot both be stdout"),
         (["-o", ""], "the output path is empty"),
+        (["-o", "{tmp}/out.tsv", "--on-bad-row", "skip", "--reject-file", ""], "the reject file path is empty"),
     ],
 )
 def test_an_output_that_is_the_input_or_another_output_is_refused(
@@ -190,6 +191,18 @@ def test_an_output_that_is_the_input_or_another_output_is_refused(
     result = run_cli("score", str(pairs), *[flag.format(input=pairs, link=hard_link, tmp=tmp_path) for flag in flags])
     assert result.returncode == EXIT_USAGE and message.format(input=pairs, link=hard_link) in stderr_of(result)
     assert pairs.read_bytes() == before and files_in(tmp_path) == ["hard.tsv", "in.tsv"] and result.stdout == b""
+
+
+def test_an_output_whose_folder_takes_no_lock_file_names_the_output_and_its_lock() -> None:
+    result = run_cli("score", "-", "-o", "/proc/version", input_bytes=b"a\tb\n")  # /proc makes no files
+    assert result.returncode == EXIT_ERROR
+    assert "error: /proc/.version.lock: " in stderr_of(result) and "(the lock file of /proc/version)" in stderr_of(result)
+
+
+def test_an_empty_input_path_is_refused_naming_stdin(tmp_path: Path) -> None:
+    result = run_cli("score", "", "-o", str(tmp_path / "out.tsv"))
+    assert result.returncode == EXIT_USAGE and "the input path is empty (- is stdin)" in stderr_of(result)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("through_a_link", [False, True])

@@ -175,8 +175,15 @@ def test_non_string_values_are_refused_with_their_type() -> None:
         SCORER.encode(["花呗", 12])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="sentence 0 is bytes"):
         SCORER.encode([b"hua bei"])  # type: ignore[list-item]
-    with pytest.raises(TypeError, match="got a single str; wrap it in a list"):
+    with pytest.raises(TypeError, match="got a single str '花呗'; wrap it in a list"):
         SCORER.encode("花呗")
+    for nothing in (None, 7):
+        with pytest.raises(TypeError, match="expected a sequence of sentences, got (None|a single int 7);"):
+            SCORER.encode(nothing)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="expected pairs, got (None|a single int 7);"):
+            SCORER.score(nothing)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="expected a sequence of right sentences, got (None|a single int 7);"):
+            SCORER.score(["花呗"], nothing or 7)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="left has 2 sentences, right has 1"):
         SCORER.score(["花呗", "借呗"], ["花呗"])
 

@@ -12,8 +12,17 @@ import onnxruntime as ort
 import pytest
 
 from siamese_runtime import ProviderUnavailableError, Scorer, session
-from siamese_runtime.providers import CPU, CUDA, OPENVINO, resolve_providers, with_default_options
+from siamese_runtime.errors import UsageError
+from siamese_runtime.providers import (
+    CPU,
+    CUDA,
+    OPENVINO,
+    checked_request,
+    resolve_providers,
+    with_default_options,
+)
 from siamese_runtime.session import check_single_onnxruntime, installed_onnxruntime_distributions
+from siamese_runtime.settings import ScorerSettings
 
 from .conftest import DEFAULT_MODEL, run_cli
 
@@ -57,6 +66,21 @@ def test_unknown_provider_names_the_choices() -> None:
         resolve_providers("tpu")
     with pytest.raises(ProviderUnavailableError, match="NoSuchExecutionProvider was requested"):
         resolve_providers(["NoSuchExecutionProvider", CPU])
+
+
+@pytest.mark.parametrize("request_", [[], (), {}, 0, [1], [("cpu",)], [(CPU, "arena")], ["cpu", "cpu"],
+                                      [CPU, "cpu"], "cpu,CPUExecutionProvider", [("cpu", {}), CPU]])
+def test_a_request_that_names_no_provider_or_one_twice_is_refused_before_any_session(request_: object) -> None:
+    with pytest.raises(UsageError, match="providers .*: give 'auto'|expected a name|requested twice"):
+        ScorerSettings(providers=request_)  # type: ignore[arg-type]
+
+
+def test_a_provider_list_takes_the_aliases_the_text_takes() -> None:
+    assert ScorerSettings(providers=None).providers == "auto"  # type: ignore[arg-type]
+    assert resolve_providers(["cpu"]) == resolve_providers("cpu") == [CPU]
+    assert resolve_providers([("cpu", {"arena_extend_strategy": "kSameAsRequested"})])[0][0] == CPU
+    assert checked_request(["cuda:1", ("openvino", {"x": 1}), "cpu"]) == (
+        (CUDA, {"device_id": 1}), (OPENVINO, {"x": 1}), CPU)
 
 
 def test_explicit_provider_list_with_options_is_passed_through() -> None:

@@ -108,8 +108,6 @@ def check_no_overlap(input_path: str, targets: Mapping[str, str]) -> None:
     or target where a target's bookkeeping file (partial, lock, checkpoint: replaced, never followed) goes."""
     files = {label: path for label, path in targets.items() if not is_stream(path)}
     for label, path in files.items():
-        if not path:
-            raise UnsafeOutputError(f"the {label} path is empty")
         check_target(label, path)
     check_distinct(input_path, list(files.items()))
     others = {**({"input": input_path} if input_path != STDIO else {}), **files}
@@ -191,8 +189,13 @@ class OutputLock:
         self._descriptor: int | None = None
 
     def acquire(self) -> None:
-        with _naming(self.path):
-            self._acquire()
+        """The lock, or OutputLockedError naming the holder; an OSError names the target and its lock file."""
+        try:
+            with _naming(self.path):
+                self._acquire()
+        except OSError as error:
+            why = f"{error.strerror or error} (the lock file of {self.target})"
+            raise type(error)(error.errno, why, error.filename or str(self.path)) from error
 
     def _acquire(self) -> None:
         while True:
