@@ -195,8 +195,9 @@ def test_an_output_that_is_the_input_or_another_output_is_refused(
 
 def test_an_output_whose_folder_takes_no_lock_file_names_the_output_and_its_lock() -> None:
     result = run_cli("score", "-", "-o", "/proc/version", input_bytes=b"a\tb\n")  # /proc makes no files
+    said = stderr_of(result)
     assert result.returncode == EXIT_ERROR
-    assert "error: /proc/.version.lock: " in stderr_of(result) and "(the lock file of /proc/version)" in stderr_of(result)
+    assert "error: /proc/.version.lock: " in said and "(the lock file of /proc/version)" in said
 
 
 def test_an_empty_input_path_is_refused_naming_stdin(tmp_path: Path) -> None:
