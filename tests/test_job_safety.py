@@ -363,6 +363,8 @@ def test_a_long_csv_field_is_a_row_and_a_ragged_one_follows_the_bad_row_policy(t
         ("--cache-size", "-1", "-1 is not a whole number of at least 0"),
         ("--chunk-rows", "-1", "-1 is not a whole number of at least 1"),
         ("--chunk-rows", "many", "'many' is not a whole number"),
+        ("--threads", "1_0", "'1_0' is not a whole number"),  # Python's int takes both
+        ("--batch-size", "\u0663", "'\u0663' is not a whole number"),
     ],
 )
 def test_numeric_flags_are_checked_before_any_work(pairs: Path, tmp_path: Path, flag: str, value: str,

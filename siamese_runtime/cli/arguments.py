@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 
 from ..job import MAX_CHUNK_ROWS
@@ -13,11 +14,13 @@ def _number(
     kind: type[int] | type[float], minimum: float, description: str, maximum: float = float("inf")
 ) -> Callable[[str], int | float]:
     def parse(text: str) -> int | float:
-        try:
+        try:  # written as a person types numbers: ASCII, no underscores (Python's int takes '1_0' and '١')
+            if not text.isascii() or "_" in text:
+                raise ValueError(text)
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {description}") from None
-        if not value >= minimum:  # also refuses NaN
+        if not value >= minimum or not math.isfinite(value):  # also refuses NaN
             raise argparse.ArgumentTypeError(f"{text} is not {description}")
         if value > maximum:
             raise argparse.ArgumentTypeError(f"{text} is more than {maximum:,}, the most this flag takes")
