@@ -180,6 +180,34 @@ def test_parquet_to_parquet_keeps_every_column_of_its_type_and_values(tmp_path: 
     assert scored.column("score").null_count == 1  # the row without sentence1, kept as null under --on-bad-row null
 
 
+def test_parquet_values_that_are_not_text_read_back_from_csv_and_jsonl_as_the_values_they_were(tmp_path: Path) -> None:
+    import base64
+    import csv
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+
+    source = pa.table(arrow_columns_of_every_kind())
+    pyarrow_parquet().write_table(source, tmp_path / "in.parquet")
+    back = {  # each kind's text parsed back by an independent parser: the standard library's own
+        "day": datetime.date.fromisoformat, "at": datetime.datetime.fromisoformat, "clock": datetime.time.fromisoformat,
+        "cost": decimal.Decimal, "raw": base64.b64decode, "took": str,
+    }
+    for fmt in ("csv", "jsonl"):
+        result = subprocess.run([sys.executable, "-m", "siamese_runtime", "score", "in.parquet", "-o", f"out.{fmt}",
+                                 "--on-bad-row", "null"], cwd=tmp_path, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        with (tmp_path / f"out.{fmt}").open(encoding="utf-8", newline="") as stream:
+            rows = list(csv.DictReader(stream)) if fmt == "csv" else [json.loads(line) for line in stream]
+        for name, parse in back.items():
+            expected = source.column(name).to_pylist()
+            got = [row[name] for row in rows]
+            empty = (None, "", b"") if fmt == "csv" else (None,)  # CSV writes None and b"" alike: an empty cell
+            assert [None if cell in empty else parse(cell) for cell in got] == [
+                None if value in empty else str(value) if parse is str else value for value in expected], (fmt, name)
+
+
 def test_missing_pyarrow_is_an_error_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import csv
+import datetime as dt
+import decimal
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -75,9 +78,9 @@ class TextRows:
 def json_line(record: dict[str, Any]) -> str:
     """`record` as one line of JSON; NaN and infinities (from Parquet floats), which JSON lacks, as null."""
     try:
-        return json.dumps(record, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+        return json.dumps(record, ensure_ascii=False, allow_nan=False, default=_plain) + "\n"
     except ValueError:
-        return json.dumps(_finite(record), ensure_ascii=False, default=str) + "\n"
+        return json.dumps(_finite(record), ensure_ascii=False, default=_plain) + "\n"
 
 
 def _finite(value: object) -> object:
@@ -91,10 +94,24 @@ def _finite(value: object) -> object:
 
 
 def text_cell(value: object) -> str | None:
-    """A value as output text: strings as they are, None as None, other values (numbers, lists, dates) as JSON."""
+    """A value as output text: strings as they are, None as None, dates, times and decimals as their text
+    (2026-01-01 12:00:00, as pandas and duckdb write them), bytes in base64, other values (numbers, lists) as
+    JSON."""
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, TEXT_TYPES):
+        return _plain(value)
+    return json.dumps(value, ensure_ascii=False, default=_plain)
+
+
+TEXT_TYPES = (bytes, bytearray, memoryview, dt.date, dt.time, dt.timedelta, decimal.Decimal)
+
+
+def _plain(value: object) -> str:
+    """A value JSON has no type for, as text: bytes in base64, anything else as str() writes it."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
 
 
 def csv_lines(rows: Iterable[Sequence[str]]) -> str:
