@@ -228,7 +228,7 @@ def test_a_destination_that_cannot_hold_the_data_is_refused_before_any_download(
         blocker.write_text("a file\n")
     assert main([str(dest), "--source", str(folder)]) == 1  # a mirror without the real files: not reached
     captured = capsys.readouterr()
-    assert f"train.fetch: {blocker} is not a folder" in captured.err and captured.out == ""
+    assert f"train.fetch: error: {blocker} is not a folder" in captured.err and captured.out == ""
     assert blocker.read_text() == "a file\n" and not list(tmp_path.glob("data/.fetch-*"))
 
 

@@ -468,8 +468,10 @@ def test_an_interrupted_job_exits_cleanly_and_resumes(
     text = job.stderr.read().decode() if job.stderr else ""
     assert "Traceback" not in text and f"siamese-runtime: {said}" in text and "--resume" in text
     assert not (tmp_path / ".out.tsv.lock").exists()
-    resumed = run_cli("score", str(source), "-o", str(out), *args, "--resume")
+    again = sent == signal.SIGTERM  # run again without --resume: it starts over, saying what it discards
+    resumed = run_cli("score", str(source), "-o", str(out), *args, *([] if again else ["--resume"]))
     assert resumed.returncode == 0, stderr_of(resumed)
+    assert ("checkpoint is discarded; --resume would have gone on from it" in stderr_of(resumed)) == again
     assert out.read_bytes() == whole.read_bytes()
     assert files_in(tmp_path) == ["big.tsv", "out.tsv", "whole.tsv"]
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from siamese_runtime.errors import UnsafeOutputError
+from siamese_runtime.cli.exits import run_command
+from siamese_runtime.errors import SiameseRuntimeError, UnsafeOutputError
 from siamese_runtime.io import safe_output
 
 from .data_home import COMMITTED_MANIFEST, ENV, MANIFEST_NAME, committed_manifest
@@ -83,7 +84,7 @@ class FetchError(Exception):
     """One file could not be fetched, or did not match its size and checksum."""
 
 
-class DestinationError(Exception):
+class DestinationError(SiameseRuntimeError):
     """DEST cannot hold the data folder; nothing was fetched."""
 
 
@@ -246,16 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = args.only or list(manifest)
     sources = mirror_sources(args.source, names) if args.source else DEFAULT_SOURCES
-    try:
-        failed = fetch(args.dest, names, sources, manifest)
-    except DestinationError as error:
-        print(f"train.fetch: {error}", file=sys.stderr)
-        return 1
+    return run_command("train.fetch", lambda: _fetched(args.dest, names, sources, manifest), verbose=True)
+
+
+def _fetched(dest: Path, names: list[str], sources: Mapping[str, Source],
+             manifest: Mapping[str, Mapping[str, Any]]) -> int:
+    """The command after its arguments: fetch, then say what was verified; exit 1 when a file was not."""
+    failed = fetch(dest, names, sources, manifest)
     if failed:
-        print(f"train.fetch: {len(failed)} of {len(names)} files not fetched (above); {args.dest}/{MANIFEST_NAME} "
+        print(f"train.fetch: {len(failed)} of {len(names)} files not fetched (above); {dest}/{MANIFEST_NAME} "
               "lists the verified ones", file=sys.stderr)
         return 1
-    print(f"done: {len(names)} verified files in {args.dest}; point the tools at it with {ENV}={args.dest.resolve()}")
+    print(f"done: {len(names)} verified files in {dest}; point the tools at it with {ENV}={dest.resolve()}")
     return 0
 
 
