@@ -56,6 +56,44 @@ def test_nothing_but_the_commands_imports_the_command_line() -> None:
     assert {path: names for path, names in offenders.items() if names} == {}
 
 
+# The runtime's floors, bottom first (docs/architecture.md draws them): a module imports, at import time, only
+# from its own floor or those below. A package (name/) is one room.
+LAYERS = (
+    ("errors", "cores", "__version__"),
+    ("providers", "tokenizer", "io/", "validators/"),
+    ("inputs", "session", "schemas", "heads", "bad_rows", "checkpoint", "prefetch"),
+    ("settings", "batching", "model_checks"),
+    ("model_folder",),
+    ("precision",),
+    ("encoder",),
+    ("scorer",),
+    ("job",),
+    ("ray/", "bench/"),
+    ("cli/", "__main__", "__init__"),
+)
+
+
+def room(module: str) -> str:
+    """The module's room: its name below siamese_runtime, or its package's followed by '/'."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "__init__"
+    return f"{parts[1]}/" if (PACKAGE / parts[1]).is_dir() else parts[1]
+
+
+def test_each_module_imports_only_from_its_floor_or_below() -> None:
+    floor = {name: level for level, names in enumerate(LAYERS) for name in names}
+    upward = set()
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for imported in imported_modules(path, at_import_time=True) - {"siamese_runtime"}:
+            here, there = room(module), room(imported)
+            assert here in floor and there in floor, f"{here} or {there}: add it to a floor in LAYERS"
+            if floor[there] > floor[here]:
+                upward.add(f"{module} -> {imported}")
+    assert sorted(upward) == []
+
+
 def test_no_module_of_the_library_imports_itself_through_others() -> None:
     """No import loop among the package's modules at import time (a loop works only in one import order)."""
     modules = {".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): path
