@@ -99,8 +99,7 @@ def is_gpu_request(request: str | Sequence[ProviderSpec]) -> bool:
     resolving it against this build: a Ray job reserves GPUs for actors that may run elsewhere."""
     if request == "auto":
         return False
-    first = _alias(request)[0] if isinstance(request, str) else next(iter(request), CPU)
-    return provider(provider_name(first)).gpu
+    return provider(provider_name(requested_specs(request)[0])).gpu
 
 
 def resolve_providers(request: str | Sequence[ProviderSpec]) -> list[ProviderSpec]:

@@ -189,3 +189,16 @@ def test_onnxruntime_logs_its_warnings_only_where_the_runtime_logs_details(verbo
     result = subprocess.run([sys.executable, "-c", ORT_WARNING, flag], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert ("[W:onnxruntime" in result.stderr and "Removing initializer 'unused'" in result.stderr) == verbose
+
+
+@pytest.mark.parametrize(("request_", "gpus"), [
+    ("cuda", 1), ("cuda:1", 1), (["cuda:1", "cpu"], 1), ("CUDAExecutionProvider,CPUExecutionProvider", 1),
+    ([("TensorrtExecutionProvider", {}), "cuda"], 1), ("cpu", 0), ("auto", 0), ("openvino", 0),
+])
+def test_a_ray_job_reserves_one_gpu_per_actor_for_any_request_that_starts_with_a_gpu(request_: object, gpus: int,
+                                                                                      ) -> None:
+    from siamese_runtime.ray.job import ClusterOptions
+
+    settings = ScorerSettings(providers=request_)  # type: ignore[arg-type]
+    assert ClusterOptions.for_scorer(settings).num_gpus == gpus
+    assert ClusterOptions.for_scorer(settings, num_gpus=0.5).num_gpus == 0.5

@@ -35,10 +35,10 @@ class ClusterOptions:
     num_gpus: float = 0
 
     @classmethod
-    def for_scorer(cls, scorer: ScorerSettings, *, num_gpus: float | None = None, **options: Any) -> ClusterOptions:
-        """Options for actors of `scorer`; `num_gpus` None: one GPU per actor when its provider is a GPU
-        (cuda, cuda:N, ...), else none."""
-        gpus = num_gpus if num_gpus is not None else 1 if is_gpu_request(scorer.providers) else 0
+    def for_scorer(cls, settings: ScorerSettings, *, num_gpus: float | None = None, **options: Any) -> ClusterOptions:
+        """Options for actors of a Scorer with `settings`; `num_gpus` None: one GPU per actor when its provider is
+        a GPU (cuda, cuda:N, ...), else none."""
+        gpus = num_gpus if num_gpus is not None else 1 if is_gpu_request(settings.providers) else 0
         return cls(num_gpus=gpus, **options)
 
 
@@ -55,7 +55,7 @@ class RayJobSummary:
         return per_second(self.rows, self.seconds)
 
 
-def run_ray_job(scorer: ScorerSettings, options: JobOptions, cluster: ClusterOptions) -> RayJobSummary:
+def run_ray_job(settings: ScorerSettings, options: JobOptions, cluster: ClusterOptions) -> RayJobSummary:
     """Score `options.input` (files, folders or URIs) into Parquet at `options.output` on a Ray cluster.
 
     Columns, header detection and bad-row policies are those of the local job; the output is one Parquet
@@ -73,7 +73,7 @@ def run_ray_job(scorer: ScorerSettings, options: JobOptions, cluster: ClusterOpt
         pairs = read_pairs(files, options.chunk_rows)
         collector = RejectCollector() if options.rejects else None
         scored = score_dataset(
-            pairs, columns, scorer, actors=cluster.actors, batch_size=options.chunk_rows, num_cpus=cluster.num_cpus,
+            pairs, columns, settings, actors=cluster.actors, batch_size=options.chunk_rows, num_cpus=cluster.num_cpus,
             num_gpus=cluster.num_gpus, predict=options.predict, on_bad_row=options.on_bad_row, source=options.input,
             rejects=collector,
         )
