@@ -200,6 +200,38 @@ def test_an_output_whose_folder_takes_no_lock_file_names_the_output_and_its_lock
     assert "error: /proc/.version.lock: " in said and "(the lock file of /proc/version)" in said
 
 
+@pytest.mark.parametrize(
+    ("source", "flags", "shell", "message"),
+    [  # stdout or stdin as the shell set them up: the file or pipe they are, compared as any target is
+        ("{input}", ["--on-bad-row", "skip", "--reject-file", "{tmp}/rej.jsonl"], "> {tmp}/rej.jsonl",
+         "the output and the reject file are the same file (stdout and {tmp}/rej.jsonl)"),
+        ("{input}", [], ">> {input}", "the output stdout is the input {input}"),
+        ("-", [], "< {input} >> {input}", "the output stdout is the input stdin"),
+        ("{input}", ["--on-bad-row", "null", "--reject-file", "/dev/stdout"], "| cat",
+         "the output and the reject file are the same file (stdout and /dev/stdout)"),
+        ("{input}", ["-o", "{tmp}/fifo", "--on-bad-row", "skip", "--reject-file", "{tmp}/fifo"], "",
+         "the output and the reject file are the same file ({tmp}/fifo)"),
+    ],
+)
+def test_stdout_and_streams_that_are_the_input_or_another_target_are_refused(
+    pairs: Path, tmp_path: Path, source: str, flags: list[str], shell: str, message: str
+) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    before = pairs.read_bytes()
+    names = {"input": pairs, "tmp": tmp_path}
+    command = [arg.format(**names) for arg in cli_command("score", source, *flags)]
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", f'"$@" {shell.format(**names)}', "bash", *command],
+                            capture_output=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert result.returncode == EXIT_USAGE and message.format(**names) in stderr_of(result), stderr_of(result)
+    rejects = tmp_path / "rej.jsonl"  # the shell made it, empty: it stays so
+    assert pairs.read_bytes() == before and (not rejects.exists() or rejects.read_bytes() == b"")
+
+
+def test_a_terminal_or_dev_null_takes_the_output_and_the_rejects_together(pairs: Path) -> None:
+    result = run_cli("score", str(pairs), "-o", "/dev/null", "--on-bad-row", "skip", "--reject-file", "/dev/null")
+    assert result.returncode == 0, stderr_of(result)
+
+
 def test_an_empty_input_path_is_refused_naming_stdin(tmp_path: Path) -> None:
     result = run_cli("score", "", "-o", str(tmp_path / "out.tsv"))
     assert result.returncode == EXIT_USAGE and "the input path is empty (- is stdin)" in stderr_of(result)

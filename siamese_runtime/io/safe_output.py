@@ -109,7 +109,7 @@ def check_no_overlap(input_path: str, targets: Mapping[str, str]) -> None:
     files = {label: path for label, path in targets.items() if not is_stream(path)}
     for label, path in files.items():
         check_target(label, path)
-    check_distinct(input_path, list(files.items()))
+    check_distinct(input_path, list(targets.items()))
     others = {**({"input": input_path} if input_path != STDIO else {}), **files}
     for label, path in files.items():
         for kind in BOOKKEEPING:
@@ -126,25 +126,46 @@ def _unfollowed(path: Path) -> str:
 
 
 def check_distinct(input_path: str, targets: list[tuple[str, str]]) -> None:
-    """Refuse targets (label, path) that are the input, or the same file as the target before them;
-    compared as the files they name (hard links and links included) and as resolved paths."""
-    if input_path != STDIO:
-        for label, path in targets:
-            if _same_file(input_path, path):
-                raise UnsafeOutputError(f"the {label} {path} is the input {input_path}; it would be destroyed: "
-                                        "write somewhere else")
+    """Refuse targets (label, path) that are the input, or the same file as the target before them: compared as
+    the files they name (hard links and links included; `-` as the file or pipe stdin or stdout is, so that
+    `>> input` and `> reject file` are caught) and, where they do not exist yet, as resolved paths. A terminal
+    or /dev/null may take several."""
+    for label, path in targets:
+        if _same_target(input_path, 0, path, 1):
+            raise UnsafeOutputError(f"the {label} {_named(path, 1)} is the input {_named(input_path, 0)}; it would "
+                                    "be destroyed: write somewhere else")
     for i, (label, path) in enumerate(targets):
         for other_label, other in targets[:i]:
-            if _same_file(path, other):
-                raise UnsafeOutputError(f"the {other_label} and the {label} are the same file ({path}); "
+            if _same_target(path, 1, other, 1):
+                where = path if path == other else f"{_named(other, 1)} and {_named(path, 1)}"
+                raise UnsafeOutputError(f"the {other_label} and the {label} are the same file ({where}); "
                                         "give them different paths")
 
 
-def _same_file(a: str, b: str) -> bool:
+CHARACTER_DEVICE = (-1, -1)  # the identity of a terminal or /dev/null: never the same file as another target
+
+
+def _same_target(a: str, a_descriptor: int, b: str, b_descriptor: int) -> bool:
+    """Whether paths `a` and `b` (`-`: the descriptor given) are one file or stream; a character device is none."""
+    first, second = _identity(a, a_descriptor), _identity(b, b_descriptor)
+    if CHARACTER_DEVICE in (first, second):
+        return False
+    if first is not None and second is not None:
+        return first == second
+    return STDIO not in (a, b) and os.path.realpath(a) == os.path.realpath(b)
+
+
+def _identity(path: str, descriptor: int) -> tuple[int, int] | None:
+    """The device and inode of what `path` names (`-`: the descriptor), links followed; None where there is none."""
     try:
-        return os.path.samefile(a, b)
+        info = os.fstat(descriptor) if path == STDIO else os.stat(path)
     except OSError:
-        return os.path.realpath(a) == os.path.realpath(b)
+        return None
+    return CHARACTER_DEVICE if stat.S_ISCHR(info.st_mode) else (info.st_dev, info.st_ino)
+
+
+def _named(path: str, descriptor: int) -> str:
+    return ("stdin" if descriptor == 0 else "stdout") if path == STDIO else path
 
 
 def _open_private(path: Path, flags: int) -> int:
