@@ -42,6 +42,10 @@ class ModelOutputError(SiameseRuntimeError):
     its file and the sentence."""
 
 
+class OutputChangedError(SiameseRuntimeError):
+    """Another program replaced or removed a file a job was writing; nothing of the job is published."""
+
+
 class ProviderUnavailableError(SiameseRuntimeError):
     """An execution provider was requested explicitly but cannot run here."""
 

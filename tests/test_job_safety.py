@@ -176,7 +176,7 @@ def test_a_second_job_on_the_same_output_fails_at_once_and_the_first_completes(
         (["-o", "{tmp}/out.tsv", "--on-bad-row", "null", "--reject-file", "{tmp}/out.tsv"],
          "the output and the reject file are the same file"),
         (["-o", "{tmp}/out.tsv", "--on-bad-row", "null", "--reject-file", "{tmp}/.out.tsv.checkpoint.json"],
-         "is where the output's checkpoint.json file goes"),
+         "is named as the checkpoint.json file of a job writing"),
         (["-o", "-", "--on-bad-row", "skip", "--reject-file", "-"], "cannot both be stdout"),
         (["-o", ""], "the output path is empty"),
         (["-o", "{tmp}/out.tsv", "--on-bad-row", "skip", "--reject-file", ""], "the reject file path is empty"),
@@ -225,6 +225,39 @@ def test_stdout_and_streams_that_are_the_input_or_another_target_are_refused(
     assert result.returncode == EXIT_USAGE and message.format(**names) in stderr_of(result), stderr_of(result)
     rejects = tmp_path / "rej.jsonl"  # the shell made it, empty: it stays so
     assert pairs.read_bytes() == before and (not rejects.exists() or rejects.read_bytes() == b"")
+
+
+@pytest.mark.parametrize("replaced", [True, False])
+def test_a_partial_file_replaced_or_removed_while_the_job_writes_it_is_not_published(
+    pairs: Path, tmp_path: Path, replaced: bool
+) -> None:
+    """Another program puts its own file at the job's partial path (or removes it) while the job reads its input:
+    the job's commit finds it is not the file it wrote, publishes nothing, and says so."""
+    out, partial = tmp_path / "out.tsv", tmp_path / ".out.tsv.partial"
+    source = repeated(pairs, 20, tmp_path / "big.tsv")  # 10,000 rows in chunks of 5: the job takes seconds
+    job = subprocess.Popen(cli_command("score", str(source), "-o", str(out), "--chunk-rows", "5"),
+                           stderr=subprocess.PIPE, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert job.stderr is not None
+    deadline = time.monotonic() + 60
+    while not (partial.exists() and partial.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if replaced:
+        (tmp_path / "theirs").write_text("another program's rows\n")
+        os.replace(tmp_path / "theirs", partial)
+    else:
+        partial.unlink()
+    assert job.wait(timeout=60) == EXIT_ERROR
+    said = job.stderr.read().decode()
+    assert f"{partial} was {'replaced' if replaced else 'removed'} while this job wrote it" in said, said
+    assert not out.exists()
+    assert partial.read_text() == "another program's rows\n" if replaced else not partial.exists()  # theirs, kept
+
+
+@pytest.mark.parametrize("kind", ["partial", "lock", "checkpoint.json"])
+def test_a_target_named_as_another_jobs_bookkeeping_file_is_refused(pairs: Path, tmp_path: Path, kind: str) -> None:
+    result = run_cli("score", str(pairs), "-o", str(tmp_path / f".out.tsv.{kind}"), "--output-format", "tsv")
+    assert result.returncode == EXIT_USAGE and f"is named as the {kind} file of a job writing" in stderr_of(result)
+    assert files_in(tmp_path) == ["in.tsv"]
 
 
 def test_a_terminal_or_dev_null_takes_the_output_and_the_rejects_together(pairs: Path) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import OutputLockedError, ResumeError, UnsafeOutputError, os_error_text
+from ..errors import OutputChangedError, OutputLockedError, ResumeError, UnsafeOutputError, os_error_text
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,15 @@ def sidecar_path(target: str | Path, suffix: str, hidden: bool = True) -> Path:
         stem = os.fsdecode(os.fsencode(path.name)[:room].decode(errors="ignore").encode())
         name = f"{prefix}{stem}~{digest}.{suffix}"
     return path.with_name(name)
+
+
+def bookkeeping_owner(path: Path) -> tuple[Path, str] | None:
+    """(the target, the kind) where `path` is named as a target's bookkeeping file (`.NAME.KIND`), else None."""
+    for kind in BOOKKEEPING:
+        name = path.name.removesuffix(f".{kind}")
+        if path.name.startswith(".") and name != path.name and len(name) > 1:
+            return path.with_name(name[1:]), kind
+    return None
 
 
 def partial_path(target: str | Path) -> Path:
@@ -84,9 +93,13 @@ def file_identity(path: str) -> dict[str, int] | None:
 
 
 def check_target(label: str, path: str) -> None:
-    """Refuse a file target that is a directory, a symbolic link or a block device, or has no folder."""
+    """Refuse a file target that is a directory, a symbolic link or a block device, or has no folder, or is named
+    as a job's bookkeeping file (`.NAME.partial`, ...: another job's, perhaps)."""
     if path == STDIO or is_stream(path):
         return
+    if owner := bookkeeping_owner(Path(path)):
+        raise UnsafeOutputError(f"{label} {path} is named as the {owner[1]} file of a job writing {owner[0]}; a job "
+                                "never writes another's bookkeeping files: give another name")
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -339,6 +352,7 @@ class AtomicFile:
     def __init__(self, target: str, resume_at: Prefix | None = None, live: bool = False) -> None:
         self.target = target
         self.partial: Path | None = None
+        self._written: tuple[int, int] | None = None  # the device and inode of the partial file this job writes
         self._published = False
         self._digest = hashlib.sha256()
         self._stream: IO[bytes]
@@ -360,6 +374,8 @@ class AtomicFile:
             else:
                 self._stream = os.fdopen(_open_private(self.partial, os.O_RDWR), "r+b")
                 self._reopen_at(resume_at)
+        written = os.fstat(self._stream.fileno())
+        self._written = (written.st_dev, written.st_ino)
 
     def _reopen_at(self, prefix: Prefix) -> None:
         """Hash the partial file's first `prefix.size` bytes, refuse it unless they are the prefix, cut it there."""
@@ -414,11 +430,26 @@ class AtomicFile:
             self._stream.close()
             return
         self.sync()
+        self._check_still_ours()
         self._stream.close()
         with _naming(self.target):
             os.replace(self.partial, self.target)
             self._published = True
             fsync_directory(self.partial.parent)
+
+    def _check_still_ours(self) -> None:
+        """The file at the partial path is the one this job wrote (not another program's, put there meanwhile)."""
+        if (there := self._partial_identity()) != self._written:
+            raise OutputChangedError(f"{self.partial} was {'removed' if there is None else 'replaced'} while this "
+                                     f"job wrote it (by another program?); {self.target} is not published")
+
+    def _partial_identity(self) -> tuple[int, int] | None:
+        """The device and inode of what is at the partial path now (None: nothing)."""
+        try:
+            there = os.lstat(self.partial) if self.partial is not None else None
+        except FileNotFoundError:
+            return None
+        return None if there is None else (there.st_dev, there.st_ino)
 
     def withdraw(self) -> None:
         """Undo a commit that renamed the file into place: back at its partial path, where a checkpoint that says
@@ -428,9 +459,10 @@ class AtomicFile:
             self._published = False
 
     def discard(self) -> None:
-        """Remove the partial file (a job that failed and cannot be resumed)."""
+        """Remove the partial file (a job that failed and cannot be resumed); a file another program put there is
+        left alone."""
         self.close()
-        if self.partial is not None:
+        if self.partial is not None and self._partial_identity() == self._written:
             self.partial.unlink(missing_ok=True)
 
     def close(self) -> None:
