@@ -13,9 +13,11 @@ import json
 import os
 import platform
 from dataclasses import asdict, dataclass, field, fields
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .errors import ResumeError
 from .io.readers import Position
 from .io.safe_output import Prefix, read_private_text, sidecar_path, write_json_atomically
@@ -82,6 +84,16 @@ def kernels() -> dict[str, Any]:
             "cpu_flags": sorted(set(flags) & set(KERNEL_FLAGS))}
 
 
+def software() -> dict[str, str | None]:
+    """What reads the input and writes the output: this runtime's, Python's and pyarrow's versions (pyarrow's
+    as installed, without importing it; None where it is not). Another version may write other bytes."""
+    try:
+        pyarrow: str | None = version("pyarrow")
+    except PackageNotFoundError:
+        pyarrow = None
+    return {"siamese_runtime": __version__, "python": platform.python_version(), "pyarrow": pyarrow}
+
+
 class Checkpoint:
     """The sidecar of one output file: `.NAME.checkpoint.json` beside it."""
 
@@ -119,7 +131,7 @@ class Checkpoint:
                          if saved_fingerprint.get(k) != self.fingerprint.get(k))
         if changed:
             raise ResumeError(
-                f"cannot resume: the input or the options changed since the checkpoint {self.path} "
+                f"cannot resume: the input, the options or the software changed since the checkpoint {self.path} "
                 f"({', '.join(changed)}); rerun without --resume to start over"
             )
         if not isinstance(saved.get("committing"), bool):

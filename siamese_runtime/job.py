@@ -13,7 +13,7 @@ from typing import cast
 
 from .bad_rows import BadRowPolicy, bad_row_policy, keeps_bad_row, pair_problem, reject_line
 from .batching import chunked
-from .checkpoint import Checkpoint, InputPrefix, Progress, Saved, fingerprint, kernels
+from .checkpoint import Checkpoint, InputPrefix, Progress, Saved, fingerprint, kernels, software
 from .errors import BadRowError, InputError, ModelOutputError, ResumeError, UsageError, os_error_text
 from .inputs import int_at_least
 from .io.columns import PREDICTED, SCORE, Selection, name_key, select_columns
@@ -185,7 +185,7 @@ def _plan(scorer: Scorer, options: JobOptions) -> _Plan:
         "predict": options.predict, "on_bad_row": options.on_bad_row,
         "rejects": os.path.abspath(rejects) if rejects else None,
         "model_manifest_sha256": scorer.model.digest, "precision": scorer.precision,
-        "provider": scorer.providers[0], "kernels": kernels(),
+        "provider": scorer.providers[0], "kernels": kernels(), "software": software(),
     }
     checkpoint = None
     if resumable:

@@ -101,12 +101,17 @@ def edited(document: dict, data: st.DataObject) -> dict:
     return document
 
 
-def resumed(folder: Path, state: dict[str, bytes]) -> dict[str, bytes] | None:
-    """Lay the crashed job's files out again as given and resume it: its files, or None if it was refused."""
+def lay_out(folder: Path, state: dict[str, bytes]) -> None:
+    """The crashed job's files in `folder` again, as given."""
     for name in (*FILES, *BOOKKEEPING):
         (folder / name).unlink(missing_ok=True)
     for name, content in state.items():
         (folder / name).write_bytes(content)
+
+
+def resumed(folder: Path, state: dict[str, bytes]) -> dict[str, bytes] | None:
+    """Lay the crashed job's files out again as given and resume it: its files, or None if it was refused."""
+    lay_out(folder, state)
     try:
         run_job(SCORER, options(folder, resume=True))
     except ResumeError as error:
@@ -181,3 +186,17 @@ def test_a_mid_job_checkpoint_marked_committing_is_refused(interrupted: Interrup
     document = json.loads(state[".out.tsv.checkpoint.json"])
     state[".out.tsv.checkpoint.json"] = json.dumps({**document, "committing": True}).encode()
     assert resumed(interrupted.folder, state) is None
+
+
+@pytest.mark.parametrize("program", ["siamese_runtime", "python", "pyarrow"])
+def test_a_checkpoint_of_another_version_of_the_software_is_refused_naming_it(
+    interrupted: Interrupted, program: str
+) -> None:
+    """As if the job had crashed before an upgrade: another version may format or read rows otherwise."""
+    state = dict(interrupted.state)
+    document = json.loads(state[".out.tsv.checkpoint.json"])
+    document["fingerprint"]["software"][program] = "0.0.1"
+    state[".out.tsv.checkpoint.json"] = json.dumps(document).encode()
+    lay_out(interrupted.folder, state)
+    with pytest.raises(ResumeError, match=r"the options or the software changed .*\(software\)"):
+        run_job(SCORER, options(interrupted.folder, resume=True))
