@@ -163,3 +163,22 @@ def test_a_column_is_given_by_its_ascii_number_or_its_name(spec: str, expected: 
 def test_a_column_that_is_not_there_is_a_usage_error(spec: str) -> None:
     with pytest.raises(UsageError, match="column"):
         resolve_column(spec, ["a", "b"], header=True)
+
+
+NAMES = st.sampled_from(["id", "ID", "label", "Score", "predicted", "q1", "q2", "text", "note", "ask", "reply"])
+
+
+@given(st.lists(NAMES, min_size=2, max_size=7, unique_by=str.casefold))
+def test_default_sentence_columns_are_the_first_two_that_name_no_id_label_or_score(columns: list[str]) -> None:
+    """Without a known pair of names, the first two columns that are not id, label, score or predicted; never the
+    id column (an `id,q1,q2,label` file once scored its ids)."""
+    others = [i for i, name in enumerate(columns) if name.casefold() not in ("id", "label", "score", "predicted")]
+    try:
+        chosen = select_columns(columns, header=True)
+    except UsageError as error:
+        assert len(others) < 2, error
+        return
+    assert len(others) >= 2 or {chosen.left, chosen.right} == {0, 1}
+    if len(others) >= 2:
+        assert (chosen.left, chosen.right) == (others[0], others[1])
+    assert chosen.id not in (chosen.left, chosen.right)

@@ -13,6 +13,7 @@ PAIR_NAMES = (
 ID_NAME = "id"
 LABEL_NAME = "label"
 SCORE, PREDICTED = "score", "predicted"  # the columns an output adds (and a rescored input's old ones)
+NOT_SENTENCES = frozenset({ID_NAME, LABEL_NAME, SCORE, PREDICTED})  # never a default sentence column
 KNOWN_NAMES = frozenset({ID_NAME, LABEL_NAME, SCORE, PREDICTED, *(name for pair in PAIR_NAMES for name in pair)})
 
 
@@ -60,12 +61,14 @@ def select_columns(
     """Resolve column specs (a name, or a number counted from 1 as in `cut -f`) against a table's columns.
 
     Defaults: a known pair of names (sentence1/sentence2, text_a/text_b, ..., in any case) when the table has
-    names, else the first two columns; the id column is the one named 'id' (in any case) when there is one.
+    names, else its first two columns not named id, label, score or predicted; the id column is the one named
+    'id' (in any case) when there is one. No column is both the id and a sentence.
     """
     named = columns if header else []
     if left is None and right is None:
         known = known_pair(named)
-        left, right = known or ("1", "2")
+        texts = [str(i + 1) for i, name in enumerate(columns) if not header or name_key(name) not in NOT_SENTENCES]
+        left, right = known or (texts[:2] if len(texts) >= 2 else ("1", "2"))
     if left is None or right is None:
         raise UsageError("give both sentence columns (--left and --right), or neither")
     if id_column is None and (found := find_named(ID_NAME, named)) is not None:
@@ -76,6 +79,9 @@ def select_columns(
     )
     if chosen.left == chosen.right:
         raise UsageError(f"the left and right sentence columns are the same ({columns[chosen.left]})")
+    if chosen.id in (chosen.left, chosen.right):
+        raise UsageError(f"column {columns[chosen.id]!r} is both the id column and a sentence column; choose them "
+                         "with --left, --right and --id-column")
     return chosen
 
 
