@@ -52,8 +52,8 @@ class Record:
     """One input row: its first line, the position after it, its values in column order.
 
     `source` is the row's JSON object (JSONL only); `problem` says why the row cannot be parsed; `raw` is the row's
-    bytes as the file has them, kept where `values` do not show them whole (invalid UTF-8, a line that is not JSON,
-    a JSON key outside the columns, unreadable CSV), for its reject line.
+    bytes as the file has them, kept where `values` do not show them whole (invalid UTF-8, unreadable CSV, and
+    every JSONL line: its keys outside the columns, its numbers as written), for its reject line.
     """
 
     line: int
@@ -426,7 +426,7 @@ def _aligned(record: Record, columns: list[str], strict_keys: bool) -> Record:
     extra = [key for key in record.source if key not in columns] if strict_keys else []
     problem = f"key {extra[0]!r} is not among the columns of the first rows ({', '.join(columns)})" if extra else None
     problem = record.problem or problem
-    return dataclasses.replace(record, values=values, problem=problem, raw=record.raw if problem else None)
+    return dataclasses.replace(record, values=values, problem=problem)  # raw kept: values never show a line whole
 
 
 def _width_checked(record: Record, width: int) -> Record:
