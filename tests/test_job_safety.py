@@ -140,27 +140,30 @@ def test_a_directory_output_is_refused_before_any_work(pairs: Path, tmp_path: Pa
 # 2. two jobs on one output
 
 
+@pytest.mark.parametrize("folder", ["", "a:"])  # a://out.tsv is a local path to the local engine, locked as any
 def test_a_second_job_on_the_same_output_fails_at_once_and_the_first_completes(
-    owned_pairs: Callable[..., Path], tmp_path: Path
+    owned_pairs: Callable[..., Path], tmp_path: Path, folder: str
 ) -> None:
     source = repeated(owned_pairs(10_000), 3, tmp_path / "big.tsv")  # 30,000 pairs
     other = tmp_path / "other.tsv"
     other.write_bytes(b"".join(owned_pairs(100, seed=5).read_bytes().splitlines(keepends=True)[:100]))
-    out = tmp_path / "out.tsv"
-    first = subprocess.Popen(cli_command("score", str(source), "-o", str(out), "--chunk-rows", "500"), cwd=REPO,
+    (tmp_path / folder).mkdir(exist_ok=True)
+    out = tmp_path / folder / "out.tsv"
+    target = f"{tmp_path}/a://out.tsv" if folder else str(out)  # spelled so: a Path would make it a:/out.tsv
+    first = subprocess.Popen(cli_command("score", str(source), "-o", target, "--chunk-rows", "500"), cwd=REPO,
                              env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE)
-    lock = tmp_path / ".out.tsv.lock"
+    lock = tmp_path / folder / ".out.tsv.lock"
     deadline = time.monotonic() + 120
     while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.01)
-    second = run_cli("score", str(other), "-o", str(out))
+    second = run_cli("score", str(other), "-o", target)
     assert first.wait(timeout=300) == 0, first.stderr.read().decode() if first.stderr else ""
     assert second.returncode == EXIT_LOCKED
-    assert f"{out} is being written by another job (pid {first.pid})" in stderr_of(second)
+    assert f"{target} is being written by another job (pid {first.pid})" in stderr_of(second)
     assert out.read_text(encoding="utf-8").count("\n") == 30_000
     assert [line.rsplit("\t", 1)[0] for line in out.read_text(encoding="utf-8").splitlines()] == \
         source.read_text(encoding="utf-8").splitlines()
-    assert files_in(tmp_path) == ["big.tsv", "other.tsv", "out.tsv"]
+    assert files_in(tmp_path / folder) == (["big.tsv", "other.tsv", "out.tsv"] if not folder else ["out.tsv"])
 
 
 # 3. outputs that are the input, or each other

@@ -304,8 +304,8 @@ def signals_held(deliver: bool = False) -> Iterator[None]:
 
 @contextmanager
 def locked(targets: Iterable[str | None]) -> Iterator[None]:
-    """Each local file target locked for the block's lifetime (streams, remote URIs and None are skipped);
-    a second job on one of them fails at once with OutputLockedError naming the holder. After a block that
+    """Each file target locked for the block's lifetime (streams and None are skipped; the caller leaves out
+    remote URIs); a second job on one of them fails at once with OutputLockedError naming the holder. After a block that
     succeeded, the locks are released with stop signals held (signals_held): the job is done."""
     locks: list[OutputLock] = []
 
@@ -315,7 +315,7 @@ def locked(targets: Iterable[str | None]) -> Iterator[None]:
 
     try:
         for target in targets:
-            if target is not None and "://" not in target and not is_stream(target):
+            if target is not None and not is_stream(target):
                 locks.append(OutputLock(target))
                 locks[-1].acquire()
         yield

@@ -191,9 +191,15 @@ def _is_data(path: str, folder: str) -> bool:
     return not any(part.startswith((".", "_")) for part in PurePosixPath(path).relative_to(folder).parts)
 
 
+def is_uri(path: str) -> bool:
+    """Whether a Ray job reads or writes `path` through a pyarrow file system other than the local one's paths
+    (s3://..., gs://..., file://...)."""
+    return "://" in path
+
+
 def _uri(path: str) -> str:
     """A URI for pyarrow: URIs as they are, local paths made absolute."""
-    return path if "://" in path else os.path.abspath(path)
+    return path if is_uri(path) else os.path.abspath(path)
 
 
 def arrow_batches(dataset: Dataset) -> Iterator[pyarrow.Table]:

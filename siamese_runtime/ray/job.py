@@ -15,7 +15,7 @@ from ..job import JobOptions, choose_columns, per_second
 from ..providers import is_gpu_request
 from ..settings import ScorerSettings
 from .cluster import connected
-from .files import LINE, PATH, RAW_ROW, RAW_VALUES, find_pair_files, read_pairs, write_parquet
+from .files import LINE, PATH, RAW_ROW, RAW_VALUES, find_pair_files, is_uri, read_pairs, write_parquet
 from .scoring import REASON, PairColumns, RejectCollector, score_dataset
 
 if TYPE_CHECKING:
@@ -65,7 +65,8 @@ def run_ray_job(settings: ScorerSettings, options: JobOptions, cluster: ClusterO
     """
     started = time.perf_counter()
     _check(options)
-    with locked([options.output, options.rejects]), connected(cluster.address):
+    with locked([path for path in (options.output, options.rejects) if path and not is_uri(path)]), \
+            connected(cluster.address):
         files = find_pair_files(options.input, options.input_format, options.header_choice)
         selection = choose_columns(files.columns, files.header, options, options.input)
         columns = PairColumns(files.columns[selection.left], files.columns[selection.right],
@@ -99,10 +100,10 @@ def _check(options: JobOptions) -> None:
         raise UsageError("the ray engine reads and writes files, not stdin or stdout")
     if options.output_format not in (None, "parquet") or Path(options.output).suffix.lower() in TEXT_OUTPUTS:
         raise UsageError("the ray engine writes Parquet: give OUTPUT.parquet (one file) or a folder")
-    if options.on_bad_row != "stop" and options.reject_file is None and "://" in options.output:
+    if options.on_bad_row != "stop" and options.reject_file is None and is_uri(options.output):
         raise UsageError(f"--on-bad-row {options.on_bad_row} with a remote output needs --reject-file")
     targets = [("output", options.output), ("reject file", options.rejects or "")]
-    check_distinct(options.input, [(label, path) for label, path in targets if path and "://" not in path])
+    check_distinct(options.input, [(label, path) for label, path in targets if path and not is_uri(path)])
 
 
 def _write_rejects(rejects: pyarrow.Table, path: str, input_columns: list[str], columns: PairColumns) -> int:
