@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from numbers import Integral
 from typing import Any
 
@@ -17,6 +18,7 @@ def as_texts(values: Iterable[object], name: str = "sentence") -> list[str]:
     """The values as a list of str; a missing value (None, NaN, pandas NA) raises ValueError, other types TypeError."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise TypeError(f"expected a sequence of {name}s, got {_a(values)}; wrap it in a list")
+    _check_ordered(values, f"{name}s")
     texts = list(values)
     for i, text in enumerate(texts):
         if isinstance(text, str):
@@ -58,6 +60,7 @@ def pair_rows(value: Iterable[Any]) -> Iterable[Any]:
     TypeError for a single str (its characters are no pairs) and for a DataFrame of another width."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise TypeError(f"expected pairs, got {_a(value)}; call score([(left, right)]) or score([left], [right])")
+    _check_ordered(value, "pairs")
     pandas = sys.modules.get("pandas")  # looked at only when the caller has imported it
     if pandas is None or not isinstance(value, pandas.DataFrame):
         return value
@@ -90,6 +93,16 @@ def int_at_least(value: object, name: str, minimum: int = 1, maximum: int | None
     if maximum is not None and int(value) > maximum:
         raise ValueError(f"{name} must be at most {maximum:,}, got {value}")
     return int(value)
+
+
+def _check_ordered(value: object, what: str) -> None:
+    """TypeError for a mapping or a set: scores come back in input order, and these have none of their own (a
+    dict would give its keys)."""
+    if isinstance(value, Mapping):
+        raise TypeError(f"expected {what} in order, got a {type(value).__name__} (iterating it gives its keys); "
+                        "pass a list, such as list(d.values())")
+    if isinstance(value, AbstractSet):
+        raise TypeError(f"expected {what} in order, got a {type(value).__name__}, which has no order; pass a list")
 
 
 def _a(value: object) -> str:

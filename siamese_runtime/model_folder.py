@@ -191,6 +191,8 @@ class ModelFolder:
     @classmethod
     def load(cls, path: str | Path | None = None) -> ModelFolder:
         """Read and check a model folder; the embedded default model when `path` is None."""
+        if path is not None and not str(path):  # Path("") would be the current folder
+            raise ModelLoadError("the model path is empty; give a model folder, or none for the embedded default")
         folder = Path(path) if path is not None else default_model_path()
         manifest = read_manifest(folder)
         return cls(folder, manifest, read_tokenizer(folder, manifest["tokenizer"]))

@@ -37,6 +37,9 @@ class ScorerSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "providers", checked_request(self.providers))
+        if self.session_options is not None and not hasattr(self.session_options, "intra_op_num_threads"):
+            raise TypeError("session_options must be an onnxruntime.SessionOptions, got "
+                            f"{type(self.session_options).__name__}")
         for name in ("intra_op_num_threads", "batch_size", "token_budget"):
             if (value := getattr(self, name)) is not None:
                 object.__setattr__(self, name, int_at_least(value, name))

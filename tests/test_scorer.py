@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siamese_runtime import Scorer
+from siamese_runtime import ModelLoadError, Scorer
 from siamese_runtime.scorer import EncodeStats
 
 from .fixtures.questions import question_pairs
@@ -168,6 +168,25 @@ def test_missing_values_are_refused_as_missing() -> None:
 def test_a_lone_surrogate_is_refused_as_the_command_line_refuses_it() -> None:
     with pytest.raises(ValueError, match=r"right sentence 1 holds a lone surrogate \(U\+DC80 at character 2\)"):
         SCORER.score(["花呗", "借呗"], ["花呗", "借呗\udc80"])
+
+
+UNORDERED = r"in order, got a (dict \(iterating it gives its keys\)|(frozen)?set, which has no order)"
+
+
+@pytest.mark.parametrize("unordered", [{"花呗": 1, "借呗": 2}, {"花呗", "借呗"}, frozenset({"花呗"})])
+def test_mappings_and_sets_are_refused_as_sentences_and_pairs_they_have_no_order_of_their_own(unordered: object,
+                                                                                             ) -> None:
+    for call in (lambda: SCORER.encode(unordered), lambda: SCORER.score(unordered),  # type: ignore[arg-type]
+                 lambda: SCORER.score(["花呗"], unordered)):  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=UNORDERED):
+            call()
+
+
+def test_settings_that_are_not_what_they_name_are_refused_naming_them() -> None:
+    with pytest.raises(TypeError, match="session_options must be an onnxruntime.SessionOptions, got str"):
+        Scorer(session_options="x")  # type: ignore[arg-type]
+    with pytest.raises(ModelLoadError, match="the model path is empty"):
+        Scorer(model="")
 
 
 def test_non_string_values_are_refused_with_their_type() -> None:

@@ -188,8 +188,13 @@ def _say_summary(summary: JobSummary, *, profile: bool) -> None:
 
 
 def _scorer_settings(args: argparse.Namespace) -> ScorerSettings:
-    return ScorerSettings(model=args.model, providers=args.provider, precision=args.precision,
-                          intra_op_num_threads=args.threads, batch_size=args.batch_size, cache_size=args.cache_size)
+    """The flags as a Scorer's settings; what the settings refuse is a usage error, as the flags' own checks are."""
+    try:
+        return ScorerSettings(model=args.model, providers=args.provider, precision=args.precision,
+                              intra_op_num_threads=args.threads, batch_size=args.batch_size,
+                              cache_size=args.cache_size)
+    except (TypeError, ValueError) as error:
+        raise UsageError(str(error)) from None
 
 
 def _job_options(args: argparse.Namespace) -> JobOptions:
