@@ -306,6 +306,9 @@ def _score_table(
                     on_progress(progress)
             if progress.rows and progress.bad_rows == progress.rows:
                 raise InputError(_all_bad(options.input, progress.rows, first_bad))
+            if not progress.rows:
+                log.warning("%s has no rows%s: the output has none either", display_name(options.input),
+                            " below its header" if table.header and plan.in_format in ("tsv", "csv") else "")
             _check_input_unchanged(plan)
             progress = replace(progress, output=output.sync(), rejects=rejects.sync() if rejects else progress.rejects)
             published = [*([(rejects, is_stream(plan.rejects))] if rejects and plan.rejects else []),
@@ -443,8 +446,7 @@ def _selection(table: Table, options: JobOptions) -> Selection:
     if not table.columns:
         first = next(table.records, None)
         if first is None:
-            log.warning("%s is empty: the output has no rows either", display_name(options.input))
-            return Selection(0, 1, None)
+            return Selection(0, 1, None)  # no rows: warned about at the end
         if options.policy == "stop":
             raise BadRowError(display_name(options.input), first.line, first.problem or "no columns")
         raise InputError(f"{display_name(options.input)}: none of the first rows could be read (line {first.line}: "

@@ -168,3 +168,23 @@ def test_overlong_sentences_are_counted_and_warned_once_per_job(
     summary = run_job(Scorer(providers="cpu"), JobOptions(str(source), str(tmp_path / "o.tsv"), chunk_rows=4))
     assert summary.truncated == 30
     assert len([r for r in caplog.records if "truncated" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize(("name", "content", "said"), [
+    ("empty.tsv", b"", "has no rows:"), ("empty.jsonl", b"", "has no rows:"), ("blank.parquet", None, "has no rows:"),
+    ("header.tsv", b"sentence1\tsentence2\n", "has no rows below its header:"),
+    ("header.csv", b"id,sentence1,sentence2\r\n", "has no rows below its header:"),
+])
+def test_an_input_without_rows_is_warned_about_and_gives_an_output_without_rows(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, name: str, content: bytes | None, said: str
+) -> None:
+    source = tmp_path / name
+    if content is None:
+        pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+        pq.write_table(pa.table({"s1": pa.array([], pa.string()), "s2": pa.array([], pa.string())}), source)
+    else:
+        source.write_bytes(content)
+    summary = run_job(Scorer(providers="cpu"), JobOptions(str(source), str(tmp_path / "out.jsonl")))
+    assert summary.rows == 0 and (tmp_path / "out.jsonl").read_bytes() == b""
+    assert [r.getMessage() for r in caplog.records if "no rows" in r.getMessage()] == [
+        f"{source} {said} the output has none either"]

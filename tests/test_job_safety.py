@@ -510,7 +510,7 @@ def test_an_empty_input_gives_an_empty_output_and_says_so(tmp_path: Path) -> Non
     source.write_bytes(b"")
     out = tmp_path / "out.tsv"
     result = run_cli("score", str(source), "-o", str(out))
-    assert result.returncode == 0 and f"{source} is empty" in stderr_of(result) and out.read_bytes() == b""
+    assert result.returncode == 0 and f"{source} has no rows:" in stderr_of(result) and out.read_bytes() == b""
 
 
 @pytest.mark.parametrize(
