@@ -268,6 +268,36 @@ def test_a_terminal_or_dev_null_takes_the_output_and_the_rejects_together(pairs:
     assert result.returncode == 0, stderr_of(result)
 
 
+@pytest.mark.parametrize(("made", "flags", "code", "message"), [
+    ("gzip", [], EXIT_ERROR, "in.tsv.gz: the file is not text but gzip-compressed: decompress it first (zcat "),
+    ("zip", [], EXIT_ERROR, "in.xlsx: the file is not text but a zip archive (or a spreadsheet)"),
+    ("parquet", [], EXIT_ERROR, "in.dat: the file is not text but a Parquet file: name it .parquet"),
+    ("plain", ["-o", "{tmp}/in.tsv/out.tsv"], EXIT_USAGE, "its folder {tmp}/in.tsv is not a folder"),
+    ("plain", ["-o", "/dev/stdout"], EXIT_USAGE, "is this process's descriptor, a link to where it points now; give -"),
+])
+def test_inputs_that_are_no_text_and_outputs_nowhere_say_what_they_are_and_the_fix(
+    pairs: Path, tmp_path: Path, made: str, flags: list[str], code: int, message: str
+) -> None:
+    import gzip
+    import zipfile
+
+    source = {"gzip": tmp_path / "in.tsv.gz", "zip": tmp_path / "in.xlsx", "parquet": tmp_path / "in.dat",
+              "plain": pairs}[made]
+    if made == "gzip":
+        source.write_bytes(gzip.compress(pairs.read_bytes()))
+    elif made == "zip":
+        with zipfile.ZipFile(source, "w") as archive:
+            archive.writestr("sheet.xml", "<x/>")
+    elif made == "parquet":
+        source.write_bytes(b"PAR1" + bytes(20) + b"PAR1")
+    stdout = (tmp_path / "stdout.txt").open("wb")  # a file: /dev/stdout then links to it
+    result = subprocess.run(cli_command("score", str(source), *[f.format(tmp=tmp_path) for f in flags]),
+                            stdout=stdout, stderr=subprocess.PIPE, cwd=REPO, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == code and message.format(tmp=tmp_path) in stderr_of(result), stderr_of(result)
+    assert (tmp_path / "stdout.txt").read_bytes() == b""
+
+
 def test_an_empty_input_path_is_refused_naming_stdin(tmp_path: Path) -> None:
     result = run_cli("score", "", "-o", str(tmp_path / "out.tsv"))
     assert result.returncode == EXIT_USAGE and "the input path is empty (- is stdin)" in stderr_of(result)

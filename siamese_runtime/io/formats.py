@@ -4,6 +4,7 @@ file that is not UTF-8 seems to be in."""
 from __future__ import annotations
 
 import codecs
+import logging
 import os
 import stat
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import MissingExtraError, UsageError
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("tsv", "csv", "jsonl", "parquet")
 _EXTENSIONS = {
@@ -31,7 +34,26 @@ def format_of(path: str, explicit: str | None = None, *, output: bool = False) -
     if output and suffix and suffix not in _EXTENSIONS and not _is_stream(path):
         raise UsageError(f"{path}: {suffix} names no output format ({', '.join(_EXTENSIONS)}); give "
                          "--output-format to write it anyway")
+    if not output and suffix and suffix not in _EXTENSIONS:
+        log.warning("%s: %s names no format this job reads (%s); read as TSV (--input-format says otherwise)", path,
+                    suffix, ", ".join(_EXTENSIONS))
     return _EXTENSIONS.get(suffix, "tsv")
+
+
+# The first bytes of files that are not text, whatever their name: what they are, and how to read them.
+_NOT_TEXT = {
+    b"\x1f\x8b": "gzip-compressed: decompress it first (zcat FILE | siamese-runtime score -)",
+    b"BZh": "bzip2-compressed: decompress it first (bzcat FILE | siamese-runtime score -)",
+    b"\xfd7zXZ\x00": "xz-compressed: decompress it first (xzcat FILE | siamese-runtime score -)",
+    b"\x28\xb5\x2f\xfd": "zstd-compressed: decompress it first (zstdcat FILE | siamese-runtime score -)",
+    b"PK\x03\x04": "a zip archive (or a spreadsheet): extract the file, or save the sheet as CSV",
+    b"PAR1": "a Parquet file: name it .parquet, or give --input-format parquet",
+}
+
+
+def not_text(sample: bytes) -> str | None:
+    """What a file whose first bytes are `sample` is, and what to do, where it is no text file at all."""
+    return next((what for magic, what in _NOT_TEXT.items() if sample.startswith(magic)), None)
 
 
 def _is_stream(path: str) -> bool:

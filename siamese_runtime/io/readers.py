@@ -11,7 +11,9 @@ import dataclasses
 import io
 import json
 import math
+import os
 import shlex
+import stat
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from ..errors import InputError
 from .columns import is_known_name, known_pair
-from .formats import SAMPLE_BYTES, foreign_encoding, pyarrow_parquet
+from .formats import SAMPLE_BYTES, foreign_encoding, not_text, pyarrow_parquet
 
 if TYPE_CHECKING:
     from pyarrow.fs import FileSystem
@@ -116,8 +118,13 @@ def open_table(
 
 
 def _check_encoding(stream: BinaryIO, path: str) -> None:
-    """Refuse a text file whose start is not UTF-8, naming the encoding it seems to be in and the fix."""
-    encoding = foreign_encoding(stream.peek(SAMPLE_BYTES)[:SAMPLE_BYTES] if hasattr(stream, "peek") else b"")
+    """Refuse a file that is no text (compressed, an archive, Parquet) and a text file whose start is not UTF-8,
+    naming what it seems to be and the fix."""
+    sample = stream.peek(SAMPLE_BYTES)[:SAMPLE_BYTES] if hasattr(stream, "peek") else b""
+    if (what := not_text(sample)) is not None:
+        named = shlex.quote(path) if path != "-" else "FILE"
+        raise InputError(f"{display_name(path)}: the file is not text but {what.replace('FILE', named)}")
+    encoding = foreign_encoding(sample)
     if encoding is None:
         return
     source = shlex.quote(path) if path != "-" else "IN"
@@ -436,8 +443,9 @@ def _width_checked(record: Record, width: int) -> Record:
 
 
 def _parquet_table(path: str, start: Position | None, filesystem: FileSystem | None) -> Table:
-    if path == "-":
-        raise InputError("Parquet cannot be read from stdin; give a file path")
+    if path == "-" or (filesystem is None and os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode)):
+        raise InputError(f"{display_name(path)}: Parquet is read by seeking to its end, which "
+                         f"{'stdin' if path == '-' else 'a pipe or device'} cannot do; give a file path")
     parquet = pyarrow_parquet()  # first: without pyarrow, the error naming the extra
     import pyarrow
 

@@ -102,12 +102,16 @@ def check_target(label: str, path: str) -> None:
                                 "never writes another's bookkeeping files: give another name")
     try:
         info = os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         folder = os.path.dirname(path) or "."
         if not os.path.isdir(folder):
-            raise UnsafeOutputError(f"{label} {path}: its folder {folder} does not exist") from None
+            what = "is not a folder" if os.path.exists(folder) else "does not exist"
+            raise UnsafeOutputError(f"{label} {path}: its folder {folder} {what}") from None
         return
     if stat.S_ISLNK(info.st_mode):
+        if os.readlink(path).startswith(("/proc/self/fd/", "/dev/fd/")):
+            raise UnsafeOutputError(f"{label} {path} is this process's descriptor, a link to where it points now; "
+                                    "give - for stdout")
         raise UnsafeOutputError(f"{label} {path} is a symbolic link (to {os.readlink(path)}); give the file it "
                                 "points to, or another path: a job never writes through a link")
     if stat.S_ISDIR(info.st_mode):
