@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import stat
@@ -83,6 +84,23 @@ def test_stream_hands_out_every_chunk_scored_before_a_failure_and_only_those(
         assert result.stdout == expected
         assert (f"stdout already has the output of the first {scored_before} input rows" in stderr_of(result)
                 ) == stream
+
+
+def test_stream_from_a_pipe_scores_rows_as_they_arrive_not_when_the_pipe_closes(pairs: Path, reference: bytes) -> None:
+    rows = pairs.read_bytes().splitlines(keepends=True)[:25]  # past the 20 rows the header is judged by
+    job = subprocess.Popen(cli_command("score", "-", "--stream", "--chunk-rows", "1"), stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert job.stdin is not None and job.stdout is not None
+    job.stdin.write(b"".join(rows))
+    job.stdin.flush()  # and kept open: a producer still at work
+    received, deadline = b"", time.monotonic() + 60
+    while received.count(b"\n") < 25 and time.monotonic() < deadline:
+        if select.select([job.stdout], [], [], 1)[0]:
+            received += os.read(job.stdout.fileno(), 1 << 16)
+    job.stdin.close()
+    job.wait(timeout=60)
+    assert received == b"".join(reference.splitlines(keepends=True)[:25])
 
 
 def test_stream_gives_the_whole_output_to_stdout_and_a_fifo(pairs: Path, tmp_path: Path, reference: bytes) -> None:

@@ -260,14 +260,16 @@ def _open_binary(path: str, filesystem: FileSystem | None) -> Iterator[BinaryIO]
 
 
 def _raw_lines(stream: BinaryIO) -> Iterator[bytes]:
-    """The stream's lines, each with its line break (LF, CRLF or a lone CR); the last may have none."""
+    """The stream's lines, each with its line break (LF, CRLF or a lone CR); the last may have none. A pipe's
+    lines come as they arrive (read1 returns what is there), not once 64 KiB have."""
     pending: list[bytes] = []
-    while chunk := stream.read(SAMPLE_BYTES):
+    read = getattr(stream, "read1", stream.read)
+    while chunk := read(SAMPLE_BYTES):
         if b"\n" not in chunk and b"\r" not in chunk:
             pending.append(chunk)
             continue
         lines = b"".join([*pending, chunk]).splitlines(keepends=True)
-        pending = [lines.pop()]  # unfinished, or a CR whose LF may come with the next chunk
+        pending = [] if lines[-1].endswith(b"\n") else [lines.pop()]  # unfinished, or a CR an LF may follow
         yield from lines
     last = b"".join(pending)
     if last:
