@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, KeysView, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from numbers import Integral
 from typing import Any
@@ -49,10 +49,22 @@ def as_pairs(left: Iterable[object], right: Iterable[object] | None) -> tuple[li
     if right is None:
         pairs = [as_pair(pair, i) for i, pair in enumerate(pair_rows(left))]
         left, right = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
+    _check_aligned(left, right)
     left_texts, right_texts = as_texts(left, "left sentence"), as_texts(right, "right sentence")
     if len(left_texts) != len(right_texts):
         raise ValueError(f"left has {len(left_texts)} sentences, right has {len(right_texts)}")
     return left_texts, right_texts
+
+
+def _check_aligned(left: object, right: object) -> None:
+    """ValueError for two pandas Series with other indexes: pairs are taken by position, and pandas users expect
+    them matched by label."""
+    pandas = sys.modules.get("pandas")
+    if pandas is None or not (isinstance(left, pandas.Series) and isinstance(right, pandas.Series)):
+        return
+    if not left.index.equals(right.index):
+        raise ValueError("the two Series have different indexes, and pairs are taken by position: align them "
+                         "(right.reindex(left.index)) or pass lists")
 
 
 def pair_rows(value: Iterable[Any]) -> Iterable[Any]:
@@ -101,7 +113,7 @@ def _check_ordered(value: object, what: str) -> None:
     if isinstance(value, Mapping):
         raise TypeError(f"expected {what} in order, got a {type(value).__name__} (iterating it gives its keys); "
                         "pass a list, such as list(d.values())")
-    if isinstance(value, AbstractSet):
+    if isinstance(value, AbstractSet) and not isinstance(value, (KeysView, ItemsView)):  # dict views keep order
         raise TypeError(f"expected {what} in order, got a {type(value).__name__}, which has no order; pass a list")
 
 

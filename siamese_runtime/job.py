@@ -14,7 +14,15 @@ from typing import cast
 from .bad_rows import BadRowPolicy, bad_row_policy, keeps_bad_row, pair_problem, reject_line
 from .batching import chunked
 from .checkpoint import Checkpoint, InputPrefix, Progress, Saved, fingerprint, kernels, software
-from .errors import BadRowError, InputError, ModelOutputError, ResumeError, UsageError, os_error_text
+from .errors import (
+    BadRowError,
+    InputError,
+    ModelOutputError,
+    OutputChangedError,
+    ResumeError,
+    UsageError,
+    os_error_text,
+)
 from .inputs import int_at_least
 from .io.columns import PREDICTED, SCORE, Selection, name_key, select_columns
 from .io.formats import format_of
@@ -420,7 +428,7 @@ def _abort(
     """After a failure: keep what --resume needs (a crash after a checkpoint), else remove every partial file: a
     bad input or a broken model would fail the same way again, and a fixed model is another job."""
     resumable = (checkpoint is not None and progress.rows > 0 and checkpoint.path.exists()
-                 and not isinstance(error, (InputError, ModelOutputError)))
+                 and not isinstance(error, (InputError, ModelOutputError, OutputChangedError)))
     if not resumable:
         for sink in sinks:
             sink.discard()

@@ -10,13 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from siamese_runtime import SiameseRuntimeError
 from siamese_runtime.errors import InputError, OutputLockedError, ResumeError
 from siamese_runtime.io.columns import select_columns
 from siamese_runtime.io.formats import format_of, pyarrow_parquet
 from siamese_runtime.io.readers import Position, looks_like_header, open_table
-from siamese_runtime.io.safe_output import AtomicFile, Prefix, locked, partial_path
+from siamese_runtime.io.safe_output import BOOKKEEPING, AtomicFile, Prefix, locked, partial_path, sidecar_path
 from siamese_runtime.io.writers import ScoredRow, TextRows
 
 
@@ -296,3 +298,21 @@ def test_a_locked_target_refuses_a_second_holder(tmp_path: Path) -> None:
     with locked([out]):  # released: the next job gets it
         pass
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+LONG_NAMES = st.integers(150, 255).map(lambda n: "x" * n) | st.text(st.sampled_from("ab花呗~-"), min_size=50,
+                                                                   max_size=85)
+
+
+@given(LONG_NAMES)
+def test_a_target_named_as_another_targets_shortened_sidecar_stem_shares_its_sidecars(name: str) -> None:
+    """Sidecars of a name too long are shortened to one stem for every kind; a target named as that stem gets the
+    same sidecars, so its lock keeps the two jobs apart (were stems of different lengths, two targets shared a
+    partial file under different locks)."""
+    if len(name.encode()) > 255:
+        return
+    stems = {sidecar_path(name, kind).name.removeprefix(".").removesuffix(f".{kind}") for kind in BOOKKEEPING}
+    stems.add(sidecar_path(name, "rejects.jsonl", hidden=False).name.removesuffix(".rejects.jsonl"))
+    assert len(stems) == 1
+    stem = stems.pop()
+    assert stem == name or all(sidecar_path(stem, kind) == sidecar_path(name, kind) for kind in BOOKKEEPING)

@@ -54,8 +54,8 @@ def rows_in(data: bytes) -> int:
 def lost_in_rejects(fmt: str, data: bytes, rejects: list[dict]) -> list[dict]:
     """The reject lines from which the row's bytes cannot be had back: where a reject carries "raw" or
     "raw_base64", those must be the line as the file has it (its line break included); else a TSV row's values
-    must join to it, and a JSONL line must be empty (its values never show it whole: other keys, numbers as
-    written); a CSV row without them was parsed, its fields its values."""
+    must join to it, and a JSONL line has them always (its values never show it whole: other keys, numbers as
+    written, its line break); a CSV row without them was parsed, its fields its values."""
     lines = data.removeprefix(b"\xef\xbb\xbf").splitlines(keepends=True)
     lost = []
     for reject in rejects:
@@ -66,7 +66,7 @@ def lost_in_rejects(fmt: str, data: bytes, rejects: list[dict]) -> list[dict]:
         elif fmt == "tsv":
             kept = "\t".join(reject["values"]).encode() == line.rstrip(b"\r\n") if line is not None else False
         elif fmt == "jsonl":
-            kept = reject["reason"] == "empty line"
+            kept = False
         else:
             kept = True  # a CSV row read whole: its fields are its values
         if not kept:

@@ -8,8 +8,10 @@ import os
 import select
 import shutil
 import signal
+import socket
 import stat
 import subprocess
+import tarfile
 import threading
 import time
 from collections.abc import Callable
@@ -232,6 +234,8 @@ def test_an_output_whose_folder_takes_no_lock_file_names_the_output_and_its_lock
          "the output and the reject file are the same file (stdout and /dev/stdout)"),
         ("{input}", ["-o", "{tmp}/fifo", "--on-bad-row", "skip", "--reject-file", "{tmp}/fifo"], "",
          "the output and the reject file are the same file ({tmp}/fifo)"),
+        ("{input}", ["-o", "{tmp}/o.tsv", "--on-bad-row", "skip", "--reject-file", "-"], "> {tmp}/.o.tsv.partial",
+         "the reject file (stdout) is {tmp}/.o.tsv.partial, where the output's partial file goes"),
     ],
 )
 def test_stdout_and_streams_that_are_the_input_or_another_target_are_refused(
@@ -272,6 +276,7 @@ def test_a_partial_file_replaced_or_removed_while_the_job_writes_it_is_not_publi
     assert f"{partial} was {'replaced' if replaced else 'removed'} while this job wrote it" in said, said
     assert not out.exists()
     assert partial.read_text() == "another program's rows\n" if replaced else not partial.exists()  # theirs, kept
+    assert "--resume" not in said and not (tmp_path / ".out.tsv.checkpoint.json").exists()  # nothing to go on from
 
 
 @pytest.mark.parametrize("kind", ["partial", "lock", "checkpoint.json"])
@@ -290,6 +295,8 @@ def test_a_terminal_or_dev_null_takes_the_output_and_the_rejects_together(pairs:
     ("gzip", [], EXIT_ERROR, "in.tsv.gz: the file is not text but gzip-compressed: decompress it first (zcat "),
     ("zip", [], EXIT_ERROR, "in.xlsx: the file is not text but a zip archive (or a spreadsheet)"),
     ("parquet", [], EXIT_ERROR, "in.dat: the file is not text but a Parquet file: name it .parquet"),
+    ("tar", [], EXIT_ERROR, "in.tar: the file is not text but a tar archive: extract the file first"),
+    ("plain", ["-o", "{tmp}/socket"], EXIT_USAGE, "output {tmp}/socket is a socket, which a job cannot open"),
     ("plain", ["-o", "{tmp}/in.tsv/out.tsv"], EXIT_USAGE, "its folder {tmp}/in.tsv is not a folder"),
     ("plain", ["-o", "/dev/stdout"], EXIT_USAGE, "is this process's descriptor, a link to where it points now; give -"),
 ])
@@ -300,7 +307,7 @@ def test_inputs_that_are_no_text_and_outputs_nowhere_say_what_they_are_and_the_f
     import zipfile
 
     source = {"gzip": tmp_path / "in.tsv.gz", "zip": tmp_path / "in.xlsx", "parquet": tmp_path / "in.dat",
-              "plain": pairs}[made]
+              "tar": tmp_path / "in.tar", "plain": pairs}[made]
     if made == "gzip":
         source.write_bytes(gzip.compress(pairs.read_bytes()))
     elif made == "zip":
@@ -308,6 +315,11 @@ def test_inputs_that_are_no_text_and_outputs_nowhere_say_what_they_are_and_the_f
             archive.writestr("sheet.xml", "<x/>")
     elif made == "parquet":
         source.write_bytes(b"PAR1" + bytes(20) + b"PAR1")
+    elif made == "tar":
+        with tarfile.open(source, "w") as archive:
+            archive.add(pairs, arcname="in.tsv")
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(tmp_path / "socket"))
     stdout = (tmp_path / "stdout.txt").open("wb")  # a file: /dev/stdout then links to it
     result = subprocess.run(cli_command("score", str(source), *[f.format(tmp=tmp_path) for f in flags]),
                             stdout=stdout, stderr=subprocess.PIPE, cwd=REPO, timeout=120,

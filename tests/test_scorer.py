@@ -182,6 +182,20 @@ def test_mappings_and_sets_are_refused_as_sentences_and_pairs_they_have_no_order
             call()
 
 
+def test_a_dicts_views_keep_its_order_and_are_taken_and_series_are_paired_by_label_or_refused() -> None:
+    import pandas as pd
+
+    pairs = {"花呗怎么还款": "花呗如何还钱", "借呗额度": "借呗的额度"}
+    expected = SCORER.score(list(pairs), list(pairs.values()))
+    assert (SCORER.score(pairs.keys(), pairs.values()) == expected).all()
+    assert (SCORER.score(pairs.items()) == expected).all()
+    left, right = pd.Series(list(pairs), index=["a", "b"]), pd.Series(list(pairs.values()), index=["b", "a"])
+    with pytest.raises(ValueError, match="the two Series have different indexes"):
+        SCORER.score(left, right)
+    assert (SCORER.score(left, right.reindex(left.index)) == SCORER.score(list(pairs), list(pairs.values())[::-1])
+            ).all()
+
+
 def test_settings_that_are_not_what_they_name_are_refused_naming_them() -> None:
     with pytest.raises(TypeError, match="session_options must be an onnxruntime.SessionOptions, got str"):
         Scorer(session_options="x")  # type: ignore[arg-type]

@@ -51,8 +51,13 @@ _NOT_TEXT = {
 }
 
 
+TAR = "a tar archive: extract the file first (tar xf FILE)"
+
+
 def not_text(sample: bytes) -> str | None:
     """What a file whose first bytes are `sample` is, and what to do, where it is no text file at all."""
+    if sample[257:262] == b"ustar":  # a tar header's magic, after the member's name and modes
+        return TAR
     return next((what for magic, what in _NOT_TEXT.items() if sample.startswith(magic)), None)
 
 

@@ -352,7 +352,7 @@ def _jsonl_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
         content, source = _content(text), None
         if problem is None:
             source, problem = _json_object(content) if content else (None, EMPTY_LINE)
-        yield Record(line, end, [], source, problem, raw if content else None)  # raw kept until aligned
+        yield Record(line, end, [], source, problem, raw)
 
 
 def _json_object(text: str) -> tuple[dict | None, str | None]:

@@ -36,6 +36,7 @@ NAME_MAX = 255
 SPOOL_BYTES = 32 << 20  # output for a stream is kept in memory up to this size, then in a temporary file
 NEW_FILE_MODE = 0o666  # as open() creates files: the umask decides
 BOOKKEEPING = ("partial", "lock", "checkpoint.json", "checkpoint.json.tmp")
+LONGEST_SUFFIX = max((*BOOKKEEPING, "rejects.jsonl"), key=len)  # the longest name a target's sidecars add
 
 
 def sidecar_path(target: str | Path, suffix: str, hidden: bool = True) -> Path:
@@ -44,9 +45,11 @@ def sidecar_path(target: str | Path, suffix: str, hidden: bool = True) -> Path:
     path = Path(target)
     prefix = "." if hidden else ""
     name = f"{prefix}{path.name}.{suffix}"
-    if len(os.fsencode(name)) > NAME_MAX:  # names are bytes on disk: undecodable ones stay as they are
+    if len(os.fsencode(f".{path.name}.{LONGEST_SUFFIX}")) > NAME_MAX:  # names are bytes on disk, as they are
+        # every sidecar of one target shortened alike, to one stem: a target named as that stem then shares its
+        # lock, so two targets can never share a partial file
         digest = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]
-        room = NAME_MAX - len(f"{prefix}~{digest}.{suffix}")
+        room = NAME_MAX - len(f".~{digest}.{LONGEST_SUFFIX}")
         stem = os.fsdecode(os.fsencode(path.name)[:room].decode(errors="ignore").encode())
         name = f"{prefix}{stem}~{digest}.{suffix}"
     return path.with_name(name)
@@ -123,11 +126,18 @@ def check_target(label: str, path: str) -> None:
 def check_no_overlap(input_path: str, targets: Mapping[str, str]) -> None:
     """Refuse unsafe file targets (label -> path), targets that are the input or one another, and an input
     or target where a target's bookkeeping file (partial, lock, checkpoint: replaced, never followed) goes."""
+    for label, path in targets.items():
+        with suppress(OSError):
+            if path != STDIO and stat.S_ISSOCK(os.stat(path).st_mode):
+                raise UnsafeOutputError(f"{label} {path} is a socket, which a job cannot open; give a file, a FIFO, "
+                                        "a device or - for stdout")
     files = {label: path for label, path in targets.items() if not is_stream(path)}
     for label, path in files.items():
         check_target(label, path)
     check_distinct(input_path, list(targets.items()))
     others = {**({"input": input_path} if input_path != STDIO else {}), **files}
+    streams = [(name, path, 0 if name == "input" else 1) for name, path in [("input", input_path), *targets.items()]
+               if path == STDIO]  # stdin or stdout: the file the shell opened may be one of these too
     for label, path in files.items():
         for kind in BOOKKEEPING:
             own = _unfollowed(sidecar_path(path, kind))
@@ -135,6 +145,10 @@ def check_no_overlap(input_path: str, targets: Mapping[str, str]) -> None:
                 if os.path.realpath(other) == own:
                     raise UnsafeOutputError(f"the {other_label} {other} is where the {label}'s {kind} file goes; "
                                             "it would be destroyed: rename it or write somewhere else")
+            for other_label, other, descriptor in streams:
+                if _same_target(own, -1, other, descriptor):
+                    raise UnsafeOutputError(f"the {other_label} ({_named(other, descriptor)}) is {own}, where the "
+                                            f"{label}'s {kind} file goes; it would be destroyed: redirect it elsewhere")
 
 
 def _unfollowed(path: Path) -> str:
