@@ -17,6 +17,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import ray  # noqa: E402
 
 from siamese_runtime import BadRowError, Scorer, ScorerSettings, SiameseRuntimeError  # noqa: E402
+from siamese_runtime.errors import UsageError  # noqa: E402
 from siamese_runtime.job import JobOptions, run_job  # noqa: E402
 from siamese_runtime.ray import (  # noqa: E402
     PairColumns,
@@ -209,3 +210,14 @@ def test_non_text_json_values_are_bad_rows_as_in_the_local_job(tmp_path: Path) -
     ray_rejects, local_rejects = (Path(f"{tmp_path / name}.rejects.jsonl") for name in ("ray.parquet", "local.jsonl"))
     assert ray_rejects.read_bytes() == local_rejects.read_bytes()  # byte for byte: one reject-line format
     assert [row["id"] for row in pq.read_table(tmp_path / "ray.parquet").to_pylist()] == ["1"]
+
+
+@pytest.mark.parametrize(("cpus", "gpus", "said"), [(1, 0.5, "0.5 GPUs, and no node of the cluster has any"),
+                                                    (64, 0, "64 CPUs, and no node of the cluster has more than")])
+def test_actors_no_node_can_hold_are_refused_before_any_work(pairs_500: Path, tmp_path: Path, cpus: float,
+                                                             gpus: float, said: str) -> None:
+    """Ray would wait for such a node for ever on the local cluster, saying so only in its autoscaler's log."""
+    out = tmp_path / "out.parquet"
+    with pytest.raises(UsageError, match=said):
+        run_ray_job(CPU, JobOptions(str(pairs_500), str(out)), ClusterOptions(num_cpus=cpus, num_gpus=gpus))
+    assert not out.exists()

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
-from ..errors import MissingExtraError
+from ..errors import MissingExtraError, UsageError
 
 # Ray counts a file's read task as one input and warns that one input cannot feed several actors; but each
 # read task streams many blocks, which do.
 ONE_INPUT_WARNING = "The minimum number of concurrent actors"
+log = logging.getLogger(__name__)
 
 
 def require_ray() -> ModuleType:
@@ -45,6 +46,22 @@ def connected(address: str | None = None) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def check_resources(address: str | None, actors: int, num_cpus: float, num_gpus: float) -> None:
+    """Actors that no node of the connected cluster could hold (more GPUs or CPUs each than its largest node has):
+    refused on a local cluster started here, where Ray would wait for such a node for ever, saying so only in its
+    autoscaler's log; a warning on a cluster at an address, whose autoscaler may still add one."""
+    ray = require_ray()
+    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    for name, wanted in (("GPU", num_gpus), ("CPU", num_cpus)):
+        most = max((node.get(name, 0) for node in nodes), default=0)
+        if wanted > most:
+            why = (f"each of the {actors} actors asks for {wanted:g} {name}s, and no node of the cluster has "
+                   f"{'any' if not most else f'more than {most:g}'}")
+            if address is None and not os.environ.get("RAY_ADDRESS"):
+                raise UsageError(f"{why}; ask for fewer (--{name.lower()}s-per-actor)")
+            log.warning("%s yet: the job waits until the cluster's autoscaler adds such a node", why)
 
 
 def quiet_ray_data() -> None:

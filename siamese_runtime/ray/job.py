@@ -14,7 +14,7 @@ from ..io.safe_output import AtomicFile, check_distinct, locked
 from ..job import JobOptions, choose_columns, per_second
 from ..providers import is_gpu_request
 from ..settings import ScorerSettings
-from .cluster import connected
+from .cluster import check_resources, connected
 from .files import LINE, PATH, RAW_ROW, RAW_VALUES, find_pair_files, is_uri, read_pairs, write_parquet
 from .scoring import REASON, PairColumns, RejectCollector, score_dataset
 
@@ -67,6 +67,7 @@ def run_ray_job(settings: ScorerSettings, options: JobOptions, cluster: ClusterO
     _check(options)
     with locked([path for path in (options.output, options.rejects) if path and not is_uri(path)]), \
             connected(cluster.address):
+        check_resources(cluster.address, cluster.actors, cluster.num_cpus, cluster.num_gpus)
         files = find_pair_files(options.input, options.input_format, options.header_choice)
         selection = choose_columns(files.columns, files.header, options, options.input)
         columns = PairColumns(files.columns[selection.left], files.columns[selection.right],
