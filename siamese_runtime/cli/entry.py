@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import os
 import sys
+import threading
 from collections.abc import Callable
+from contextlib import suppress
 from errno import EBADF
 from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn, TextIO
@@ -39,7 +41,17 @@ def main() -> int:
     after_the_command(code)
     if stdout is not None:
         stdout.quiet = True  # what it could not take is dropped at exit, not raised again as "Exception ignored"
+    if any(thread.daemon and thread.is_alive() for thread in threading.enumerate()):
+        _leave(code)
     return code
+
+
+def _leave(code: int) -> NoReturn:
+    """Exit now, skipping the interpreter's finalization: a thread still reading ahead (blocked in a read of a
+    quiet stdin) holds stdin's lock, and finalization would abort the process (SIGABRT) waiting for it."""
+    with suppress(BaseException):
+        sys.stderr.flush()
+    os._exit(code)
 
 
 class StandardStream(io.RawIOBase):

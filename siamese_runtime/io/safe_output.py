@@ -124,8 +124,8 @@ def check_target(label: str, path: str) -> None:
 
 
 def check_no_overlap(input_path: str, targets: Mapping[str, str]) -> None:
-    """Refuse unsafe file targets (label -> path), targets that are the input or one another, and an input
-    or target where a target's bookkeeping file (partial, lock, checkpoint: replaced, never followed) goes."""
+    """Refuse unsafe targets (label -> path): sockets; file targets that are directories, links, ...; targets that
+    are the input or one another; and an input or target where a target's bookkeeping file goes."""
     for label, path in targets.items():
         with suppress(OSError):
             if path != STDIO and stat.S_ISSOCK(os.stat(path).st_mode):
@@ -135,20 +135,22 @@ def check_no_overlap(input_path: str, targets: Mapping[str, str]) -> None:
     for label, path in files.items():
         check_target(label, path)
     check_distinct(input_path, list(targets.items()))
-    others = {**({"input": input_path} if input_path != STDIO else {}), **files}
-    streams = [(name, path, 0 if name == "input" else 1) for name, path in [("input", input_path), *targets.items()]
-               if path == STDIO]  # stdin or stdout: the file the shell opened may be one of these too
     for label, path in files.items():
         for kind in BOOKKEEPING:
-            own = _unfollowed(sidecar_path(path, kind))
-            for other_label, other in others.items():
-                if os.path.realpath(other) == own:
-                    raise UnsafeOutputError(f"the {other_label} {other} is where the {label}'s {kind} file goes; "
-                                            "it would be destroyed: rename it or write somewhere else")
-            for other_label, other, descriptor in streams:
-                if _same_target(own, -1, other, descriptor):
-                    raise UnsafeOutputError(f"the {other_label} ({_named(other, descriptor)}) is {own}, where the "
-                                            f"{label}'s {kind} file goes; it would be destroyed: redirect it elsewhere")
+            _check_not_bookkeeping(input_path, targets, label, kind, _unfollowed(sidecar_path(path, kind)))
+
+
+def _check_not_bookkeeping(input_path: str, targets: Mapping[str, str], label: str, kind: str, own: str) -> None:
+    """Refuse the input or a target at `own`, where the `label` target's `kind` file goes (replaced, never
+    followed): named so, or, for stdin and stdout, opened there by the shell."""
+    for other_label, other in [("input", input_path), *targets.items()]:
+        descriptor = 0 if other_label == "input" else 1
+        if other != STDIO and os.path.realpath(other) == own:
+            raise UnsafeOutputError(f"the {other_label} {other} is where the {label}'s {kind} file goes; it would be "
+                                    "destroyed: rename it or write somewhere else")
+        if other == STDIO and _same_target(own, -1, other, descriptor):
+            raise UnsafeOutputError(f"the {other_label} ({_named(other, descriptor)}) is {own}, where the {label}'s "
+                                    f"{kind} file goes; it would be destroyed: redirect it elsewhere")
 
 
 def _unfollowed(path: Path) -> str:
