@@ -141,7 +141,7 @@ def requested_specs(request: object) -> list[ProviderSpec]:
     """An explicit request's providers as onnxruntime names them, each once (UnknownProviderError otherwise)."""
     if isinstance(request, str):
         specs: list[ProviderSpec] = _from_text(request)
-    elif isinstance(request, Sequence) and request:
+    elif isinstance(request, Sequence) and not isinstance(request, (bytes, bytearray)) and request:
         specs = [_spec(item) for item in request]
     else:
         raise UnknownProviderError(f"providers {request!r}: give 'auto', an alias such as 'cpu' or 'cuda:1', or a "
@@ -167,6 +167,8 @@ def _from_text(request: str) -> list[ProviderSpec]:
     """One alias (a GPU's with CPU after it), or a comma-separated list of onnxruntime provider names and
     aliases, in that order: 'cuda', 'CUDAExecutionProvider,CPUExecutionProvider', 'openvino,cpu'."""
     items = [item.strip() for item in request.split(",")]
+    if len(items) > 1 and "auto" in items:
+        raise UnknownProviderError(f"providers {request!r}: auto chooses the providers itself, so it stands alone")
     if len(items) == 1 and not items[0].endswith(PROVIDER_SUFFIX):
         return _alias(items[0])
     return [item if item.endswith(PROVIDER_SUFFIX) else _alias(item)[0] for item in items]
