@@ -171,7 +171,7 @@ def _from_text(request: str) -> list[ProviderSpec]:
         raise UnknownProviderError(f"providers {request!r}: auto chooses the providers itself, so it stands alone")
     if len(items) == 1 and not items[0].endswith(PROVIDER_SUFFIX):
         return _alias(items[0])
-    return [item if item.endswith(PROVIDER_SUFFIX) else _alias(item)[0] for item in items]
+    return [_spec(item) for item in items]
 
 
 def _alias(request: str) -> list[ProviderSpec]:
