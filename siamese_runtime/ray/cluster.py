@@ -29,6 +29,11 @@ def require_ray() -> ModuleType:
     return ray
 
 
+def started_here(address: str | None) -> bool:
+    """Whether connecting to `address` starts a new local cluster (no address, nor RAY_ADDRESS)."""
+    return address is None and not os.environ.get("RAY_ADDRESS")
+
+
 @contextmanager
 def connected(address: str | None = None) -> Iterator[None]:
     """Ray initialised for the block: the cluster at `address` (else RAY_ADDRESS), else a new local one.
@@ -40,7 +45,7 @@ def connected(address: str | None = None) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
-    local = address is None and not os.environ.get("RAY_ADDRESS")
+    local = started_here(address)
     ray.init(address=address, logging_level=logging.WARNING, **({"include_dashboard": False} if local else {}))
     try:
         yield
@@ -59,7 +64,7 @@ def check_resources(address: str | None, actors: int, num_cpus: float, num_gpus:
         if wanted > most:
             why = (f"each of the {actors} actors asks for {wanted:g} {name}s, and no node of the cluster has "
                    f"{'any' if not most else f'more than {most:g}'}")
-            if address is None and not os.environ.get("RAY_ADDRESS"):
+            if started_here(address):
                 raise UsageError(f"{why}; ask for fewer (--{name.lower()}s-per-actor)")
             log.warning("%s yet: the job waits until the cluster's autoscaler adds such a node", why)
 
