@@ -488,15 +488,52 @@ def _parquet_rows(batch: Any) -> list[tuple[list[Any], str | None]]:
 
 
 def _parquet_row(batch: Any, index: int) -> tuple[list[Any], str | None]:
+    """One row's values; a value Python cannot hold is given as stored (see `_stored`), and the row is bad."""
     values: list[Any] = []
     problem = None
     for name, column in zip(batch.schema.names, batch.columns):
         try:
             values.append(column[index].as_py())
         except Exception as error:  # as in _parquet_rows
-            values.append(None)
-            problem = problem or f"column {name!r}: {_value_reason(error)}"
+            try:
+                values.append(_stored(column.slice(index, 1)))
+                note = STORED_NOTE
+            except Exception:  # a type with no storage pyarrow casts to (an extension type): shown as null
+                values.append(None)
+                note = ""
+            problem = problem or f"column {name!r}: {_value_reason(error)}{note}"
     return values, problem
+
+
+STORED_NOTE = " (the values show it as stored: text as bytes, dates and times as integers)"
+
+
+def _stored(cell: Any) -> Any:
+    """A one-value Arrow array as its storage holds it: text as its bytes (a reject line writes them in base64),
+    dates, times and durations as their integers, inside lists, structs and maps too; nothing is lost."""
+    return cell.cast(_storage_type(cell.type)).to_pylist()[0]
+
+
+def _storage_type(kind: Any) -> Any:
+    import pyarrow as pa
+
+    types = pa.types
+    if types.is_dictionary(kind):
+        return _storage_type(kind.value_type)
+    if types.is_string(kind) or types.is_large_string(kind) or types.is_string_view(kind):
+        return {pa.string(): pa.binary(), pa.large_string(): pa.large_binary()}.get(kind, pa.binary_view())
+    if types.is_temporal(kind):
+        return pa.int32() if kind.bit_width == 32 else pa.int64()
+    if types.is_map(kind):
+        return pa.map_(_storage_type(kind.key_type), _storage_type(kind.item_type))
+    if types.is_struct(kind):
+        return pa.struct([field.with_type(_storage_type(field.type)) for field in kind])
+    if types.is_list(kind) or types.is_large_list(kind) or types.is_fixed_size_list(kind):
+        value = kind.value_field.with_type(_storage_type(kind.value_type))
+        if types.is_fixed_size_list(kind):
+            return pa.list_(value, kind.list_size)
+        return pa.large_list(value) if types.is_large_list(kind) else pa.list_(value)
+    return kind
 
 
 def _value_reason(error: Exception) -> str:
