@@ -54,6 +54,19 @@ def pair_problem(left: object, right: object) -> str | None:
     return text_problem(left, SENTENCE_LABELS[0]) or text_problem(right, SENTENCE_LABELS[1])
 
 
+def pair_problems(left: list[object], right: list[object]) -> list[str | None]:
+    """`pair_problem` of each pair: at once where every value is text with a character that is not whitespace
+    (the usual chunk, which then cannot have one), else pair by pair."""
+    if _plainly_text(left) and _plainly_text(right):
+        return [None] * len(left)
+    return list(map(pair_problem, left, right))
+
+
+def _plainly_text(values: list[object]) -> bool:
+    """Every value a str, none empty or all whitespace (only those can be blank: `inputs.is_blank`)."""
+    return set(map(type, values)) == {str} and all(values) and not any(map(str.isspace, values))  # type: ignore[arg-type]
+
+
 def reject_line(line: int, row_id: object, reason: str, values: list[object], path: str | None = None,
                 raw: bytes | None = None) -> str:
     """One line of a reject file: JSON with the row's file (when several are read), line, id, reason and

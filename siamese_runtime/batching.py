@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
@@ -76,7 +75,7 @@ class EncodingCache:
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = int_at_least(max_entries, "cache size", minimum=0)
-        self._slots: OrderedDict[str, int] = OrderedDict()  # sentence -> its row, least recently used first
+        self._slots: dict[str, int] = {}  # sentence -> its row, least recently used first (a dict keeps order)
         self._rows: np.ndarray | None = None
         self._lock = threading.Lock()
 
@@ -91,34 +90,46 @@ class EncodingCache:
     def get_many(self, sentences: Sequence[str]) -> tuple[list[int], np.ndarray | None]:
         """The positions in `sentences` of the cached ones, each marked as recently used, and their encodings
         (a copy, one row each; None when none is cached)."""
-        hits: list[int] = []
-        slots: list[int] = []
         with self._lock:
-            if not self._slots:
-                return hits, None
-            for position, sentence in enumerate(sentences):
-                slot = self._slots.get(sentence)
-                if slot is not None:
-                    self._slots.move_to_end(sentence)
-                    hits.append(position)
-                    slots.append(slot)
-            return hits, (self._rows[slots] if hits and self._rows is not None else None)
+            if not self._slots or self._rows is None:
+                return [], None
+            found = list(map(self._slots.get, sentences))
+            hits = [position for position, slot in enumerate(found) if slot is not None]
+            for position in hits:  # to the end: now the most recently used
+                self._slots[sentences[position]] = self._slots.pop(sentences[position])
+            return hits, (self._rows[[slot for slot in found if slot is not None]] if hits else None)
 
     def put_many(self, sentences: Sequence[str], encodings: np.ndarray) -> None:
-        """Remember encodings (copied), evicting the least recently used."""
+        """Remember encodings (copied), evicting the least recently used; as if put one by one."""
         if not self.max_entries or not len(sentences):
             return
-        sentences, encodings = sentences[-self.max_entries :], encodings[-self.max_entries :]
         with self._lock:
-            slots = [self._slot_for(sentence) for sentence in sentences]
-            rows = self._grown(max(slots) + 1, encodings)
-            rows[slots] = encodings
+            if len(dict.fromkeys(sentences)) == len(sentences) and not any(map(self._slots.__contains__, sentences)):
+                # the scorer's case, distinct sentences it just missed: all at once
+                sentences, encodings = sentences[-self.max_entries :], encodings[-self.max_entries :]
+                slots = self._new_slots(sentences)
+                self._grown(max(slots) + 1, encodings)[slots] = encodings
+                return
+            for sentence, encoding in zip(sentences, encodings):
+                slot = self._slot_for(sentence)
+                self._grown(slot + 1, encodings)[slot] = encoding
+
+    def _new_slots(self, sentences: Sequence[str]) -> list[int]:
+        """Rows for distinct sentences none of which is cached, as `_slot_for` one by one gives them: free rows
+        first, then the least recently used ones' (their sentences forgotten, oldest first), in one pass."""
+        size = len(self._slots)
+        unused = list(range(size, min(self.max_entries, size + len(sentences))))
+        oldest = list(islice(self._slots, len(sentences) - len(unused)))
+        slots = unused + list(map(self._slots.pop, oldest))
+        self._slots.update(zip(sentences, slots))
+        return slots
 
     def _slot_for(self, sentence: str) -> int:
         """The row for `sentence`, now the most recently used: its own, a free one, or the least recent's."""
         slot = self._slots.pop(sentence, None)
         if slot is None:
-            slot = len(self._slots) if len(self._slots) < self.max_entries else self._slots.popitem(last=False)[1]
+            full = len(self._slots) >= self.max_entries
+            slot = self._slots.pop(next(iter(self._slots))) if full else len(self._slots)
         self._slots[sentence] = slot
         return slot
 

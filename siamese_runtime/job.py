@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import KW_ONLY, dataclass, replace
+from operator import itemgetter
 from typing import cast
 
-from .bad_rows import BadRowPolicy, bad_row_policy, keeps_bad_row, pair_problem, reject_line
+from .bad_rows import BadRowPolicy, bad_row_policy, keeps_bad_row, pair_problem, pair_problems, reject_line
 from .batching import chunked
 from .checkpoint import Checkpoint, InputPrefix, Progress, Saved, fingerprint, kernels, software
 from .errors import (
@@ -485,7 +486,14 @@ def _score_chunk(
     stats: EncodeStats,
 ) -> tuple[list[ScoredRow], list[str]]:
     """The chunk's output rows in input order and its reject lines; raises BadRowError under 'stop'."""
-    problems = [_problem(record, selection) for record in chunk]
+    problems = _problems(chunk, selection)
+    if not any(problems):  # the usual chunk: every row scored, each step once for the whole chunk
+        values = [record.values for record in chunk]
+        scores = scorer.score(list(map(itemgetter(selection.left), values)),
+                              list(map(itemgetter(selection.right), values)), stats=stats).tolist()
+        predicted = list(map(scorer.threshold.__le__, scores))  # score >= threshold, compared as Python floats
+        rows = list(map(ScoredRow._make, zip(values, [record.source for record in chunk], predicted, scores)))
+        return rows, []
     good = [record for record, problem in zip(chunk, problems) if problem is None]
     left, right = [r.values[selection.left] for r in good], [r.values[selection.right] for r in good]
     scores = iter(scorer.score(left, right, stats=stats).tolist())
@@ -502,6 +510,14 @@ def _score_chunk(
             values = (record.values + [None] * len(columns))[: len(columns)]
             rows.append(ScoredRow(values, record.source, None, None))
     return rows, rejected
+
+
+def _problems(chunk: list[Record], selection: Selection) -> list[str | None]:
+    """`_problem` of each record; the sentences checked all at once where no record has its own."""
+    if any(record.problem for record in chunk):
+        return [_problem(record, selection) for record in chunk]
+    values = [record.values for record in chunk]
+    return pair_problems(list(map(itemgetter(selection.left), values)), list(map(itemgetter(selection.right), values)))
 
 
 def _problem(record: Record, selection: Selection) -> str | None:

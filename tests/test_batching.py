@@ -65,22 +65,21 @@ def test_cache_copies_rows_both_ways_and_size_zero_turns_it_off() -> None:
 CACHE_CALLS = st.lists(st.tuples(st.booleans(), st.lists(st.sampled_from("abcdef"), max_size=5)), max_size=30)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.integers(1, 4), CACHE_CALLS)
 def test_cache_is_an_lru_map(size: int, calls: list[tuple[bool, list[str]]]) -> None:
     """Against an independent LRU (an OrderedDict of each sentence's value): every get and put, in any order,
     with repeats and more sentences than fit, gives what the reference holds."""
     cache, reference = EncodingCache(size), OrderedDict[str, float]()
     for step, (is_put, sentences) in enumerate(calls):
-        if is_put:
-            distinct_sentences = list(dict.fromkeys(sentences))
-            values = np.array([step * 10 + i for i, _ in enumerate(distinct_sentences)], np.float32).reshape(-1, 1)
-            cache.put_many(distinct_sentences, values)
-            for sentence, value in zip(distinct_sentences[-size:], values[-size:, 0].tolist()):
+        if is_put:  # repeats, sentences already cached and more than fit included: as if put one by one
+            values = np.array([step * 10 + i for i, _ in enumerate(sentences)], np.float32).reshape(-1, 1)
+            cache.put_many(sentences, values)
+            for sentence, value in zip(sentences, values[:, 0].tolist()):
                 reference[sentence] = value
                 reference.move_to_end(sentence)
-            while len(reference) > size:
-                reference.popitem(last=False)
+                while len(reference) > size:
+                    reference.popitem(last=False)
         else:
             expected = {s: [reference[s]] for s in sentences if s in reference}
             for sentence in sentences:

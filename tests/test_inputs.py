@@ -6,10 +6,10 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siamese_runtime.bad_rows import pair_problem
+from siamese_runtime.bad_rows import pair_problem, pair_problems
 from siamese_runtime.inputs import int_at_least, is_blank
 from siamese_runtime.tokenizer import normalize
 
@@ -24,6 +24,24 @@ def test_is_blank_matches_normalization_on_every_code_point() -> None:
 @given(st.text(st.sampled_from(TRICKY) | st.characters(), max_size=12))
 def test_is_blank_matches_normalization_on_mixed_text(text: str) -> None:
     assert is_blank(text) == (not normalize(text))
+
+
+class Text(str):
+    """A str subclass: text, but not of type str."""
+
+
+TEXTS = st.text(st.sampled_from(TRICKY) | st.characters(), max_size=6) | st.text(st.sampled_from(TRICKY), max_size=3)
+SENTENCE_VALUES = TEXTS | st.none() | st.integers() | st.floats() | st.binary(max_size=3) | st.builds(Text, TEXTS)
+CHUNKS = st.lists(st.tuples(TEXTS, TEXTS), max_size=8) | st.lists(st.tuples(SENTENCE_VALUES, SENTENCE_VALUES),
+                                                                 max_size=8)
+
+
+@settings(max_examples=500)
+@given(CHUNKS)
+def test_a_chunk_is_checked_at_once_as_pair_by_pair(pairs: list[tuple[object, object]]) -> None:
+    """The whole-chunk check a job makes against `pair_problem` on each pair: the same reason for every row."""
+    left, right = [a for a, _ in pairs], [b for _, b in pairs]
+    assert pair_problems(left, right) == [pair_problem(a, b) for a, b in pairs]
 
 
 def test_checking_a_sentence_does_not_keep_it_alive() -> None:

@@ -9,19 +9,18 @@ import decimal
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .columns import PREDICTED, SCORE, name_key
 from .formats import pyarrow_parquet
 from .safe_output import AtomicFile, Prefix
 
 
-@dataclass(frozen=True, slots=True)
-class ScoredRow:
-    """An output row: the input's values (and JSON object, for JSONL), label and score; None for a null row."""
+class ScoredRow(NamedTuple):
+    """An output row: the input's values (and JSON object, for JSONL), label and score; None for a null row.
+    (A tuple: a chunk's rows are made with `ScoredRow._make`, in C.)"""
 
-    values: list[object]
+    values: list[Any]
     source: dict | None
     predicted: bool | None
     score: float | None
