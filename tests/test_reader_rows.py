@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from siamese_runtime import Scorer
 from siamese_runtime.errors import InputError
 from siamese_runtime.io.formats import foreign_encoding
-from siamese_runtime.io.readers import PEEK_ROWS, Position, Record, open_table
+from siamese_runtime.io.readers import PEEK_ROWS, Position, Record, _decoded, _tsv_record, _tsv_records, open_table
 from siamese_runtime.job import JobOptions, run_job
 
 from .fixtures.questions import question_pairs
@@ -283,3 +283,24 @@ def test_line_breaks_across_read_chunks_keep_rows_and_offsets(tmp_path: Path) ->
         (i + 1, ends[i], line.rstrip(b"\r\n").decode().split("\t")) for i, line in enumerate(lines)]
     for i in (-5, -4, -3):  # resumed after the rows ending at those reads' edges
         assert records_of(path, "tsv", False, records[i].end)[1] == records[i + 1:]
+
+
+LINE_PARTS = st.sampled_from([b"\xe8\x8a\xb1\xe5\x91\x97", b"a", b"\t", b"\r", b"\n", b"\r\n", b"\xff", b"\xe8\x8a",
+                              BOM, b" ", b"\x00", "\u2028".encode()])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(LINE_PARTS, max_size=8).map(b"".join), min_size=1, max_size=30), st.integers(1, 3000),
+       st.sampled_from([b"", BOM]))
+def test_tsv_blocks_read_at_once_give_the_records_line_by_line(tmp_path_factory: pytest.TempPathFactory,
+                                                              lines: list[bytes], width: int, mark: bytes) -> None:
+    """A file of many 64 KiB reads, maybe with a byte-order mark, its odd lines (invalid UTF-8, empty, a BOM, CR
+    and CRLF ends) among plain ones: the reader's records, with every line, offset, value, problem and raw bytes,
+    equal those of the same lines read one by one."""
+    plain = b"\xe8\x8a\xb1" * width + b"\t" + b"b" * (width % 7) + b"\n"
+    data = mark + b"".join(plain * (5000 // width + 1) + line for line in lines)
+    path = tmp_path_factory.mktemp("blocks") / "p.tsv"
+    path.write_bytes(data)
+    with open(path, "rb") as stream:
+        expected = [_tsv_record(*decoded) for decoded in _decoded(data.splitlines(keepends=True), 0, 0)]
+        assert list(_tsv_records(stream, Position(0, 0))) == expected

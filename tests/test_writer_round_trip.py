@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from siamese_runtime.io.readers import open_table
-from siamese_runtime.io.writers import ScoredRow, TextRows
+from siamese_runtime.io.writers import ScoredRow, TextRows, text_cell
 
 # Characters that end lines somewhere (CR, LF, NEL, VT, FF, FS-RS, U+2028/9), delimiters and quotes, and text.
 # NUL is left out: no text reader here takes it in a TSV or CSV cell (the input reader makes it a bad row).
@@ -86,3 +86,32 @@ def test_a_rescored_file_keeps_one_score_and_one_label_whatever_their_old_spelli
     assert rows.names == ["sentence1", "sentence2", "predicted", "score"]
     line = rows.format([ScoredRow(["a", "b", "0.5"], dict(zip(columns, ["a", "b", "0.5"])), True, 0.25)])
     assert line.count("0.5") == 0 and line.count("0.25") == 1
+
+
+VALUES = CELLS | st.none() | st.integers() | st.floats(allow_nan=False) | st.binary(max_size=4) | st.dates()
+SCORED_ROWS = st.lists(st.tuples(st.lists(VALUES, min_size=3, max_size=3), st.sampled_from([None, True, False]),
+                                 st.none() | st.floats(0, 1, width=32)), max_size=8)
+
+
+def row_by_row(fmt: str, rows: list[ScoredRow]) -> str:
+    """The rows formatted one by one, cell by cell: the independent reference for the writer's columns."""
+    lines = []
+    for row in rows:
+        cells = [text_cell(value) or "" for value in row.values]
+        cells += ["" if row.predicted is None else str(int(row.predicted)), "" if row.score is None else
+                  f"{row.score:.9g}"]
+        if fmt == "tsv":
+            lines.append("\t".join(c.replace("\t", " ").replace("\r", " ").replace("\n", " ") for c in cells) + "\n")
+        else:
+            written_csv = io.StringIO()
+            csv.writer(written_csv, lineterminator="\r\n").writerow(cells)
+            lines.append(written_csv.getvalue()[:-2] + "\n")
+    return "".join(lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["tsv", "csv"]), SCORED_ROWS)
+def test_rows_formatted_column_by_column_equal_row_by_row(fmt: str, rows: list[tuple[list, bool | None, float | None]]
+                                                         ) -> None:
+    scored = [ScoredRow(values, None, predicted, score) for values, predicted, score in rows]
+    assert TextRows(fmt, COLUMNS, header=True, predict=True).format(scored) == row_by_row(fmt, scored)

@@ -16,10 +16,10 @@ import shlex
 import stat
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import chain, islice
+from itertools import accumulate, chain, islice, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -259,9 +259,9 @@ def _open_binary(path: str, filesystem: FileSystem | None) -> Iterator[BinaryIO]
         yield stream
 
 
-def _raw_lines(stream: BinaryIO) -> Iterator[bytes]:
-    """The stream's lines, each with its line break (LF, CRLF or a lone CR); the last may have none. A pipe's
-    lines come as they arrive (read1 returns what is there), not once 64 KiB have."""
+def _raw_blocks(stream: BinaryIO) -> Iterator[list[bytes]]:
+    """The stream's lines, each with its line break (LF, CRLF or a lone CR; the last may have none), in blocks of
+    those read together. A pipe's lines come as they arrive (read1 returns what is there), not once 64 KiB have."""
     pending: list[bytes] = []
     read = getattr(stream, "read1", stream.read)
     while chunk := read(SAMPLE_BYTES):
@@ -270,16 +270,22 @@ def _raw_lines(stream: BinaryIO) -> Iterator[bytes]:
             continue
         lines = b"".join([*pending, chunk]).splitlines(keepends=True)
         pending = [] if lines[-1].endswith(b"\n") else [lines.pop()]  # unfinished, or a CR an LF may follow
-        yield from lines
+        if lines:
+            yield lines
     last = b"".join(pending)
     if last:
-        yield last
+        yield [last]
 
 
 def _decoded_lines(stream: BinaryIO, start: Position) -> Iterator[tuple[int, Position, str, str | None, bytes]]:
-    """(line number, position after it, text with its line break, invalid-UTF-8 problem or None, its bytes)."""
-    offset, line = start.offset, start.line
-    for raw in _raw_lines(stream):
+    return _decoded(chain.from_iterable(_raw_blocks(stream)), start.offset, start.line)
+
+
+def _decoded(raw_lines: Iterable[bytes], offset: int, line: int) -> Iterator[tuple[int, Position, str, str | None,
+                                                                                    bytes]]:
+    """(line number, position after it, text with its line break, invalid-UTF-8 problem or None, its bytes) of
+    each line, the first starting at byte `offset` after line `line`."""
+    for raw in raw_lines:
         text_bytes = raw[len(UTF8_BOM):] if offset == 0 and raw.startswith(UTF8_BOM) else raw
         offset, line = offset + len(raw), line + 1
         if not text_bytes:  # a file that is a byte-order mark and nothing else
@@ -297,10 +303,35 @@ def _content(text: str) -> str:
 
 
 def _tsv_records(stream: BinaryIO, start: Position) -> Iterator[Record]:
-    for line, end, text, problem, raw in _decoded_lines(stream, start):
-        content = _content(text)
-        yield Record(line, end, content.split("\t") if content else [], problem=problem or _empty(content),
-                     raw=raw if problem else None)
+    offset, line = start.offset, start.line
+    for block in _raw_blocks(stream):
+        records = _plain_tsv_block(block, offset, line)
+        if records is None:
+            records = [_tsv_record(*decoded) for decoded in _decoded(block, offset, line)]
+        yield from records
+        offset, line = offset + sum(map(len, block)), line + len(block)
+
+
+def _tsv_record(line: int, end: Position, text: str, problem: str | None, raw: bytes) -> Record:
+    content = _content(text)
+    return Record(line, end, content.split("\t") if content else [], problem=problem or _empty(content),
+                  raw=raw if problem else None)
+
+
+def _plain_tsv_block(block: list[bytes], offset: int, line: int) -> list[Record] | None:
+    """The records of a block of lines all at once, as `_tsv_record` makes them, where every line is UTF-8 and
+    none is empty (and no byte-order mark can start it); else None."""
+    if offset == 0 and block[0].startswith(UTF8_BOM):
+        return None
+    try:
+        contents = list(map(str.rstrip, map(bytes.decode, block), repeat("\r\n")))
+    except UnicodeDecodeError:
+        return None
+    if not all(contents):
+        return None
+    numbers = range(line + 1, line + 1 + len(block))
+    ends = list(map(Position, accumulate(map(len, block), initial=offset), range(line, line + 1 + len(block))))
+    return list(map(Record, numbers, ends[1:], map(str.split, contents, repeat("\t"))))
 
 
 def _empty(content: object) -> str | None:

@@ -9,6 +9,7 @@ import decimal
 import json
 import math
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from .columns import PREDICTED, SCORE, name_key
@@ -51,14 +52,20 @@ class TextRows:
     def format(self, rows: Sequence[ScoredRow]) -> str:
         if self.fmt == "jsonl":
             return "".join(json_line(self._object(row)) for row in rows)
-        return self._lines([self._cells(row) for row in rows])
+        if not rows:
+            return ""
+        return self._lines(list(zip(*self._cell_columns(rows))))
 
-    def _cells(self, row: ScoredRow) -> list[str]:
-        cells = [text_cell(row.values[i]) or "" for i in self.kept]
+    def _cell_columns(self, rows: Sequence[ScoredRow]) -> list[list[str]]:
+        """The rows' cells, column by column (each column's values of one kind are converted at once)."""
+        values = [row.values for row in rows]
+        columns = [_text_column(list(map(itemgetter(i), values))) for i in self.kept]
         if self.predict:
-            cells.append("" if row.predicted is None else str(int(row.predicted)))
-        cells.append("" if row.score is None else f"{row.score:.9g}")
-        return cells
+            columns.append(list(map(LABEL_TEXT.__getitem__, [row.predicted for row in rows])))
+        scores = [row.score for row in rows]
+        columns.append(list(map(SCORE_TEXT.format, scores)) if None not in scores
+                       else ["" if score is None else SCORE_TEXT.format(score) for score in scores])
+        return columns
 
     def _object(self, row: ScoredRow) -> dict[str, Any]:
         source = row.source if row.source is not None else dict(zip(self.columns, row.values))
@@ -68,10 +75,21 @@ class TextRows:
         record[SCORE] = None if row.score is None else float(f"{row.score:.9g}")
         return record
 
-    def _lines(self, rows: list[list[str]]) -> str:
+    def _lines(self, rows: list[Sequence[str]]) -> str:
         if self.fmt == "tsv":
             return tsv_lines(rows)
         return csv_lines(rows)
+
+
+LABEL_TEXT = {True: "1", False: "0", None: ""}
+SCORE_TEXT = "{:.9g}"  # nine significant digits: a float32 score written exactly
+
+
+def _text_column(values: list[object]) -> list[str]:
+    """A column's values as output text ('' for None): a column of str as it is."""
+    if set(map(type, values)) == {str}:
+        return values  # type: ignore[return-value]
+    return [text_cell(value) or "" for value in values]
 
 
 def json_line(record: dict[str, Any]) -> str:
@@ -133,7 +151,11 @@ class _LfLines(list[str]):
 
 def tsv_lines(rows: Iterable[Sequence[str]]) -> str:
     """Rows as TSV text, unquoted like the input: a tab or line break inside a value becomes a space."""
-    return "".join("\t".join(_one_line(c) for c in cells) + "\n" for cells in rows)
+    rows = list(rows)
+    cells = "".join(map("".join, rows))
+    if "\t" in cells or "\r" in cells or "\n" in cells:
+        rows = [[_one_line(cell) for cell in row] for row in rows]
+    return "".join(map("{}\n".format, map("\t".join, rows)))
 
 
 def _one_line(text: str) -> str:
