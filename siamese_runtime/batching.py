@@ -17,9 +17,9 @@ T = TypeVar("T")
 
 def distinct(sentences: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """The distinct sentences in first-seen order, and for each input its index among them."""
-    index: dict[str, int] = {}
-    positions = np.fromiter((index.setdefault(s, len(index)) for s in sentences), dtype=np.int64, count=len(sentences))
-    return list(index), positions
+    unique = list(dict.fromkeys(sentences))
+    index = dict(zip(unique, range(len(unique))))
+    return unique, np.array(list(map(index.__getitem__, sentences)), np.int64).reshape(len(sentences))
 
 
 def length_batches(lengths: Sequence[int], token_budget: int, max_batch_size: int) -> list[np.ndarray]:

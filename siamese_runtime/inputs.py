@@ -20,14 +20,20 @@ def as_texts(values: Iterable[object], name: str = "sentence") -> list[str]:
         raise TypeError(f"expected a sequence of {name}s, got {_a(values)}; wrap it in a list")
     _check_ordered(values, f"{name}s")
     texts = list(values)
-    for i, text in enumerate(texts):
+    if not set(map(type, texts)) <= {str}:  # one by one only where some value is not exactly a str
+        _check_each_is_text(texts, name)
+    _check_encodable(texts, name)  # type: ignore[arg-type]
+    return texts  # type: ignore[return-value]
+
+
+def _check_each_is_text(values: list[object], name: str) -> None:
+    """ValueError for the first missing value, TypeError for the first that is not a str."""
+    for i, text in enumerate(values):
         if isinstance(text, str):
             continue
         if is_missing(text):
             raise ValueError(f"{name} {i} is missing ({text!r})")
         raise TypeError(f"{name} {i} is {type(text).__name__}, not str; convert it explicitly")
-    _check_encodable(texts, name)  # type: ignore[arg-type]
-    return texts  # type: ignore[return-value]
 
 
 def _check_encodable(texts: list[str], name: str) -> None:

@@ -6,7 +6,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,19 +20,61 @@ OOV_TOKEN = "<oov>"
 VOCAB_FORMAT = 1
 
 _WHITESPACE_RUN = re.compile(r"\s+")
+SEPARATOR = "\x00"  # between texts normalized together: case folding leaves it alone, and it is not whitespace
+_SPACE_BESIDE_SEPARATOR = re.compile(f" ?{SEPARATOR} ?")
+# Full-width forms, the ideographic space and the ellipsis (most of what Chinese text needs NFKC for), each
+# replaced by its own NFKC before NFKC runs: a character and its NFKC decompose alike, so the text's NFKC is
+# the same, but NFKC's quick check then passes and its slow path is skipped.
+_WIDTH_FORMS = str.maketrans({c: unicodedata.normalize("NFKC", c)
+                              for c in ["\u3000", "\u2026", *map(chr, range(0xFF00, 0xFFF0))]
+                              if unicodedata.normalize("NFKC", c) != c})
 
 
-def _nfkc_collapse_whitespace(text: str) -> str:
-    return _WHITESPACE_RUN.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+def _nfkc(text: str) -> str:
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    return unicodedata.normalize("NFKC", text.translate(_WIDTH_FORMS))
 
 
-def _nfkc_casefold_collapse_whitespace(text: str) -> str:
-    return _WHITESPACE_RUN.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+@dataclass(frozen=True)
+class Normalization:
+    """NFKC (full-width -> half-width), case folded if `casefold`, whitespace runs collapsed to one space, ends
+    stripped."""
+
+    casefold: bool
+
+    def __call__(self, text: str) -> str:
+        return self._after_nfkc(_nfkc(text))
+
+    def _after_nfkc(self, text: str) -> str:
+        return _WHITESPACE_RUN.sub(" ", text.casefold() if self.casefold else text).strip()
+
+    def code_points(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Every text normalized, as one uint32 array of code points, and each text's length: the same as
+        normalizing each alone, with the steps after NFKC done once over the texts joined by SEPARATOR.
+
+        Case folding is per character and SEPARATOR is not whitespace, so whitespace collapses within each
+        text, and each text's stripped ends are the single spaces beside a separator, removed here. Texts
+        that hold SEPARATOR themselves are normalized one by one.
+        """
+        joined = SEPARATOR.join(map(_nfkc, texts))
+        if not texts or joined.count(SEPARATOR) != len(texts) - 1:
+            normalized = [self(text) for text in texts]
+            lengths = np.fromiter(map(len, normalized), np.int64, len(normalized))
+            return _code_points("".join(normalized)), lengths
+        code_points = _code_points(_SPACE_BESIDE_SEPARATOR.sub(SEPARATOR, self._after_nfkc(joined)))
+        separators = np.flatnonzero(code_points == ord(SEPARATOR))
+        lengths = np.diff(np.concatenate([[-1], separators, [len(code_points)]])) - 1
+        return np.delete(code_points, separators), lengths.astype(np.int64)
 
 
-NORMALIZERS: dict[str, Callable[[str], str]] = {
-    "nfkc-collapse-whitespace-v1": _nfkc_collapse_whitespace,
-    NORMALIZATION: _nfkc_casefold_collapse_whitespace,
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+
+
+NORMALIZERS: dict[str, Normalization] = {
+    "nfkc-collapse-whitespace-v1": Normalization(casefold=False),
+    NORMALIZATION: Normalization(casefold=True),
 }
 
 
@@ -116,12 +158,9 @@ class Tokenizer:
         return tokens.lists(), tokens.truncated
 
     def token_ids(self, texts: Sequence[str]) -> TokenIds:
-        """The ids of every sentence at once: each normalized, then every character's code point mapped through
-        a lookup array (characters outside the vocabulary, and beyond it, to OOV_ID)."""
-        normalizer = NORMALIZERS[self.normalization]
-        normalized = [normalizer(text) for text in texts]
-        lengths = np.fromiter(map(len, normalized), np.int64, len(normalized))
-        code_points = np.frombuffer("".join(normalized).encode("utf-32-le", "surrogatepass"), np.uint32)
+        """The ids of every sentence at once: all normalized (`Normalization.code_points`), then every character's
+        code point mapped through a lookup array (characters outside the vocabulary, and beyond it, to OOV_ID)."""
+        code_points, lengths = NORMALIZERS[self.normalization].code_points(texts)
         lookup: np.ndarray = self._lookup  # type: ignore[attr-defined]
         ids = lookup[np.minimum(code_points, len(lookup) - 1)]
         starts = np.zeros(len(lengths), np.int64)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siamese_runtime.tokenizer import OOV_ID, PAD_ID, Tokenizer, characters, normalize
+from siamese_runtime.tokenizer import NORMALIZATION, NORMALIZERS, OOV_ID, PAD_ID, Tokenizer, characters, normalize
 
 TOKENIZER = Tokenizer.fit(["花呗怎么还款", "借呗额度 提升", "ABC abc"], max_length=8)
 
@@ -94,3 +96,39 @@ def test_bulk_ids_and_padding_equal_a_per_character_lookup_on_any_text(
         width = max(1, *(len(e) for e in expected))
         padded = [e + [PAD_ID] * (width - len(e)) for e in (expected[i] for i in rows)]
         np.testing.assert_array_equal(ids.padded(rows), np.array(padded, np.int32))
+
+
+# what could make texts normalized together, or through the width forms' shortcut, differ from each alone by
+# NFKC: whitespace of every kind at their ends, full-width forms followed by marks that compose with what they
+# become, Hangul vowels that compose with what precedes them, characters whose NFKC or case folding is several,
+# and the separator inside a text
+BOUNDARY_CHARACTERS = st.sampled_from(
+    " \t\n\u3000\xa0\x1c\x85\x00\u0301\u0327\u0308\u1100\u1161\u11a8Ａａｅﾞﾟｶ…？，ß\ufb01ǅ花a?")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(BOUNDARY_CHARACTERS | ANY_CHARACTER, max_size=6), max_size=8),
+       st.sampled_from(sorted(NORMALIZERS)))
+def test_texts_normalized_together_equal_each_alone_by_unicodedata(texts: list[str], normalization: str) -> None:
+    """Against an independent normalization of each text (unicodedata's NFKC and re, as the vocabulary format
+    defines it)."""
+    def reference(text: str) -> str:
+        nfkc = unicodedata.normalize("NFKC", text)
+        return re.sub(r"\s+", " ", nfkc.casefold() if normalization == NORMALIZATION else nfkc).strip()
+
+    code_points, lengths = NORMALIZERS[normalization].code_points(texts)
+    expected = [reference(text) for text in texts]
+    assert lengths.tolist() == [len(e) for e in expected]
+    assert "".join(map(chr, code_points.tolist())) == "".join(expected)
+    assert [normalize(text, normalization) for text in texts] == expected
+
+
+def test_the_width_forms_shortcut_is_nfkc_for_each_form_beside_anything_that_composes() -> None:
+    """Every character the shortcut replaces, alone, twice and between characters that compose with a neighbour
+    (combining marks, Hangul jamo, the halfwidth voiced marks): NFKC through the shortcut is unicodedata's."""
+    from siamese_runtime.tokenizer import _WIDTH_FORMS, _nfkc
+
+    neighbours = ["", "a", "e", "\u0301", "\u0308", "\u3099", "\u309a", "\u1100", "\u1161", "\u11a8", "\uff9e", "カ"]
+    wrong = [(before, chr(form), after) for form in _WIDTH_FORMS for before in neighbours for after in neighbours
+             if _nfkc(before + chr(form) * 2 + after) != unicodedata.normalize("NFKC", before + chr(form) * 2 + after)]
+    assert len(_WIDTH_FORMS) > 200 and wrong == []
