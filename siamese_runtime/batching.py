@@ -28,14 +28,15 @@ def length_batches(lengths: Sequence[int], token_budget: int, max_batch_size: in
     Sorting by length means a batch pads to its own longest sentence, not the file's.
     """
     order = np.argsort(np.asarray(lengths), kind="stable")
+    widths = np.maximum(np.asarray(lengths, np.int64)[order], 1)  # ascending: a batch's last member sets its width
     batches: list[np.ndarray] = []
     start = 0
     while start < len(order):
-        end = start + 1
-        # lengths ascend, so the last member is the longest and sets the padded width
-        while (end < len(order) and end - start < max_batch_size
-               and (end - start + 1) * max(lengths[order[end]], 1) <= token_budget):
-            end += 1
+        # members after the first while their count times the width stays within the budget (a batch holds one
+        # sentence at least); that product grows with each member, so they are a prefix: searchsorted finds it
+        sizes = np.arange(2, min(max_batch_size, len(order) - start) + 1)
+        end = start + 1 + int(np.searchsorted(sizes * widths[start + 1 : start + len(sizes) + 1], token_budget,
+                                              side="right"))
         batches.append(order[start:end])
         start = end
     return batches

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import KW_ONLY, dataclass, replace
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import cast
 
 from .bad_rows import BadRowPolicy, bad_row_policy, keeps_bad_row, pair_problem, pair_problems, reject_line
@@ -514,7 +514,7 @@ def _score_chunk(
 
 def _problems(chunk: list[Record], selection: Selection) -> list[str | None]:
     """`_problem` of each record; the sentences checked all at once where no record has its own."""
-    if any(record.problem for record in chunk):
+    if any(map(attrgetter("problem"), chunk)):
         return [_problem(record, selection) for record in chunk]
     values = [record.values for record in chunk]
     return pair_problems(list(map(itemgetter(selection.left), values)), list(map(itemgetter(selection.right), values)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -19,9 +18,7 @@ PAD_TOKEN = "<pad>"
 OOV_TOKEN = "<oov>"
 VOCAB_FORMAT = 1
 
-_WHITESPACE_RUN = re.compile(r"\s+")
 SEPARATOR = "\x00"  # between texts normalized together: case folding leaves it alone, and it is not whitespace
-_SPACE_BESIDE_SEPARATOR = re.compile(f" ?{SEPARATOR} ?")
 # Full-width forms, the ideographic space and the ellipsis (most of what Chinese text needs NFKC for), each
 # replaced by its own NFKC before NFKC runs: a character and its NFKC decompose alike, so the text's NFKC is
 # the same, but NFKC's quick check then passes and its slow path is skipped.
@@ -47,7 +44,7 @@ class Normalization:
         return self._after_nfkc(_nfkc(text))
 
     def _after_nfkc(self, text: str) -> str:
-        return _WHITESPACE_RUN.sub(" ", text.casefold() if self.casefold else text).strip()
+        return " ".join((text.casefold() if self.casefold else text).split())  # split(): runs of str.isspace
 
     def code_points(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Every text normalized, as one uint32 array of code points, and each text's length: the same as
@@ -62,7 +59,8 @@ class Normalization:
             normalized = [self(text) for text in texts]
             lengths = np.fromiter(map(len, normalized), np.int64, len(normalized))
             return _code_points("".join(normalized)), lengths
-        code_points = _code_points(_SPACE_BESIDE_SEPARATOR.sub(SEPARATOR, self._after_nfkc(joined)))
+        together = self._after_nfkc(joined).replace(f" {SEPARATOR}", SEPARATOR).replace(f"{SEPARATOR} ", SEPARATOR)
+        code_points = _code_points(together)
         separators = np.flatnonzero(code_points == ord(SEPARATOR))
         lengths = np.diff(np.concatenate([[-1], separators, [len(code_points)]])) - 1
         return np.delete(code_points, separators), lengths.astype(np.int64)

@@ -19,6 +19,26 @@ def test_distinct_keeps_first_seen_order_and_positions() -> None:
     assert unique == ["b", "a", "c"] and positions.tolist() == [0, 1, 0, 2, 1]
 
 
+def greedy_batches(lengths: list[int], token_budget: int, max_batch_size: int) -> list[list[int]]:
+    """The rule, member by member: in length order, a batch takes the next sentence while it stays within the
+    batch size and the budget (its count times the longest length, at least 1), and holds one at least."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    for index in order:
+        batch = batches[-1] if batches else []
+        if batch and len(batch) < max_batch_size and (len(batch) + 1) * max(lengths[index], 1) <= token_budget:
+            batch.append(index)
+        else:
+            batches.append([index])
+    return batches
+
+
+@settings(max_examples=500)
+@given(st.lists(st.integers(0, 100), max_size=300), st.integers(1, 3000), st.integers(1, 300))
+def test_length_batches_are_the_greedy_rule_member_by_member(lengths: list[int], budget: int, size: int) -> None:
+    assert [batch.tolist() for batch in length_batches(lengths, budget, size)] == greedy_batches(lengths, budget, size)
+
+
 @given(st.lists(st.integers(1, 100), max_size=200), st.integers(1, 2000), st.integers(1, 64))
 def test_length_batches_cover_every_index_once_within_budget(lengths: list[int], budget: int, size: int) -> None:
     batches = length_batches(lengths, budget, size)
