@@ -100,13 +100,15 @@ class EncodingCache:
                 self._slots[sentences[position]] = self._slots.pop(sentences[position])
             return hits, (self._rows[[slot for slot in found if slot is not None]] if hits else None)
 
-    def put_many(self, sentences: Sequence[str], encodings: np.ndarray) -> None:
-        """Remember encodings (copied), evicting the least recently used; as if put one by one."""
+    def put_many(self, sentences: Sequence[str], encodings: np.ndarray, distinct: bool = False) -> None:
+        """Remember encodings (copied), evicting the least recently used; as if put one by one. `distinct`: the
+        caller knows no sentence is given twice (the scorer's misses), which is then not checked."""
         if not self.max_entries or not len(sentences):
             return
         with self._lock:
-            if len(dict.fromkeys(sentences)) == len(sentences) and not any(map(self._slots.__contains__, sentences)):
-                # the scorer's case, distinct sentences it just missed: all at once
+            distinct = distinct or len(dict.fromkeys(sentences)) == len(sentences)
+            if distinct and not any(map(self._slots.__contains__, sentences)):
+                # the scorer's case, distinct sentences it just missed (none put since by another thread): at once
                 sentences, encodings = sentences[-self.max_entries :], encodings[-self.max_entries :]
                 slots = self._new_slots(sentences)
                 self._grown(max(slots) + 1, encodings)[slots] = encodings

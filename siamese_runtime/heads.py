@@ -62,31 +62,14 @@ class LearnedHead:
 
     def __call__(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """Each pair's score has the same bits whatever else is in the call, on every CPU: every step is done
-        row by row. The hidden layer is one matrix-vector product per pair (numpy's matmul over a stack of
-        1-row matrices: the same BLAS call, of the same shape, on a row at the same alignment, for every pair),
-        never one matrix product over many pairs (whose kernels, chosen by CPU and thread count, round a row by
-        its position in a block: on AVX2 a pair's score moved by 1e-7 with its neighbours); the output unit is a
-        row-wise sum whose order depends only on the number of units."""
-        features = _aligned_rows(pair_features(left, right))
-        hidden = np.matmul(features[:, None, :], self.hidden)[:, 0]
+        row by row. The hidden layer is numpy's own einsum loop, not BLAS (whose kernels, chosen by CPU and
+        thread count, round a row by its position in a block: on AVX2 a pair's score moved by 1e-7 with its
+        neighbours); the output unit is a row-wise sum whose order depends only on the number of units."""
+        features = np.ascontiguousarray(pair_features(left, right), np.float32)
+        hidden = np.einsum("pf,fu->pu", features, self.hidden, optimize=False)
         hidden = np.maximum(hidden + self.hidden_bias, 0)
         logits = (hidden * self.output[:, 0]).sum(axis=1) + self.output_bias[0]
         return (0.5 * (1 + np.tanh(0.5 * logits))).astype(np.float32)  # sigmoid, without overflow
-
-
-ALIGNMENT = 64  # bytes: a cache line, and the widest vector register (AVX-512)
-
-
-def _aligned_rows(rows: np.ndarray) -> np.ndarray:
-    """`rows` as float32 whose every row starts on an ALIGNMENT-byte boundary (a kernel may treat an unaligned
-    start differently), whatever the array's own address."""
-    per_line = ALIGNMENT // 4
-    width = -(-rows.shape[1] // per_line) * per_line  # each row padded to whole lines
-    buffer = np.empty(len(rows) * width + per_line, np.float32)
-    start = (-buffer.ctypes.data % ALIGNMENT) // 4
-    aligned = buffer[start : start + len(rows) * width].reshape(len(rows), width)[:, : rows.shape[1]]
-    aligned[...] = rows
-    return aligned
 
 
 @dataclass(frozen=True)

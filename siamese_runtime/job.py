@@ -486,14 +486,16 @@ def _score_chunk(
     stats: EncodeStats,
 ) -> tuple[list[ScoredRow], list[str]]:
     """The chunk's output rows in input order and its reject lines; raises BadRowError under 'stop'."""
-    problems = _problems(chunk, selection)
-    if not any(problems):  # the usual chunk: every row scored, each step once for the whole chunk
+    if any(map(attrgetter("problem"), chunk)):
+        problems = [_problem(record, selection) for record in chunk]
+    else:  # every row parsed: its sentences checked, and in the usual chunk scored, once for the whole chunk
         values = [record.values for record in chunk]
-        scores = scorer.score(list(map(itemgetter(selection.left), values)),
-                              list(map(itemgetter(selection.right), values)), stats=stats).tolist()
-        predicted = list(map(scorer.threshold.__le__, scores))  # score >= threshold, compared as Python floats
-        rows = list(map(ScoredRow._make, zip(values, [record.source for record in chunk], predicted, scores)))
-        return rows, []
+        left, right = list(map(itemgetter(selection.left), values)), list(map(itemgetter(selection.right), values))
+        problems = pair_problems(left, right)
+        if not any(problems):
+            scores = scorer.score(left, right, stats=stats).tolist()
+            predicted = list(map(scorer.threshold.__le__, scores))  # score >= threshold, compared as Python floats
+            return list(map(ScoredRow._make, zip(values, [r.source for r in chunk], predicted, scores))), []
     good = [record for record, problem in zip(chunk, problems) if problem is None]
     left, right = [r.values[selection.left] for r in good], [r.values[selection.right] for r in good]
     scores = iter(scorer.score(left, right, stats=stats).tolist())
@@ -510,14 +512,6 @@ def _score_chunk(
             values = (record.values + [None] * len(columns))[: len(columns)]
             rows.append(ScoredRow(values, record.source, None, None))
     return rows, rejected
-
-
-def _problems(chunk: list[Record], selection: Selection) -> list[str | None]:
-    """`_problem` of each record; the sentences checked all at once where no record has its own."""
-    if any(map(attrgetter("problem"), chunk)):
-        return [_problem(record, selection) for record in chunk]
-    values = [record.values for record in chunk]
-    return pair_problems(list(map(itemgetter(selection.left), values)), list(map(itemgetter(selection.right), values)))
 
 
 def _problem(record: Record, selection: Selection) -> str | None:

@@ -189,7 +189,7 @@ class Scorer:
             call_stats = stats if stats is not None else EncodeStats()
             encoded = self._run_encoder(texts, call_stats)
             encodings[missing] = encoded
-            self.cache.put_many(texts, encoded)
+            self.cache.put_many(texts, encoded, distinct=True)  # misses among distinct sentences
             if stats is None:
                 _warn_truncated(call_stats, self.model.tokenizer.max_length)
         return encodings[positions]
