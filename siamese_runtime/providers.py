@@ -149,7 +149,13 @@ def requested_specs(request: object) -> list[ProviderSpec]:
     names = [provider_name(spec) for spec in specs]
     if twice := next((name for i, name in enumerate(names) if name in names[:i]), None):
         raise UnknownProviderError(f"{twice} is requested twice in {request!r}; name each provider once")
+    if remote := next((name for name in names if name in REMOTE), None):
+        raise UnknownProviderError(f"{remote} computes nothing on this machine (it sends a model's inputs to a "
+                                   "remote endpoint), so it cannot run this model; use auto, cpu, cuda or openvino")
     return specs
+
+
+REMOTE = ("AzureExecutionProvider",)  # in every onnxruntime build's list, but it runs no model here
 
 
 def _spec(item: object) -> ProviderSpec:
