@@ -20,7 +20,16 @@ from hypothesis import strategies as st
 from siamese_runtime import Scorer
 from siamese_runtime.errors import InputError
 from siamese_runtime.io.formats import foreign_encoding
-from siamese_runtime.io.readers import PEEK_ROWS, Position, Record, _decoded, _tsv_record, _tsv_records, open_table
+from siamese_runtime.io.readers import (
+    PEEK_ROWS,
+    Position,
+    Record,
+    _decoded,
+    _raw_blocks,
+    _tsv_record,
+    _tsv_records,
+    open_table,
+)
 from siamese_runtime.job import JobOptions, run_job
 
 from .fixtures.questions import question_pairs
@@ -304,3 +313,28 @@ def test_tsv_blocks_read_at_once_give_the_records_line_by_line(tmp_path_factory:
     with open(path, "rb") as stream:
         expected = [_tsv_record(*decoded) for decoded in _decoded(data.splitlines(keepends=True), 0, 0)]
         assert list(_tsv_records(stream, Position(0, 0))) == expected
+
+
+
+class Pieces(io.RawIOBase):
+    """A stream whose reads return the given pieces one by one, as a pipe or a file's 64 KiB reads may."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = list(pieces)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.pieces.pop(0) if self.pieces else b""
+
+    read = read1
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"\t", b"\r", b"\n", b"\r\n", b"\xe8\x8a\xb1"]), max_size=30), st.data())
+def test_lines_are_those_of_splitlines_however_the_reads_cut_the_bytes(parts: list[bytes], data: st.DataObject
+                                                                       ) -> None:
+    """Wherever the reads end (a lone CR at a read's end, the last line without a break after it), the lines are
+    bytes.splitlines', each once."""
+    whole = b"".join(parts)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(whole)), max_size=6)))
+    pieces = [whole[a:b] for a, b in zip([0, *cuts], [*cuts, len(whole)]) if whole[a:b]]
+    assert [line for block in _raw_blocks(Pieces(pieces)) for line in block] == whole.splitlines(keepends=True)

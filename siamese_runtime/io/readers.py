@@ -265,16 +265,16 @@ def _raw_blocks(stream: BinaryIO) -> Iterator[list[bytes]]:
     pending: list[bytes] = []
     read = getattr(stream, "read1", stream.read)
     while chunk := read(SAMPLE_BYTES):
-        if b"\n" not in chunk and b"\r" not in chunk:
+        held_cr = bool(pending) and pending[-1].endswith(b"\r")  # ended by this chunk unless it starts with LF
+        if b"\n" not in chunk and b"\r" not in chunk and not held_cr:
             pending.append(chunk)
             continue
         lines = b"".join([*pending, chunk]).splitlines(keepends=True)
         pending = [] if lines[-1].endswith(b"\n") else [lines.pop()]  # unfinished, or a CR an LF may follow
         if lines:
             yield lines
-    last = b"".join(pending)
-    if last:
-        yield [last]
+    if pending:
+        yield b"".join(pending).splitlines(keepends=True)  # a held CR ends its line here too
 
 
 def _decoded_lines(stream: BinaryIO, start: Position) -> Iterator[tuple[int, Position, str, str | None, bytes]]:
