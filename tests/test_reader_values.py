@@ -121,3 +121,19 @@ def test_a_job_rejects_each_hostile_row_and_scores_the_rest(tmp_path: Path, poli
     rejects = [json.loads(line) for line in Path(f"{out}.rejects.jsonl").read_text(encoding="utf-8").split("\n")[:-1]]
     assert [r["line"] for r in rejects] == list(range(2, len(HOSTILE_JSONL) + 2))
     assert out.read_text(encoding="utf-8").count("\n") == (1 if policy == "skip" else 1 + len(HOSTILE_JSONL))
+
+
+
+def test_a_parquet_output_keeps_a_null_row_whose_value_its_column_cannot_hold(tmp_path: Path) -> None:
+    """Parquet to Parquet under `null`: the row with text that is not UTF-8 is written with that cell and its score
+    empty (its reject line keeps the bytes), the other rows as they are."""
+    import pyarrow as pa
+
+    source, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    table = pa.table({"s1": text_array([b"\xe8\x8a\xb1\xe5\x91\x97", b"bad\xff"]), "s2": ["借呗", "借呗"]})
+    pyarrow_parquet().write_table(table, source)
+    assert main(["score", str(source), "-o", str(out), "--on-bad-row", "null", "--provider", "cpu"]) == 0
+    written = pyarrow_parquet().read_table(out).to_pylist()
+    assert [(row["s1"], row["score"] is None) for row in written] == [("花呗", False), (None, True)]
+    reject = json.loads(Path(f"{out}.rejects.jsonl").read_text(encoding="utf-8"))
+    assert base64.b64decode(reject["values"][0]) == b"bad\xff"

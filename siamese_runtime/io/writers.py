@@ -213,11 +213,21 @@ class ParquetSink:
         self._writer = parquet.ParquetWriter(self.file.stream, self.schema)
 
     def write(self, rows: Sequence[ScoredRow]) -> None:
-        data = {self.columns[i]: [self._cell(row.values[i]) for row in rows] for i in self.kept}
+        data = {self.columns[i]: self._column([self._cell(row.values[i]) for row in rows], self.schema.field(n).type)
+                for n, i in enumerate(self.kept)}
         if self.predict:
             data[PREDICTED] = [row.predicted for row in rows]
         data[SCORE] = [row.score for row in rows]
         self._writer.write_table(self._pyarrow.table(data, schema=self.schema))
+
+    def _column(self, values: list[object], kind: Any) -> Any:
+        """The values as an Arrow column of `kind`; a value that is not of it (a bad row's, kept as stored, such as
+        text that is not UTF-8: its reject line has it) null."""
+        pyarrow = self._pyarrow
+        try:
+            return pyarrow.array(values, kind)
+        except (pyarrow.ArrowException, TypeError, ValueError, OverflowError):
+            return pyarrow.array([value if _fits(pyarrow, value, kind) else None for value in values], kind)
 
     def sync(self) -> Prefix:
         return Prefix(0, "")  # never resumed: see the class
@@ -235,6 +245,14 @@ class ParquetSink:
 
     def close(self) -> None:
         self.discard()  # an unfinished Parquet file cannot be resumed
+
+
+def _fits(pyarrow: Any, value: object, kind: Any) -> bool:
+    try:
+        pyarrow.scalar(value, kind)
+    except (pyarrow.ArrowException, TypeError, ValueError, OverflowError):
+        return False
+    return True
 
 
 def _as_is(value: object) -> object:
