@@ -72,7 +72,7 @@ class TextRows:
         record = {key: value for key, value in source.items() if name_key(key) not in (PREDICTED, SCORE)}
         if self.predict:
             record[PREDICTED] = row.predicted
-        record[SCORE] = None if row.score is None else float(f"{row.score:.9g}")
+        record[SCORE] = None if row.score is None else float(SCORE_TEXT.format(row.score))
         return record
 
     def _lines(self, rows: list[Sequence[str]]) -> str:
