@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import KW_ONLY, dataclass, replace
 from operator import attrgetter, itemgetter
@@ -295,11 +295,12 @@ def _score_table(
         sinks = [output, *([rejects] if rejects else [])]
         # the next chunk is read and parsed on a thread while this one is encoded (onnxruntime frees the GIL)
         chunks = opened.enter_context(closing(prefetched(chunked(table.records, options.chunk_rows))))
+        scored = opened.enter_context(closing(_scored_chunks(scorer, _waited_for(chunks, stats), selection,
+                                                             table.columns, options, stats)))
         first_bad: str | None = None
         writing = 0  # rows of the chunk being written: a live stream may have part of them
         try:
-            for chunk in _waited_for(chunks, stats):
-                rows, rejected = _score_chunk(scorer, chunk, selection, table.columns, options, stats)
+            for chunk, rows, rejected in scored:
                 first_bad = first_bad or next(iter(rejected), None)
                 warned = progress.truncated > 0
                 with stats.timed("write"):
@@ -481,28 +482,48 @@ def choose_columns(columns: list[str], header: bool, options: JobOptions, name: 
     return chosen
 
 
-def _score_chunk(
-    scorer: Scorer, chunk: list[Record], selection: Selection, columns: list[str], options: JobOptions,
+def _scored_chunks(
+    scorer: Scorer, chunks: Iterator[list[Record]], selection: Selection, columns: list[str], options: JobOptions,
     stats: EncodeStats,
-) -> tuple[list[ScoredRow], list[str]]:
-    """The chunk's output rows in input order and its reject lines; raises BadRowError under 'stop'."""
+) -> Generator[tuple[list[Record], list[ScoredRow], list[str]], None, None]:
+    """Each chunk with its output rows in input order and its reject lines (BadRowError under 'stop'); the
+    encoder runs the next chunk while the caller writes these, except for a live stream, which gets each chunk's
+    rows before the next is read."""
+    to_score = (_pairs_to_score(chunk, selection) for chunk in chunks)
+    with closing(scorer.pipelined_scores(to_score, stats, ahead=not options.stream)) as scored:
+        for (chunk, problems), scores in scored:
+            yield chunk, *_chunk_rows(scorer, chunk, problems, scores.tolist(), selection, columns, options)
+
+
+def _pairs_to_score(chunk: list[Record], selection: Selection,
+                    ) -> tuple[tuple[list[Record], list[str | None] | None], list[str], list[str]]:
+    """The chunk and each row's problem (None: no row has one), and the sentences of its good rows."""
     if any(map(attrgetter("problem"), chunk)):
         problems = [_problem(record, selection) for record in chunk]
-    else:  # every row parsed: its sentences checked, and in the usual chunk scored, once for the whole chunk
+    else:  # every row parsed: its sentences checked at once, and in the usual chunk all of them good
         values = [record.values for record in chunk]
         left, right = list(map(itemgetter(selection.left), values)), list(map(itemgetter(selection.right), values))
         problems = pair_problems(left, right)
         if not any(problems):
-            scores = scorer.score(left, right, stats=stats).tolist()
-            predicted = list(map(scorer.threshold.__le__, scores))  # score >= threshold, compared as Python floats
-            return list(map(ScoredRow._make, zip(values, [r.source for r in chunk], predicted, scores))), []
+            return (chunk, None), left, right
     good = [record for record, problem in zip(chunk, problems) if problem is None]
-    left, right = [r.values[selection.left] for r in good], [r.values[selection.right] for r in good]
-    scores = iter(scorer.score(left, right, stats=stats).tolist())
+    return (chunk, problems), [r.values[selection.left] for r in good], [r.values[selection.right] for r in good]
+
+
+def _chunk_rows(
+    scorer: Scorer, chunk: list[Record], problems: list[str | None] | None, scores: list[float],
+    selection: Selection, columns: list[str], options: JobOptions,
+) -> tuple[list[ScoredRow], list[str]]:
+    """The chunk's output rows in input order, given its good rows' scores, and its reject lines."""
+    if problems is None:
+        predicted = list(map(scorer.threshold.__le__, scores))  # score >= threshold, compared as Python floats
+        return list(map(ScoredRow._make, zip([r.values for r in chunk], [r.source for r in chunk], predicted,
+                                             scores))), []
+    good_scores = iter(scores)
     rows, rejected = [], []
     for record, problem in zip(chunk, problems):
         if problem is None:
-            score = next(scores)
+            score = next(good_scores)
             rows.append(ScoredRow(record.values, record.source, score >= scorer.threshold, score))
             continue
         kept = keeps_bad_row(options.policy, display_name(options.input), record.line, problem)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 import onnxruntime as ort
@@ -20,8 +21,10 @@ from .inputs import as_pairs, as_texts, int_at_least, pair_rows
 from .model_folder import ModelFolder
 from .providers import ProviderSpec
 from .settings import AUTO, ScorerSettings
+from .tokenizer import TokenIds
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -125,8 +128,7 @@ class Scorer:
         """float32 [n] similarity scores in [0, 1] for pairs, or for two aligned sequences."""
         left_texts, right_texts = as_pairs(left, right)
         encodings = self._encodings(left_texts + right_texts, stats)
-        with stats.timed("head") if stats is not None else nullcontext():
-            return self._scores(encodings[: len(left_texts)], encodings[len(left_texts) :], left_texts, right_texts)
+        return self._pair_scores(encodings, left_texts, right_texts, stats or EncodeStats())
 
     def predict(
         self,
@@ -143,9 +145,63 @@ class Scorer:
 
     def _score_chunks(self, chunks: Iterable[list[tuple[str, str]]]) -> Iterator[float]:
         stats = EncodeStats()
-        for chunk in chunks:
-            yield from self.score(chunk, stats=stats).tolist()
+        with closing(self.pipelined_scores(((None, *as_pairs(chunk, None)) for chunk in chunks), stats)) as scored:
+            for _, scores in scored:
+                yield from scores.tolist()
         _warn_truncated(stats, self.model.tokenizer.max_length)
+
+    def pipelined_scores(self, chunks: Iterable[tuple[T, list[str], list[str]]], stats: EncodeStats,
+                         ahead: bool = True) -> Generator[tuple[T, np.ndarray], None, None]:
+        """Each chunk's tag and scores (chunks of a tag and two aligned lists of text), in order, while the
+        encoder runs the next chunk on a thread of its own: the caller's work on a chunk's scores, and the next
+        chunk's reading, overlap the encoder (onnxruntime frees the GIL). The scores `score` gives chunk by
+        chunk, and the same cache: a chunk is looked up once the cache holds the previous chunk's encodings.
+        `stats` gets the encoder's own time as 'encode' and the caller's time waiting for it as 'wait'. Closing
+        the generator waits for the encoder run under way. Without `ahead`, a chunk's scores come before the
+        next chunk is asked for (a stream whose rows trickle in gets each chunk's scores at once)."""
+        source = iter(chunks)
+        with ThreadPoolExecutor(1, thread_name_prefix="siamese-encoder") as encoder:
+            pending: _Pending[T] | None = None
+            while True:
+                try:
+                    tag, left, right = next(source)
+                except StopIteration:
+                    break
+                except Exception:  # the next chunk cannot be read: the one before it is scored first
+                    if pending:
+                        yield self._scored(pending, self._finished(pending, stats), stats)
+                    raise
+                previous, pending = pending, None
+                encodings = self._finished(previous, stats) if previous else None  # in the cache before the lookup
+                try:
+                    lookup = self._looked_up(left + right, stats)
+                except Exception:
+                    if previous and encodings is not None:
+                        yield self._scored(previous, encodings, stats)
+                    raise
+                pending = _Pending(tag, left, right, lookup, encoder.submit(self._encoded, lookup, stats))
+                if previous and encodings is not None:
+                    yield self._scored(previous, encodings, stats)
+                if not ahead:
+                    yield self._scored(pending, self._finished(pending, stats), stats)
+                    pending = None
+            if pending:
+                yield self._scored(pending, self._finished(pending, stats), stats)
+
+    def _finished(self, pending: _Pending[Any], stats: EncodeStats) -> np.ndarray:
+        """A pending chunk's encodings once its encoder run ends, its misses put in the cache."""
+        with stats.timed("wait"):
+            encoded = pending.encoded.result()
+        return pending.lookup.filled(encoded, self.cache, stats)
+
+    def _scored(self, chunk: _Pending[T], encodings: np.ndarray, stats: EncodeStats) -> tuple[T, np.ndarray]:
+        """A chunk's tag and scores, from its encodings."""
+        return chunk.tag, self._pair_scores(encodings, chunk.left, chunk.right, stats)
+
+    def _pair_scores(self, encodings: np.ndarray, left: list[str], right: list[str], stats: EncodeStats,
+                     ) -> np.ndarray:
+        with stats.timed("head"):
+            return self._scores(encodings[: len(left)], encodings[len(left) :], left, right)
 
     def rank(self, query: str, candidates: Iterable[str], top_k: int | None = 10) -> list[Match]:
         """The `top_k` (None: all, else at least 1) candidates most similar to `query`, best first (ties keep
@@ -178,36 +234,72 @@ class Scorer:
         return scores
 
     def _encodings(self, sentences: list[str], stats: EncodeStats | None) -> np.ndarray:
+        call_stats = stats if stats is not None else EncodeStats()
+        lookup = self._looked_up(sentences, call_stats)
+        encodings = lookup.filled(self._encoded(lookup, call_stats), self.cache, call_stats)
+        if stats is None:
+            _warn_truncated(call_stats, self.model.tokenizer.max_length)
+        return encodings
+
+    def _looked_up(self, sentences: list[str], stats: EncodeStats) -> _Lookup:
+        """The distinct sentences, those the cache holds, and the others tokenized (timed in `stats`)."""
         unique, positions = distinct(sentences)
         encodings = np.empty((len(unique), self.model.encoding_dim), np.float32)
         hits, cached = self.cache.get_many(unique)
         if cached is not None:
             encodings[hits] = cached
         missing = np.setdiff1d(np.arange(len(unique)), hits, assume_unique=True)
-        if missing.size:
-            texts = [unique[i] for i in missing]
-            call_stats = stats if stats is not None else EncodeStats()
-            encoded = self._run_encoder(texts, call_stats)
-            encodings[missing] = encoded
-            self.cache.put_many(texts, encoded, distinct=True)  # misses among distinct sentences
-            if stats is None:
-                _warn_truncated(call_stats, self.model.tokenizer.max_length)
-        return encodings[positions]
-
-    def _run_encoder(self, sentences: list[str], stats: EncodeStats) -> np.ndarray:
+        texts = [unique[i] for i in missing]
         with stats.timed("tokenize"):
-            tokens = self.model.tokenizer.token_ids(sentences)
+            tokens = self.model.tokenizer.token_ids(texts)
         if (empty := np.flatnonzero(tokens.lengths == 0)).size:
-            raise ValueError(f"sentence {sentences[empty[0]]!r} is empty after normalization")
-        stats.encoded += len(sentences)
-        stats.truncated += tokens.truncated
+            raise ValueError(f"sentence {texts[empty[0]]!r} is empty after normalization")
+        return _Lookup(positions, encodings, missing, texts, tokens)
+
+    def _encoded(self, lookup: _Lookup, stats: EncodeStats) -> np.ndarray:
+        """The encodings of the lookup's misses; may run on a thread of its own (only its 'encode' time is
+        added to `stats`)."""
+        if not lookup.texts:
+            return np.empty((0, self.model.encoding_dim), np.float32)
         with stats.timed("encode"):
-            encodings = self.encoder.run(tokens)
+            encodings = self.encoder.run(lookup.tokens)
         if not (finite := np.isfinite(encodings).all(axis=1)).all():
             raise ModelOutputError(f"{self.model.encoder_path(self.precision)}: encodes "
-                                   f"{sentences[int(np.argmin(finite))]!r} to numbers that are not finite; the model "
-                                   "is broken (its probe at load passed): no score is written")
+                                   f"{lookup.texts[int(np.argmin(finite))]!r} to numbers that are not finite; the "
+                                   "model is broken (its probe at load passed): no score is written")
         return encodings
+
+
+class _Pending(NamedTuple, Generic[T]):
+    """A chunk whose encoder run is under way: its tag and texts, its lookup, and the run's future."""
+
+    tag: T
+    left: list[str]
+    right: list[str]
+    lookup: _Lookup
+    encoded: Future[np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    """One call's sentences against the cache: where each sits among the distinct ones, their encodings so far
+    (the cached ones filled), and the misses' positions, texts and token ids."""
+
+    positions: np.ndarray
+    encodings: np.ndarray
+    missing: np.ndarray
+    texts: list[str]
+    tokens: TokenIds
+
+    def filled(self, encoded: np.ndarray, cache: EncodingCache, stats: EncodeStats) -> np.ndarray:
+        """Every sentence's encoding in input order, the misses' `encoded` put in `cache` and counted in `stats`
+        (a chunk's count is in once its scores are: a job's checkpoint counts the chunks it wrote)."""
+        stats.encoded += len(self.texts)
+        stats.truncated += self.tokens.truncated
+        if self.texts:
+            self.encodings[self.missing] = encoded
+            cache.put_many(self.texts, encoded, distinct=True)  # misses among distinct sentences
+        return self.encodings[self.positions]
 
 
 def _warn_truncated(stats: EncodeStats, max_length: int) -> None:

@@ -183,8 +183,15 @@ def _say_summary(summary: JobSummary, *, profile: bool) -> None:
     say(f"scored {summary.rows} rows{bad}{resumed} in {summary.seconds:.2f} s, {summary.pairs_per_second:.0f} "
         f"pairs/s on {provider} {summary.precision}; {summary.sentences_encoded} sentences encoded{truncated}")
     if profile:
-        stages = {**summary.stage_seconds, "other": summary.seconds - sum(summary.stage_seconds.values())}
-        say("seconds by stage: " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()))
+        say("seconds by stage: " + ", ".join(f"{k} {v:.3f}" for k, v in _profile_stages(summary).items()))
+
+
+def _profile_stages(summary: JobSummary) -> dict[str, float]:
+    """The job's seconds by stage, `other` added: the job thread's time outside its stages. `encode` is the
+    encoder's own time, on a thread of its own, which the job thread's head, write and reading overlap; every
+    other stage, `wait` for the encoder included, is the job thread's, and they add up to the job's seconds."""
+    own = sum(seconds for stage, seconds in summary.stage_seconds.items() if stage != "encode")
+    return {**summary.stage_seconds, "other": summary.seconds - own}
 
 
 def _scorer_settings(args: argparse.Namespace) -> ScorerSettings:
