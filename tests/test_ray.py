@@ -15,6 +15,7 @@ pytest.importorskip("ray.data", reason="the Ray engine needs the [ray] extra")
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import ray  # noqa: E402
+import ray.data  # noqa: E402
 
 from siamese_runtime import BadRowError, Scorer, ScorerSettings, SiameseRuntimeError  # noqa: E402
 from siamese_runtime.errors import UsageError  # noqa: E402
@@ -35,14 +36,19 @@ from .conftest import head_of, run_cli  # noqa: E402
 pytestmark = [pytest.mark.ray, pytest.mark.filterwarnings("ignore:The minimum number of concurrent actors")]
 CPU = ScorerSettings(providers="cpu")
 TWO_ACTORS = ClusterOptions(actors=2)
+NO_PROGRESS_S = 120
 
 
 @pytest.fixture(scope="module", autouse=True)
 def cluster() -> Iterator[str]:
-    """One local Ray cluster with 2 CPUs for the whole file; its address for subprocesses."""
-    ray.init(num_cpus=2, include_dashboard=False)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    """One local Ray cluster with 2 CPUs for the whole file; its address for subprocesses. A job that stops
+    making progress fails after NO_PROGRESS_S here and in the subprocesses, not after Ray's 30 minutes."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_DATA_EXECUTION_NO_PROGRESS_TIMEOUT_S", str(NO_PROGRESS_S))
+        patch.setattr(ray.data.DataContext.get_current(), "execution_no_progress_timeout_s", NO_PROGRESS_S)
+        ray.init(num_cpus=2, include_dashboard=False)
+        yield ray.get_runtime_context().gcs_address
+        ray.shutdown()
 
 
 def by_id(path: Path, key: str = "line") -> dict[object, dict]:

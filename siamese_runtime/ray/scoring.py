@@ -92,7 +92,9 @@ class RejectCollector:
     """The bad rows met by a pool of scoring actors (each batch's sent as it is scored), held by one Ray actor."""
 
     def __init__(self) -> None:
-        self.actor = require_ray().remote(_Rejects).remote()
+        # Zero CPUs: an actor of Ray's default resources needs a free CPU to be placed, and the scoring actors
+        # that wait on this one may hold them all.
+        self.actor = require_ray().remote(num_cpus=0)(_Rejects).remote()
 
     def add(self, rejects: pyarrow.Table) -> None:
         """Hand over a batch's bad rows; returns once they are held, so a finished pass has handed over all."""
